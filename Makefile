@@ -1,0 +1,53 @@
+# Every command the README, CI and developers use. `make run` and `make test`
+# do all their own set-up on a fresh machine.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: install run test pytest lint typecheck bench clean redis-server
+
+install: $(STAMP) redis-server
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+# redis-server from PATH; on Debian/Ubuntu install it if missing, else say what to do.
+redis-server:
+	@command -v redis-server >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "redis-server missing: installing it with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server; \
+	  elif command -v apt-get >/dev/null 2>&1; then \
+	    echo "redis-server missing: run 'sudo apt-get install redis-server', then retry"; exit 1; \
+	  else \
+	    echo "redis-server missing: install Redis 7 (macOS: 'brew install redis'; other systems: your package manager), then retry"; exit 1; \
+	  fi; }
+	@redis-server --version
+
+run: install
+	$(VENV)/bin/threadkeeper up
+
+test: install lint typecheck pytest
+
+pytest: install
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests workers bench
+	$(VENV)/bin/ruff format --check src tests workers bench
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from threadkeeper.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""The Starlette application: routes, the problem+json handler, and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from threadkeeper.api import threads
+from threadkeeper.api.http import on_error, on_unexpected
+from threadkeeper.api.openapi import openapi_document
+from threadkeeper.errors import ThreadkeeperError
+from threadkeeper.models import DEFAULT_TENANT
+from threadkeeper.runtime import Runtime, build_runtime
+from threadkeeper.settings import Settings
+from threadkeeper.tokens import TokenAuth
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    runtime: Runtime = request.app.state.runtime
+    problems: list[str] = []
+    try:
+        await runtime.redis.ping()
+    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
+        problems.append(f"redis: {exc}")
+    if runtime.archive is not None:
+        try:
+            await asyncio.to_thread(runtime.archive.ping)
+        except ThreadkeeperError as exc:
+            problems.append(f"archive: {exc.detail}")
+    status = 503 if problems else 200
+    return JSONResponse({"ready": not problems, "problems": problems}, status_code=status)
+
+
+async def openapi(request: Request) -> Response:
+    return JSONResponse(openapi_document())
+
+
+def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
+    """Build the API; a test may hand in a ready Runtime (its own Redis, archive, clock)."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        rt = runtime if runtime is not None else build_runtime(settings)
+        app.state.runtime = rt
+        app.state.service = rt.service
+        try:
+            yield
+        finally:
+            if runtime is None:
+                await rt.close()
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/readyz", readyz),
+        Route("/openapi.json", openapi),
+        *threads.routes,
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={ThreadkeeperError: on_error, Exception: on_unexpected},
+    )
+    app.state.settings = settings
+    app.state.auth = TokenAuth(settings.tokens_file, DEFAULT_TENANT)
+    return app

@@ -1,0 +1,95 @@
+"""Request and response plumbing shared by every route: bodies, params, problems."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from threadkeeper.errors import InvalidInput, InvalidJSON, LimitExceeded, ThreadkeeperError
+
+log = logging.getLogger("threadkeeper.api")
+
+PROBLEM = "application/problem+json"
+
+
+class ProblemResponse(JSONResponse):
+    media_type = PROBLEM
+
+
+def problem_response(exc: ThreadkeeperError, headers: dict[str, str] | None = None) -> Response:
+    return ProblemResponse(exc.problem(), status_code=exc.status, headers=headers)
+
+
+async def on_error(request: Request, exc: Exception) -> Response:
+    """The one handler for threadkeeper's errors (Starlette's MRO lookup covers the tree)."""
+    assert isinstance(exc, ThreadkeeperError)
+    if exc.status >= 500:
+        log.error("%s %s: %s", request.method, request.url.path, exc.detail)
+    return problem_response(exc, {"Retry-After": "1"} if exc.extra.get("retry") else None)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unexpected error on %s %s", request.method, request.url.path)
+    problem = ThreadkeeperError(
+        "the server failed unexpectedly; nothing was acknowledged. Retry with the same "
+        "Idempotency-Key, and report this if it persists"
+    )
+    return problem_response(problem)
+
+
+async def read_json(request: Request, max_bytes: int) -> Any:
+    """The body as JSON, refusing more than `max_bytes` before reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise _too_large(int(declared), max_bytes)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > max_bytes:
+            raise _too_large(size, max_bytes)
+        chunks.append(chunk)
+    return _parse(b"".join(chunks))
+
+
+def _parse(raw: bytes) -> Any:
+    if not raw.strip():
+        raise InvalidJSON("the request body is empty; send a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidJSON(f"the request body is not valid JSON: {exc}") from None
+
+
+def _too_large(size: int, limit: int) -> LimitExceeded:
+    return LimitExceeded(
+        f"the request body is over {limit} bytes (THREADKEEPER_MAX_BODY_BYTES); "
+        "send fewer turns per request",
+        limit=limit,
+        setting="THREADKEEPER_MAX_BODY_BYTES",
+    )
+
+
+def int_param(request: Request, name: str, *, low: int = 0, high: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return None
+    try:
+        value = int(raw)
+    except ValueError:
+        raise InvalidInput(f"query parameter {name}={raw!r} must be a whole number") from None
+    if value < low or (high is not None and value > high):
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise InvalidInput(f"query parameter {name}={value} must be {bounds}", field=name)
+    return value
+
+
+def choice_param(request: Request, name: str, choices: tuple[str, ...], default: str) -> str:
+    value = request.query_params.get(name) or default
+    if value not in choices:
+        raise InvalidInput(f"query parameter {name}={value!r}: use one of {', '.join(choices)}")
+    return value

@@ -1,0 +1,101 @@
+"""Redis clients, and the one place where redis-py's errors become ours."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import ParamSpec, TypeVar
+
+import redis
+import redis.asyncio
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import (
+    BusyLoadingError,
+    ConnectionError,
+    ReadOnlyError,
+    ResponseError,
+    TimeoutError,
+)
+from redis.retry import Retry
+
+from threadkeeper.errors import StoreError, StoreFull, StoreUnavailable
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+RETRY_ON = (ConnectionError, TimeoutError, BusyLoadingError)
+
+
+def _retry() -> Retry:
+    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=5)
+
+
+def async_client(url: str, **options: object) -> redis.asyncio.Redis:
+    """The API's client: hiredis-parsed, retrying transient errors with redis-py's Retry."""
+    return redis.asyncio.Redis.from_url(
+        url,
+        retry=_retry(),
+        retry_on_error=list(RETRY_ON),
+        health_check_interval=30,
+        socket_connect_timeout=5,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def sync_client(url: str, **options: object) -> redis.Redis:
+    """RQ's client (RQ is synchronous); same retry policy."""
+    return redis.Redis.from_url(
+        url,
+        retry=_retry(),
+        retry_on_error=list(RETRY_ON),
+        socket_connect_timeout=5,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _describe(exc: Exception) -> StoreError:
+    text = str(exc)
+    if isinstance(exc, BusyLoadingError):
+        return StoreUnavailable(
+            "Redis is loading its data after a restart; retry in a few seconds", retry=True
+        )
+    if isinstance(exc, ConnectionError | TimeoutError):
+        return StoreUnavailable(
+            f"Redis is unreachable ({text}); the write was not acknowledged, so retry it "
+            "with the same Idempotency-Key",
+            retry=True,
+        )
+    if text.startswith("OOM") or "maxmemory" in text:
+        return StoreFull(
+            "Redis is at maxmemory and refuses writes (nothing was stored; nothing stored "
+            "before is lost): archive cold threads (threadkeeper archive --cold), lower "
+            "THREADKEEPER_HOT_TTL or raise Redis maxmemory",
+        )
+    if isinstance(exc, ReadOnlyError):
+        return StoreUnavailable(
+            "Redis is a read-only replica: point THREADKEEPER_REDIS_URL at the primary"
+        )
+    if "MISCONF" in text:
+        return StoreUnavailable(
+            "Redis cannot persist to disk and refuses writes (MISCONF): check its disk and log",
+        )
+    return StoreError(f"Redis answered an error: {text}")
+
+
+@contextmanager
+def redis_errors() -> Iterator[None]:
+    """Translate redis-py errors into threadkeeper's, once, at the boundary."""
+    try:
+        yield
+    except (ConnectionError, TimeoutError, ResponseError) as exc:
+        raise _describe(exc) from exc
+
+
+def translated(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
+    @functools.wraps(func)
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with redis_errors():
+            return await func(*args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,14 @@
+-- Delete a thread from Redis and leave a tombstone saying when and why.
+-- KEYS: meta, turns, idem, tomb
+-- ARGV: reason, now_ms, expected_version ('' = any; retention passes the version it judged)
+local state = redis.call('HMGET', KEYS[1], 'version', 'turn_count')
+if not state[1] then
+  return {'missing'}
+end
+if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= tonumber(state[1]) then
+  return {'moved', state[1]}
+end
+redis.call('HSET', KEYS[4], 'reason', ARGV[1], 'at', ARGV[2],
+  'version', state[1], 'turn_count', state[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+return {'ok', state[1]}

@@ -1,0 +1,168 @@
+"""Records: a thread's metadata, its states, and the time format on the wire."""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+DEFAULT_TENANT = "default"
+
+
+class Role(StrEnum):
+    USER = "user"
+    ASSISTANT = "assistant"
+    SYSTEM = "system"
+    TOOL = "tool"
+
+
+class ThreadState(StrEnum):
+    HOT = "hot"  # turns are in Redis
+    ARCHIVED = "archived"  # turns are only in the archive
+
+
+class GoneReason(StrEnum):
+    NEVER_STORED = "never_stored"
+    DELETED = "deleted"
+    RETENTION = "retention"
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def rfc3339(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    stamp = datetime.fromtimestamp(ms / 1000, UTC)
+    return stamp.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_rfc3339(text: str) -> int:
+    """RFC 3339 / ISO 8601 to epoch milliseconds; naive times are UTC."""
+    stamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    return int(stamp.timestamp() * 1000)
+
+
+def _int(value: bytes | str | None) -> int | None:
+    return None if value in (None, b"", "") else int(value)  # type: ignore[arg-type]
+
+
+def _str(value: bytes | str | None) -> str | None:
+    if value is None:
+        return None
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    """A thread's metadata, as kept in its Redis hash and in its snapshots."""
+
+    id: str
+    tenant: str
+    created_at: int
+    updated_at: int
+    title: str | None
+    tool: str | None
+    metadata: dict[str, Any]
+    parent_id: str | None
+    fork_seq: int | None
+    turn_count: int
+    bytes: int
+    version: int
+    archived_version: int
+    archived_at: int | None
+    dirty_since: int | None
+    touched_at: int | None = None
+
+    @classmethod
+    def from_hash(cls, raw: dict[bytes, bytes] | dict[str, str]) -> Thread:
+        h = {_str(k): v for k, v in raw.items()}
+        return cls(
+            id=_str(h["id"]) or "",
+            tenant=_str(h["tenant"]) or "",
+            created_at=_int(h["created_at"]) or 0,
+            updated_at=_int(h["updated_at"]) or 0,
+            title=_str(h.get("title")) or None,
+            tool=_str(h.get("tool")) or None,
+            metadata=json.loads(_str(h.get("metadata")) or "{}"),
+            parent_id=_str(h.get("parent_id")) or None,
+            fork_seq=_int(h.get("fork_seq")),
+            turn_count=_int(h.get("turn_count")) or 0,
+            bytes=_int(h.get("bytes")) or 0,
+            version=_int(h.get("version")) or 0,
+            archived_version=_int(h.get("archived_version")) or 0,
+            archived_at=_int(h.get("archived_at")),
+            dirty_since=_int(h.get("dirty_since")),
+            touched_at=_int(h.get("touched_at")),
+        )
+
+    def to_hash(self) -> dict[str, str | int]:
+        """The Redis hash form: every field present, absent values as ''."""
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "title": self.title or "",
+            "tool": self.tool or "",
+            "metadata": json.dumps(self.metadata, separators=(",", ":")),
+            "parent_id": self.parent_id or "",
+            "fork_seq": "" if self.fork_seq is None else self.fork_seq,
+            "turn_count": self.turn_count,
+            "bytes": self.bytes,
+            "version": self.version,
+            "archived_version": self.archived_version,
+            "archived_at": "" if self.archived_at is None else self.archived_at,
+            "dirty_since": "" if self.dirty_since is None else self.dirty_since,
+            "touched_at": self.touched_at or self.updated_at,
+        }
+
+    @property
+    def dirty(self) -> bool:
+        return self.version > self.archived_version
+
+    def public(self, state: ThreadState) -> dict[str, Any]:
+        """The thread as the API shows it."""
+        return {
+            "id": self.id,
+            "tenant": self.tenant,
+            "title": self.title,
+            "tool": self.tool,
+            "metadata": self.metadata,
+            "created_at": rfc3339(self.created_at),
+            "updated_at": rfc3339(self.updated_at),
+            "turn_count": self.turn_count,
+            "bytes": self.bytes,
+            "version": self.version,
+            "parent_id": self.parent_id,
+            "fork_seq": self.fork_seq,
+            "state": state.value,
+            "archived_version": self.archived_version,
+            "archived_at": rfc3339(self.archived_at),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Tombstone:
+    """What is left of a thread that was removed on purpose."""
+
+    reason: GoneReason
+    at: int
+    version: int
+    turn_count: int
+
+    @classmethod
+    def from_hash(cls, raw: dict[bytes, bytes]) -> Tombstone:
+        h = {_str(k): v for k, v in raw.items()}
+        return cls(
+            reason=GoneReason(_str(h["reason"])),
+            at=_int(h["at"]) or 0,
+            version=_int(h.get("version")) or 0,
+            turn_count=_int(h.get("turn_count")) or 0,
+        )

@@ -1,0 +1,105 @@
+"""Pages of turns and of threads, and the opaque cursors that continue them."""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from threadkeeper.errors import InvalidInput
+
+Order = Literal["asc", "desc"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnPage:
+    """Which turns to read: seqs strictly between `after` and `before`, in `order`."""
+
+    order: Order = "asc"
+    after: int | None = None
+    before: int | None = None
+    limit: int = 50
+
+    def next_after(self, last_seq: int) -> TurnPage:
+        if self.order == "asc":
+            return TurnPage(self.order, last_seq, self.before, self.limit)
+        return TurnPage(self.order, self.after, last_seq, self.limit)
+
+    def redis_range(self) -> tuple[str, str]:
+        """(min, max) stream IDs, exclusive where bounded."""
+        low = "-" if self.after is None else f"(0-{self.after}"
+        high = "+" if self.before is None else f"(0-{self.before}"
+        return low, high
+
+    def encode(self) -> str:
+        return _encode({"k": "t", "o": self.order, "a": self.after, "b": self.before})
+
+    @classmethod
+    def decode(cls, cursor: str, limit: int) -> TurnPage:
+        data = _decode(cursor, "t")
+        if data.get("o") not in ("asc", "desc"):
+            raise _bad_cursor()
+        return cls(data["o"], _opt_int(data.get("a")), _opt_int(data.get("b")), limit)
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadPage:
+    """Which threads to list: newest first, strictly after the (score, id) of the last seen."""
+
+    limit: int = 50
+    tool: str | None = None
+    updated_after: int | None = None
+    last_score: int | None = None
+    last_id: str | None = None
+
+    def encode(self, score: int, thread_id: str) -> str:
+        return _encode(
+            {"k": "l", "s": score, "i": thread_id, "t": self.tool, "u": self.updated_after}
+        )
+
+    @classmethod
+    def decode(cls, cursor: str, limit: int) -> ThreadPage:
+        data = _decode(cursor, "l")
+        if not isinstance(data.get("i"), str):
+            raise _bad_cursor()
+        tool = data.get("t")
+        return cls(
+            limit,
+            tool if isinstance(tool, str) else None,
+            _opt_int(data.get("u")),
+            _opt_int(data.get("s")),
+            data["i"],
+        )
+
+
+def _encode(data: dict[str, Any]) -> str:
+    raw = json.dumps(data, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode(cursor: str, kind: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        data = json.loads(raw)
+    except ValueError:
+        raise _bad_cursor() from None
+    if not isinstance(data, dict) or data.get("k") != kind:
+        raise _bad_cursor()
+    return data
+
+
+def _opt_int(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _bad_cursor()
+    return value
+
+
+def _bad_cursor() -> InvalidInput:
+    return InvalidInput(
+        "cursor is not one this server issued: pass back the `next` value of the previous "
+        "page unchanged, or start again without a cursor",
+        field="cursor",
+    )

@@ -1,0 +1,56 @@
+"""Wiring: one place that builds the clients and services a process needs from Settings."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from threadkeeper.archive import Archive, open_archive
+from threadkeeper.connection import async_client
+from threadkeeper.errors import ConfigError
+from threadkeeper.service import RestartLossProbe, ThreadService
+from threadkeeper.settings import Settings
+from threadkeeper.store import ThreadStore
+from threadkeeper.tiering import Tiering
+
+log = logging.getLogger("threadkeeper")
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    redis: Redis
+    archive: Archive | None
+    store: ThreadStore
+    tiering: Tiering
+    service: ThreadService
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def redis_url(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise ConfigError(
+            "THREADKEEPER_REDIS_URL is not set: point it at Redis (redis://127.0.0.1:6379/0), "
+            "or run `threadkeeper up`, which starts its own"
+        )
+    return settings.redis_url
+
+
+def build_runtime(
+    settings: Settings,
+    *,
+    redis: Redis | None = None,
+    archive: Archive | None = None,
+    restart_loss: RestartLossProbe | None = None,
+) -> Runtime:
+    client = redis if redis is not None else async_client(redis_url(settings))
+    if archive is None:
+        archive = open_archive(settings.archive_url)
+    store = ThreadStore(client, hot_ttl=settings.hot_ttl, cache_only=archive is None)
+    tiering = Tiering(store, archive, settings)
+    service = ThreadService(store, tiering, settings, restart_loss)
+    return Runtime(settings, client, archive, store, tiering, service)

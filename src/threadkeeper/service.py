@@ -1,0 +1,330 @@
+"""What a chat tool can do with its threads, whichever tier holds them.
+
+Reads and appends find a thread hot or archived (rehydrating it first), and when
+a thread is gone they say exactly what, when and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from threadkeeper.codec import decode_turn, encode_turn
+from threadkeeper.errors import (
+    ArchiveError,
+    Conflict,
+    IdempotencyMismatch,
+    InvalidInput,
+    LimitExceeded,
+    ThreadExists,
+    ThreadNotFound,
+    VersionConflict,
+)
+from threadkeeper.models import GoneReason, Thread, ThreadState, rfc3339
+from threadkeeper.paging import ThreadPage, TurnPage
+from threadkeeper.settings import Settings
+from threadkeeper.store import Appended, ThreadStore
+from threadkeeper.tiering import Rehydrated, Tiering
+from threadkeeper.validation import NewThread, NewTurns
+
+log = logging.getLogger(__name__)
+
+TOUCH_EVERY_MS = 60_000  # a read refreshes the hot TTL at most this often
+
+# Says, when Redis lost its data in a restart, since when (ms) — or None.
+RestartLossProbe = Callable[[], Awaitable[int | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadView:
+    """One page of a thread, with where it came from and anything missing."""
+
+    thread: Thread
+    turns: list[dict[str, Any]]
+    next: str | None
+    source: str  # redis | archive
+    state: ThreadState
+    missing: tuple[int, int] | None = None
+    missing_detail: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    seqs: list[int]
+    version: int
+    replayed: bool
+
+
+def fingerprint(body: object) -> str:
+    """A stable digest of a request body, to tell a retry from a reused key."""
+    raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
+
+
+def new_thread_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+class ThreadService:
+    def __init__(
+        self,
+        store: ThreadStore,
+        tiering: Tiering,
+        settings: Settings,
+        restart_loss: RestartLossProbe | None = None,
+    ) -> None:
+        self.store = store
+        self.tiering = tiering
+        self.settings = settings
+        self.restart_loss = restart_loss
+
+    # -- create / append -------------------------------------------------------
+
+    async def create(
+        self, tenant: str, new: NewThread, *, idempotency_key: str | None = None, digest: str = ""
+    ) -> tuple[Thread, bool]:
+        """Store a new thread; (thread, created). A keyed retry returns the same thread."""
+        now = self.store.clock()
+        blobs = [encode_turn(t, now) for t in new.turns]
+        thread = Thread(
+            id=new.id or new_thread_id(), tenant=tenant, created_at=now, updated_at=now,
+            title=new.title, tool=new.tool, metadata=new.metadata, parent_id=None,
+            fork_seq=None, turn_count=len(blobs), bytes=sum(map(len, blobs)), version=1,
+            archived_version=0, archived_at=None, dirty_since=now,
+        )  # fmt: skip
+        return await self._create(thread, blobs, idempotency_key, digest)
+
+    async def _create(
+        self, thread: Thread, blobs: list[bytes], key: str | None, digest: str
+    ) -> tuple[Thread, bool]:
+        create_key = f"{key}:{digest}" if key else ""
+        if await self.store.create(thread, blobs, {"create_key": create_key}):
+            return thread, True
+        existing = await self.store.meta_field(thread.tenant, thread.id, "create_key")
+        if key and existing == create_key:
+            found = await self.store.get(thread.tenant, thread.id)
+            if found is not None:
+                return found, False
+        raise ThreadExists(
+            f"thread {thread.id!r} already exists: read it with GET /v1/threads/{thread.id}, "
+            "or create without an id to get a fresh one",
+            thread_id=thread.id,
+        )
+
+    async def append(
+        self,
+        tenant: str,
+        thread_id: str,
+        new: NewTurns,
+        *,
+        idempotency_key: str | None = None,
+        digest: str = "",
+    ) -> AppendResult:
+        now = self.store.clock()
+        blobs = [encode_turn(t, now) for t in new.turns]
+        for attempt in range(2):
+            result = await self.store.append(
+                tenant, thread_id, blobs, max_turns=self.settings.limits.max_turns,
+                expected_version=new.expected_version, idempotency_key=idempotency_key,
+                fingerprint=digest,
+            )  # fmt: skip
+            if result.status != "archived" or attempt:
+                break
+            await self._rehydrate_for_write(tenant, thread_id)
+        return await self._append_outcome(tenant, thread_id, result, digest)
+
+    async def _rehydrate_for_write(self, tenant: str, thread_id: str) -> None:
+        outcome = await self.tiering.rehydrate(tenant, thread_id)
+        if outcome.status in ("behind", "lost"):
+            first, last = outcome.missing or (0, 0)
+            raise Conflict(
+                f"thread {thread_id!r} cannot take new turns: turns {first}-{last} are held "
+                "neither in Redis nor in the archive. Read it to see what remains, then fork "
+                "it at the last turn you have (POST /v1/threads/{id}/fork) to continue",
+                thread_id=thread_id,
+                missing_turns=[first, last],
+            )
+
+    async def _append_outcome(
+        self, tenant: str, thread_id: str, result: Appended, digest: str
+    ) -> AppendResult:
+        if result.status == "ok":
+            return AppendResult(result.seqs, result.version, replayed=False)
+        if result.status == "duplicate":
+            if result.fingerprint != digest:
+                raise IdempotencyMismatch(
+                    "this Idempotency-Key was already used for a different request on this "
+                    "thread: use a new key for new turns, or resend the original body",
+                    thread_id=thread_id,
+                )
+            return AppendResult(result.seqs, result.version, replayed=True)
+        if result.status == "version":
+            raise VersionConflict(
+                f"thread {thread_id!r} is at version {result.version}, not the expected one: "
+                "read it again and retry with the current version",
+                thread_id=thread_id,
+                current_version=result.version,
+            )
+        if result.status == "full":
+            raise _too_many_turns(thread_id, result.version, self.settings.limits.max_turns)
+        if result.status == "archived":
+            raise Conflict(f"thread {thread_id!r} could not be rehydrated for writing; retry")
+        raise await self.not_found(tenant, thread_id)
+
+    # -- read ------------------------------------------------------------------
+
+    async def read(self, tenant: str, thread_id: str, page: TurnPage) -> ThreadView:
+        source = "redis"
+        for _ in range(2):
+            found = await self.store.read(tenant, thread_id, page)
+            if found is not None and found.turns_in_redis:
+                await self._maybe_touch(tenant, found.thread)
+                return _view(found.thread, found.turns, found.more, page, source)
+            outcome = await self.tiering.rehydrate(tenant, thread_id)
+            if outcome.status in ("behind", "lost"):
+                return await self._degraded(outcome, page)
+            if outcome.status == "never_archived":
+                raise await self.not_found(tenant, thread_id)
+            source = "archive"
+        raise Conflict(f"thread {thread_id!r} changed while it was being rehydrated; retry")
+
+    async def _maybe_touch(self, tenant: str, thread: Thread) -> None:
+        last = max(thread.touched_at or 0, thread.updated_at)
+        if self.store.clock() - last >= TOUCH_EVERY_MS:
+            await self.store.touch(tenant, thread.id)
+
+    async def _degraded(self, outcome: Rehydrated, page: TurnPage) -> ThreadView:
+        assert outcome.thread is not None and outcome.missing is not None
+        thread = outcome.thread
+        held = list(enumerate(outcome.turns, start=1))
+        low, high = page.after or 0, page.before or thread.turn_count + 1
+        chosen = [(s, b) for s, b in held if low < s < high]
+        if page.order == "desc":
+            chosen.reverse()
+        view = _view(thread, chosen[: page.limit], len(chosen) > page.limit, page, "archive")
+        first, last = outcome.missing
+        detail = await self._loss_detail(thread, first, last)
+        return ThreadView(
+            view.thread, view.turns, view.next, "archive", ThreadState.ARCHIVED, outcome.missing,
+            detail,
+        )  # fmt: skip
+
+    async def _loss_detail(self, thread: Thread, first: int, last: int) -> str:
+        if self.tiering.archive is None:
+            return (
+                f"turns {first}-{last} expired: this daemon runs cache-only (no "
+                "THREADKEEPER_ARCHIVE_URL), so turns leave Redis after THREADKEEPER_HOT_TTL "
+                "idle. Configure an archive to keep threads"
+            )
+        archived = (
+            f"the archive holds version {thread.archived_version} "
+            f"(snapshot of {rfc3339(thread.archived_at)})"
+            if thread.archived_version
+            else "the archive never received a snapshot of this thread"
+        )
+        return (
+            f"turns {first}-{last} are missing: Redis no longer holds them and {archived}. "
+            "They were lost, most likely when Redis restarted without persistence "
+            "(check GET /v1/health). Fork at the last turn shown to continue"
+        )
+
+    # -- not found, said precisely ----------------------------------------------
+
+    async def not_found(self, tenant: str, thread_id: str) -> ThreadNotFound:
+        tomb = await self.store.tombstone(tenant, thread_id)
+        if tomb is None:
+            archived = await self._archive_tombstone(tenant, thread_id)
+            if archived is not None:
+                return _gone(thread_id, archived.reason, archived.at)
+            return await self._never_stored(thread_id)
+        return _gone(thread_id, tomb.reason, tomb.at)
+
+    async def _archive_tombstone(self, tenant: str, thread_id: str) -> Any:
+        try:
+            return await self.tiering.archive_tombstone(tenant, thread_id)
+        except ArchiveError:
+            log.warning("archive unreachable while explaining a missing thread %s", thread_id)
+            return None
+
+    async def _never_stored(self, thread_id: str) -> ThreadNotFound:
+        lost_at = await self.restart_loss() if self.restart_loss else None
+        detail = f"no thread {thread_id!r} is stored here, in Redis or in the archive"
+        extra: dict[str, Any] = {}
+        if lost_at is not None:
+            detail += (
+                f". Note: Redis restarted at {rfc3339(lost_at)} WITHOUT its data; a thread "
+                "created before then and never archived was lost in that restart"
+            )
+            extra["data_lost_at"] = rfc3339(lost_at)
+        else:
+            detail += ": check the id (and the token: threads are per tenant)"
+        return ThreadNotFound(detail, reason=GoneReason.NEVER_STORED.value, thread_id=thread_id, **extra)
+
+    # -- list / delete / fork ---------------------------------------------------
+
+    async def list(self, tenant: str, page: ThreadPage) -> tuple[list[Thread], str | None]:
+        return await self.store.list_threads(tenant, page)
+
+    async def delete(self, tenant: str, thread_id: str, reason: GoneReason = GoneReason.DELETED) -> None:
+        version = await self.store.delete(tenant, thread_id, reason.value)
+        if version is None:
+            raise await self.not_found(tenant, thread_id)
+        try:
+            await self.tiering.purge_archive(tenant, thread_id, reason, self.store.clock())
+        except ArchiveError as exc:
+            log.error("thread %s deleted from Redis; archive cleanup failed: %s", thread_id, exc)
+
+    async def fork(self, tenant: str, thread_id: str, at_seq: int, new_id: str | None) -> Thread:
+        source = await self.read(tenant, thread_id, TurnPage(limit=1))
+        parent = source.thread
+        if at_seq > parent.turn_count:
+            raise InvalidInput(
+                f"at_seq {at_seq} is past the thread's last turn ({parent.turn_count})",
+                field="at_seq",
+            )
+        blobs = await self.store.turn_blobs(tenant, thread_id, at_seq) if at_seq else []
+        now = self.store.clock()
+        thread = Thread(
+            id=new_id or new_thread_id(), tenant=tenant, created_at=now, updated_at=now,
+            title=parent.title, tool=parent.tool, metadata=parent.metadata,
+            parent_id=parent.id, fork_seq=at_seq, turn_count=len(blobs),
+            bytes=sum(map(len, blobs)), version=1, archived_version=0, archived_at=None,
+            dirty_since=now,
+        )  # fmt: skip
+        created, _ = await self._create(thread, blobs, None, "")
+        return created
+
+
+def _view(
+    thread: Thread, turns: list[tuple[int, bytes]], more: bool, page: TurnPage, source: str
+) -> ThreadView:
+    decoded = [decode_turn(seq, blob) for seq, blob in turns]
+    cursor = page.next_after(turns[-1][0]).encode() if more and turns else None
+    state = ThreadState.ARCHIVED if source == "archive" else ThreadState.HOT
+    return ThreadView(thread, decoded, cursor, source, state)
+
+
+def _gone(thread_id: str, reason: GoneReason, at: int) -> ThreadNotFound:
+    why = "by request" if reason is GoneReason.DELETED else "by the retention policy"
+    return ThreadNotFound(
+        f"thread {thread_id!r} was deleted {why} at {rfc3339(at)}; its turns are gone from "
+        "Redis and the archive and cannot be restored",
+        reason=reason.value,
+        thread_id=thread_id,
+        deleted_at=rfc3339(at),
+    )
+
+
+def _too_many_turns(thread_id: str, count: int, limit: int) -> LimitExceeded:
+    return LimitExceeded(
+        f"thread {thread_id!r} holds {count} turns and this append would pass the limit of "
+        f"{limit} (THREADKEEPER_MAX_TURNS): fork or start a new thread",
+        thread_id=thread_id,
+        limit=limit,
+        setting="THREADKEEPER_MAX_TURNS",
+    )

@@ -1,0 +1,148 @@
+"""Configuration: one frozen dataclass, read from the environment once per entry point."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from threadkeeper.errors import ConfigError
+
+PREFIX = "THREADKEEPER_"
+NEVER = None
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kib|kb|k|mib|mb|m|gib|gb|g)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {
+    "": 1, "b": 1, "k": 1024, "kb": 1024, "kib": 1024,
+    "m": 1024**2, "mb": 1024**2, "mib": 1024**2,
+    "g": 1024**3, "gb": 1024**3, "gib": 1024**3,
+}  # fmt: skip
+
+
+def parse_duration(name: str, raw: str) -> float | None:
+    """`90s`, `15m`, `3h`, `7d`, `250ms`, a bare number of seconds, or `never` (None)."""
+    if raw.strip().lower() == "never":
+        return NEVER
+    match = _DURATION.match(raw)
+    if not match:
+        raise ConfigError(f"{name}={raw!r} is not a duration: write e.g. 90s, 15m, 3h, 7d or never")
+    return float(match.group(1)) * _DURATION_UNITS[match.group(2)]
+
+
+def parse_size(name: str, raw: str) -> int:
+    """`1048576`, `512KiB`, `1MiB`, `8m`: a byte count."""
+    match = _SIZE.match(raw)
+    if not match:
+        raise ConfigError(f"{name}={raw!r} is not a size: write e.g. 16KiB, 1MiB or 8388608")
+    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]
+
+
+def _parse_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < 1:
+        raise ConfigError(f"{name}={raw!r} must be at least 1")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_turn_bytes: int = 1024 * 1024
+    max_turns: int = 100_000
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_metadata_bytes: int = 16 * 1024
+    max_page: int = 1000
+    max_snapshot_bytes: int = 512 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything a process needs to know, read once; a bad value names its variable."""
+
+    redis_url: str | None = None
+    archive_url: str | None = None
+    home: Path = Path(".threadkeeper")
+    host: str = "127.0.0.1"
+    port: int = 8750
+    tokens_file: Path | None = None
+    hot_ttl: float | None = 24 * 3600
+    snapshot_idle: float = 60
+    backup_interval: float = 300
+    retention: float | None = NEVER
+    sweep_interval: float = 10
+    sweep_batch: int = 200
+    queue_name: str = "threadkeeper"
+    limits: Limits = Limits()
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        return _read(os.environ if env is None else env)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @property
+    def archive_configured(self) -> bool:
+        return bool(self.archive_url)
+
+    @property
+    def default_archive_url(self) -> str:
+        return (self.home.resolve() / "archive").as_uri()
+
+
+def _read(env: Mapping[str, str]) -> Settings:
+    def get(key: str) -> str | None:
+        value = env.get(PREFIX + key)
+        return value if value not in (None, "") else None
+
+    def duration(key: str, default: float | None) -> float | None:
+        raw = get(key)
+        return default if raw is None else parse_duration(PREFIX + key, raw)
+
+    def required_duration(key: str, default: float) -> float:
+        value = duration(key, default)
+        if value is None:
+            raise ConfigError(f"{PREFIX}{key} cannot be 'never'")
+        return value
+
+    def size(key: str, default: int) -> int:
+        raw = get(key)
+        return default if raw is None else parse_size(PREFIX + key, raw)
+
+    def integer(key: str, default: int) -> int:
+        raw = get(key)
+        return default if raw is None else _parse_int(PREFIX + key, raw)
+
+    base = Limits()
+    limits = Limits(
+        max_turn_bytes=size("MAX_TURN_BYTES", base.max_turn_bytes),
+        max_turns=integer("MAX_TURNS", base.max_turns),
+        max_body_bytes=size("MAX_BODY_BYTES", base.max_body_bytes),
+        max_metadata_bytes=size("MAX_METADATA_BYTES", base.max_metadata_bytes),
+        max_page=integer("MAX_PAGE", base.max_page),
+        max_snapshot_bytes=size("MAX_SNAPSHOT_BYTES", base.max_snapshot_bytes),
+    )
+    tokens = get("TOKENS_FILE")
+    archive = env.get(PREFIX + "ARCHIVE_URL")  # "" is meaningful: cache-only mode
+    return Settings(
+        redis_url=get("REDIS_URL"),
+        archive_url=archive,
+        home=Path(get("HOME") or ".threadkeeper"),
+        host=get("HOST") or "127.0.0.1",
+        port=integer("PORT", 8750),
+        tokens_file=Path(tokens) if tokens else None,
+        hot_ttl=duration("HOT_TTL", 24 * 3600),
+        snapshot_idle=required_duration("SNAPSHOT_IDLE", 60),
+        backup_interval=required_duration("BACKUP_INTERVAL", 300),
+        retention=duration("RETENTION", NEVER),
+        sweep_interval=required_duration("SWEEP_INTERVAL", 10),
+        sweep_batch=integer("SWEEP_BATCH", 200),
+        queue_name=get("QUEUE") or "threadkeeper",
+        limits=limits,
+    )

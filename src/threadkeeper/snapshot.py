@@ -1,0 +1,241 @@
+"""The snapshot file: one immutable, self-describing object per archived thread version.
+
+    MAGIC b"TKSNAP" | format version (1 byte) | header length (4 bytes, big-endian)
+    | header: msgpack map {thread, turn_count, version, body_len, body_raw_len,
+                           body_sha256, compression}
+    | body: zstd(msgpack {"turns": [bin, ...], "idempotency": {str: bin}})
+
+A snapshot coming back from the archive is untrusted input: every length is
+checked against a cap and the body against its checksum before anything is
+decompressed or decoded, decompression is bounded, msgpack refuses ext types
+and non-string map keys, and any failure is a `SnapshotCorrupt` that says which
+part is wrong and how.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import struct
+import threading
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import msgpack
+import zstandard
+
+from threadkeeper.errors import SnapshotCorrupt
+from threadkeeper.keys import SNAPSHOT_SUFFIX
+
+__all__ = [
+    "FORMAT_VERSION",
+    "MAGIC",
+    "MAX_HEADER_BYTES",
+    "SNAPSHOT_SUFFIX",
+    "Snapshot",
+    "decode_snapshot",
+    "encode_snapshot",
+]
+
+MAGIC = b"TKSNAP"
+FORMAT_VERSION = 1
+MAX_HEADER_BYTES = 64 * 1024
+# Chat text compresses 3-5x; allowing 32x covers pathological but honest content
+# while still bounding what a crafted body can make us allocate.
+MAX_EXPANSION = 32
+COMPRESSION = "zstd"
+ZSTD_LEVEL = 3
+
+_PREFIX = struct.Struct(">6sBI")
+_READ_CHUNK = 1 << 20
+_HEADER_FIELDS: dict[str, type] = {
+    "thread": dict,
+    "turn_count": int,
+    "version": int,
+    "body_len": int,
+    "body_raw_len": int,
+    "body_sha256": str,
+    "compression": str,
+}
+_local = threading.local()
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """One version of a thread: its metadata, its turns in seq order, its dedupe records."""
+
+    thread: dict[str, Any]
+    turns: list[bytes]
+    idempotency: dict[str, bytes]
+
+
+def encode_snapshot(snap: Snapshot) -> bytes:
+    """Serialize a snapshot; the thread must carry an int "version" and a matching "turn_count"."""
+    version = snap.thread.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ValueError(f"snapshot thread version must be an int, got {version!r}")
+    if snap.thread.get("turn_count") != len(snap.turns):
+        raise ValueError(
+            f"snapshot thread turn_count {snap.thread.get('turn_count')!r} "
+            f"does not match the {len(snap.turns)} turns given"
+        )
+    raw: bytes = msgpack.packb(
+        {"turns": snap.turns, "idempotency": snap.idempotency}, use_bin_type=True
+    )
+    body = _compressor().compress(raw)
+    header: bytes = msgpack.packb(
+        {
+            "thread": snap.thread,
+            "turn_count": len(snap.turns),
+            "version": version,
+            "body_len": len(body),
+            "body_raw_len": len(raw),
+            "body_sha256": hashlib.sha256(body).hexdigest(),
+            "compression": COMPRESSION,
+        },
+        use_bin_type=True,
+    )
+    if len(header) > MAX_HEADER_BYTES:
+        raise ValueError(f"snapshot header is {len(header)} bytes, over {MAX_HEADER_BYTES}")
+    return _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + body
+
+
+def decode_snapshot(data: bytes, *, max_bytes: int, max_turns: int) -> Snapshot:
+    """Verify and decode a snapshot, refusing anything oversized, tampered with or malformed."""
+    if len(data) > max_bytes:
+        _corrupt("file", f"is {len(data)} bytes, over the limit of {max_bytes}")
+    header_len = _check_prefix(data)
+    header_end = _PREFIX.size + header_len
+    header = _read_header(data[_PREFIX.size : header_end])
+    body = data[header_end:]
+    _check_body(body, header)
+    raw_limit = max_bytes * MAX_EXPANSION
+    if header["body_raw_len"] > raw_limit:
+        _corrupt("body", f"claims {header['body_raw_len']} bytes uncompressed, over {raw_limit}")
+    raw = _decompress(body, header["body_raw_len"])
+    turns, idempotency = _read_body(raw, header, max_turns)
+    return Snapshot(thread=header["thread"], turns=turns, idempotency=idempotency)
+
+
+def _corrupt(part: str, problem: str) -> NoReturn:
+    raise SnapshotCorrupt(f"snapshot {part} is corrupt: {problem}", part=part)
+
+
+def _compressor() -> zstandard.ZstdCompressor:
+    # zstandard contexts are not thread-safe; one per thread is reused across calls.
+    cctx: zstandard.ZstdCompressor | None = getattr(_local, "cctx", None)
+    if cctx is None:
+        cctx = _local.cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    return cctx
+
+
+def _check_prefix(data: bytes) -> int:
+    if len(data) < _PREFIX.size:
+        _corrupt(
+            "file", f"is truncated: {len(data)} bytes, shorter than the {_PREFIX.size}-byte prefix"
+        )
+    magic, fmt, header_len = _PREFIX.unpack_from(data)
+    if magic != MAGIC:
+        _corrupt("magic", f"expected {MAGIC!r}, found {magic!r}: not a threadkeeper snapshot")
+    if fmt != FORMAT_VERSION:
+        _corrupt(
+            "format version",
+            f"is {fmt}, this threadkeeper reads only {FORMAT_VERSION}: upgrade threadkeeper",
+        )
+    if header_len > MAX_HEADER_BYTES:
+        _corrupt("header length", f"is {header_len} bytes, over the cap of {MAX_HEADER_BYTES}")
+    if len(data) < _PREFIX.size + header_len:
+        _corrupt("header", f"is truncated: {len(data) - _PREFIX.size} of {header_len} bytes")
+    return int(header_len)
+
+
+def _unpack(part: str, data: bytes, *, max_len: int, max_array: int = -1) -> Any:
+    try:
+        return msgpack.unpackb(
+            data,
+            raw=False,
+            strict_map_key=True,
+            ext_hook=_refuse_ext,
+            max_ext_len=0,
+            max_str_len=max_len,
+            max_bin_len=max_len,
+            max_array_len=max_array if max_array >= 0 else max_len,
+            max_map_len=max_len,
+        )
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        _corrupt(part, f"is not valid msgpack ({type(exc).__name__}: {exc})")
+
+
+def _refuse_ext(code: int, data: bytes) -> NoReturn:
+    raise ValueError(f"msgpack ext type {code} is not allowed")
+
+
+def _read_header(raw: bytes) -> dict[str, Any]:
+    header = _unpack("header", raw, max_len=len(raw))
+    if not isinstance(header, dict):
+        _corrupt("header", f"is a {type(header).__name__}, not a map")
+    for name, kind in _HEADER_FIELDS.items():
+        value = header.get(name)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            _corrupt("header", f"field {name!r} is {value!r}, expected {kind.__name__}")
+    _check_thread(header)
+    if header["compression"] != COMPRESSION:
+        _corrupt("header", f"compression {header['compression']!r} is not supported")
+    return header
+
+
+def _check_thread(header: dict[str, Any]) -> None:
+    thread = header["thread"]
+    if not all(isinstance(key, str) for key in thread):
+        _corrupt("header", "thread metadata has non-string keys")
+    for name in ("version", "turn_count"):
+        if thread.get(name) != header[name]:
+            _corrupt(
+                "header",
+                f"thread {name} {thread.get(name)!r} does not match the header's {header[name]}",
+            )
+
+
+def _check_body(body: bytes, header: dict[str, Any]) -> None:
+    if len(body) != header["body_len"]:
+        _corrupt("body", f"is {len(body)} bytes, the header says {header['body_len']} (truncated?)")
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != header["body_sha256"]:
+        _corrupt("body", f"sha256 is {digest}, the header says {header['body_sha256']}")
+
+
+def _decompress(body: bytes, expected: int) -> bytes:
+    out = bytearray()
+    try:
+        with zstandard.ZstdDecompressor().stream_reader(body) as reader:
+            while chunk := reader.read(_READ_CHUNK):
+                out += chunk
+                if len(out) > expected:
+                    _corrupt("body", f"decompresses to more than the {expected} bytes declared")
+    except zstandard.ZstdError as exc:
+        _corrupt("body", f"does not decompress ({exc})")
+    if len(out) != expected:
+        _corrupt("body", f"decompresses to {len(out)} bytes, the header says {expected}")
+    return bytes(out)
+
+
+def _read_body(
+    raw: bytes, header: dict[str, Any], max_turns: int
+) -> tuple[list[bytes], dict[str, bytes]]:
+    if header["turn_count"] > max_turns:
+        _corrupt("header", f"turn count {header['turn_count']} is over the limit of {max_turns}")
+    body = _unpack("body", raw, max_len=len(raw), max_array=max_turns)
+    if not isinstance(body, dict):
+        _corrupt("body", f"is a {type(body).__name__}, not a map")
+    turns = body.get("turns")
+    idempotency = body.get("idempotency")
+    if not isinstance(turns, list) or not all(isinstance(t, bytes) for t in turns):
+        _corrupt("body", "turns are not a list of binary blobs")
+    if len(turns) != header["turn_count"]:
+        _corrupt("body", f"holds {len(turns)} turns, the header says {header['turn_count']}")
+    if not isinstance(idempotency, dict) or not _is_str_bytes_map(idempotency):
+        _corrupt("body", "idempotency records are not a map of string to binary")
+    return turns, idempotency
+
+
+def _is_str_bytes_map(value: dict[Any, Any]) -> bool:
+    return all(isinstance(k, str) and isinstance(v, bytes) for k, v in value.items())

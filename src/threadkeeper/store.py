@@ -1,0 +1,369 @@
+"""The hot tier: a thread's metadata hash and turn stream in Redis, changed only by Lua.
+
+Indexes (activity, dirty, per-tenant listing) are written after the thread's own
+atomic change, in the same round trip; they are hints that the sweeper and the
+listing check against the thread itself, so a stale entry never loses data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from threadkeeper import keys
+from threadkeeper.codec import seq_of
+from threadkeeper.connection import translated
+from threadkeeper.errors import StoreError
+from threadkeeper.models import Thread, Tombstone, now_ms
+from threadkeeper.paging import ThreadPage, TurnPage
+from threadkeeper.scripts import Scripts
+
+
+@dataclass(frozen=True, slots=True)
+class Appended:
+    status: str  # ok | duplicate | missing | archived | version | full
+    seqs: list[int]
+    version: int
+    fingerprint: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """One page of a thread as Redis holds it."""
+
+    thread: Thread
+    turns: list[tuple[int, bytes]]
+    more: bool
+    turns_in_redis: bool  # False once the stream has gone (TTL lapsed or lost)
+    ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    status: str  # ok | present | behind | missing | tombstoned
+    version: int = 0
+    turn_count: int = 0
+
+
+def _flatten(mapping: dict[str, Any]) -> list[Any]:
+    return [item for pair in mapping.items() for item in pair]
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+class ThreadStore:
+    """All reads and writes of the hot tier. The client is passed in, never global."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        hot_ttl: float | None,
+        cache_only: bool = False,
+        clock: Any = now_ms,
+    ) -> None:
+        self.redis = redis
+        self.scripts = Scripts.register(redis)
+        self.hot_ttl_ms = 0 if hot_ttl is None else int(hot_ttl * 1000)
+        # Without an archive, threads are a cache: the hot TTL applies from each write.
+        self.cache_ttl_ms = self.hot_ttl_ms if cache_only else 0
+        self.clock = clock
+
+    # -- writes ---------------------------------------------------------------
+
+    @translated
+    async def create(
+        self, thread: Thread, blobs: Sequence[bytes], extra: dict[str, str] | None = None
+    ) -> bool:
+        """Store a new thread with its first turns; False if the id is taken."""
+        k = keys.thread_keys(thread.tenant, thread.id)
+        fields = thread.to_hash() | dict(extra or {})
+        async with self.redis.pipeline(transaction=False) as pipe:
+            args = [self.cache_ttl_ms, len(fields), *_flatten(fields), *blobs]
+            await self.scripts.create(k.all, args, pipe)
+            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: thread.updated_at}, xx=True)
+            result, _ = await pipe.execute(raise_on_error=True)
+        if _text(result[0]) != "ok":
+            return False
+        await self._index_new(k, thread)
+        return True
+
+    async def _index_new(self, k: keys.ThreadKeys, thread: Thread) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: thread.updated_at})
+            if not self.cache_ttl_ms:
+                pipe.zadd(keys.DIRTY_INDEX, {k.member: thread.updated_at}, nx=True)
+            pipe.zadd(keys.tenant_index(thread.tenant), {thread.id: thread.updated_at})
+            await pipe.execute()
+
+    @translated
+    async def append(
+        self,
+        tenant: str,
+        thread_id: str,
+        blobs: Sequence[bytes],
+        *,
+        max_turns: int,
+        expected_version: int | None = None,
+        idempotency_key: str | None = None,
+        fingerprint: str = "",
+    ) -> Appended:
+        k = keys.thread_keys(tenant, thread_id)
+        now = self.clock()
+        args = [now, "" if expected_version is None else expected_version,
+                idempotency_key or "", fingerprint, max_turns, self.cache_ttl_ms, *blobs]  # fmt: skip
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await self.scripts.append(k.all[:3], args, pipe)
+            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: now}, xx=True)
+            if not self.cache_ttl_ms:
+                pipe.zadd(keys.DIRTY_INDEX, {k.member: now}, nx=True)
+            pipe.zadd(keys.tenant_index(tenant), {thread_id: now}, xx=True)
+            result, *_ = await pipe.execute(raise_on_error=True)
+        return _appended(result)
+
+    @translated
+    async def delete(
+        self, tenant: str, thread_id: str, reason: str, expected_version: int | None = None
+    ) -> int | None:
+        """Remove the thread from Redis leaving a tombstone; its version, or None."""
+        k = keys.thread_keys(tenant, thread_id)
+        expected = "" if expected_version is None else expected_version
+        result = await self.scripts.delete(k.all, [reason, self.clock(), expected])
+        if _text(result[0]) != "ok":
+            return None
+        await self._unindex(k)
+        return int(result[1])
+
+    async def _unindex(self, k: keys.ThreadKeys) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(keys.ACTIVITY_INDEX, k.member)
+            pipe.zrem(keys.DIRTY_INDEX, k.member)
+            pipe.zrem(keys.tenant_index(k.tenant), k.thread_id)
+            await pipe.execute()
+
+    @translated
+    async def mark_archived(self, tenant: str, thread_id: str, version: int) -> str:
+        """Compare-and-set after a verified snapshot: clean, moved or missing."""
+        k = keys.thread_keys(tenant, thread_id)
+        result = await self.scripts.mark_archived(
+            k.all[:3], [version, self.clock(), self.hot_ttl_ms]
+        )
+        status = _text(result[0])
+        if status == "clean":
+            await self._undirty(k)
+        return status
+
+    async def _undirty(self, k: keys.ThreadKeys) -> None:
+        # ZREM, then re-check: an append that landed meanwhile puts the thread back.
+        await self.redis.zrem(keys.DIRTY_INDEX, k.member)
+        state = await self.redis.hmget(k.meta, ["version", "archived_version", "dirty_since"])
+        if state[0] is not None and int(state[0]) > int(state[1]):
+            await self.redis.zadd(keys.DIRTY_INDEX, {k.member: int(state[2] or 0)}, nx=True)
+
+    @translated
+    async def restore(
+        self,
+        thread: Thread,
+        blobs: Sequence[bytes],
+        idempotency: dict[str, bytes],
+        *,
+        create_meta: bool,
+        ttl: bool = True,
+    ) -> Restored:
+        """Put a verified snapshot back; creates the metadata too when asked (recover)."""
+        k = keys.thread_keys(thread.tenant, thread.id)
+        meta: dict[str, Any] = {}
+        if create_meta:
+            meta = thread.to_hash()
+        args = [thread.version, self.hot_ttl_ms if ttl else 0, len(meta), len(idempotency),
+                *_flatten(meta), *_flatten(idempotency), *blobs]  # fmt: skip
+        result = await self.scripts.restore(k.all, args)
+        status = _text(result[0])
+        if status == "ok" and create_meta:
+            await self._index_restored(k, thread)
+        values = [int(v) for v in result[1:]]
+        return Restored(status, *values)
+
+    async def _index_restored(self, k: keys.ThreadKeys, thread: Thread) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: thread.updated_at})
+            pipe.zadd(keys.tenant_index(thread.tenant), {thread.id: thread.updated_at})
+            if thread.dirty:
+                pipe.zadd(keys.DIRTY_INDEX, {k.member: thread.dirty_since or thread.updated_at})
+            await pipe.execute()
+
+    @translated
+    async def touch(self, tenant: str, thread_id: str) -> None:
+        k = keys.thread_keys(tenant, thread_id)
+        now = self.clock()
+        async with self.redis.pipeline(transaction=False) as pipe:
+            await self.scripts.touch(k.all[:3], [now, self.hot_ttl_ms or 0], pipe)
+            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: now}, xx=True)
+            await pipe.execute()
+
+    # -- reads ----------------------------------------------------------------
+
+    @translated
+    async def get(self, tenant: str, thread_id: str) -> Thread | None:
+        raw = await self.redis.hgetall(keys.thread_keys(tenant, thread_id).meta)
+        return Thread.from_hash(raw) if raw else None
+
+    @translated
+    async def read(self, tenant: str, thread_id: str, page: TurnPage) -> Read | None:
+        """Metadata and one page of turns, atomically, in one round trip."""
+        k = keys.thread_keys(tenant, thread_id)
+        low, high = page.redis_range()
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(k.meta)
+            if page.order == "asc":
+                pipe.xrange(k.turns, low, high, count=page.limit + 1)
+            else:
+                pipe.xrevrange(k.turns, high, low, count=page.limit + 1)
+            pipe.pttl(k.turns)
+            raw, entries, ttl = await pipe.execute()
+        if not raw:
+            return None
+        thread = Thread.from_hash(raw)
+        turns = [(seq_of(entry_id), fields[b"t"]) for entry_id, fields in entries]
+        present = ttl != -2 or thread.turn_count == 0
+        return Read(thread, turns[: page.limit], len(turns) > page.limit, present, ttl)
+
+    @translated
+    async def meta_field(self, tenant: str, thread_id: str, name: str) -> str | None:
+        value = await self.redis.hget(keys.thread_keys(tenant, thread_id).meta, name)
+        return None if value is None else _text(value)
+
+    @translated
+    async def turn_blobs(self, tenant: str, thread_id: str, upto: int) -> list[bytes]:
+        """Turns 1..upto, as stored (for a fork)."""
+        entries = await self.redis.xrange(keys.thread_keys(tenant, thread_id).turns, "-", f"0-{upto}")
+        return [fields[b"t"] for _, fields in entries]
+
+    @translated
+    async def all_turns(
+        self, tenant: str, thread_id: str
+    ) -> tuple[Thread, list[bytes], dict[str, bytes]] | None:
+        """Everything a snapshot needs, read atomically."""
+        k = keys.thread_keys(tenant, thread_id)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(k.meta)
+            pipe.xrange(k.turns)
+            pipe.hgetall(k.idempotency)
+            raw, entries, idem = await pipe.execute()
+        if not raw:
+            return None
+        blobs = [fields[b"t"] for _, fields in entries]
+        return Thread.from_hash(raw), blobs, {_text(key): value for key, value in idem.items()}
+
+    @translated
+    async def tombstone(self, tenant: str, thread_id: str) -> Tombstone | None:
+        raw = await self.redis.hgetall(keys.thread_keys(tenant, thread_id).tombstone)
+        return Tombstone.from_hash(raw) if raw else None
+
+    @translated
+    async def list_threads(self, tenant: str, page: ThreadPage) -> tuple[list[Thread], str | None]:
+        """A tenant's threads, newest first; entries whose thread is gone are dropped."""
+        index = keys.tenant_index(tenant)
+        found: list[Thread] = []
+        high: float | str = "+inf" if page.last_score is None else page.last_score
+        low = "-inf" if page.updated_after is None else f"({page.updated_after}"
+        offset, batch = 0, page.limit + 1
+        while len(found) <= page.limit:
+            rows = await self.redis.zrevrangebyscore(
+                index, high, low, start=offset, num=batch, withscores=True
+            )
+            offset += len(rows)
+            found.extend(await self._threads_for(tenant, page, rows))
+            if len(rows) < batch:
+                break
+        more = len(found) > page.limit
+        found = found[: page.limit]
+        cursor = page.encode(found[-1].updated_at, found[-1].id) if more and found else None
+        return found, cursor
+
+    async def _threads_for(
+        self, tenant: str, page: ThreadPage, rows: list[tuple[bytes, float]]
+    ) -> list[Thread]:
+        ids = [_text(member) for member, score in rows if not _seen(page, member, score)]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for thread_id in ids:
+                pipe.hgetall(keys.thread_keys(tenant, thread_id).meta)
+            metas = await pipe.execute()
+        threads = [Thread.from_hash(m) for m in metas if m]
+        stale = [i for i, m in zip(ids, metas, strict=True) if not m]
+        if stale:
+            await self.redis.zrem(keys.tenant_index(tenant), *stale)
+        return [t for t in threads if page.tool is None or t.tool == page.tool]
+
+    @translated
+    async def turns_exist(self, tenant: str, thread_id: str) -> bool:
+        return bool(await self.redis.exists(keys.thread_keys(tenant, thread_id).turns))
+
+    # -- sweeper support -------------------------------------------------------
+
+    @translated
+    async def due_for_snapshot(
+        self, now: int, idle_ms: int, backup_ms: int, limit: int
+    ) -> list[str]:
+        """Dirty threads idle for `idle_ms`, or dirty for longer than `backup_ms`.
+
+        A thread idle since `now - idle_ms` has been dirty at least that long, so both
+        kinds sit at the low end of the dirty index; a window of it is enough.
+        """
+        rows = await self.redis.zrangebyscore(
+            keys.DIRTY_INDEX, "-inf", now - idle_ms, start=0, num=limit * 4, withscores=True
+        )
+        overdue = [m for m, since in rows if since <= now - backup_ms]
+        rest = [m for m, since in rows if since > now - backup_ms]
+        chosen = overdue + await self._idle_among(rest, now - idle_ms)
+        return [_text(m) for m in chosen[:limit]]
+
+    async def _idle_among(self, members: list[bytes], idle_before: int) -> list[bytes]:
+        if not members:
+            return []
+        scores = await self.redis.zmscore(keys.ACTIVITY_INDEX, members)
+        return [m for m, s in zip(members, scores, strict=True) if s is None or s <= idle_before]
+
+    @translated
+    async def idle_since(self, before: int, limit: int) -> list[str]:
+        rows = await self.redis.zrangebyscore(
+            keys.ACTIVITY_INDEX, "-inf", before, start=0, num=limit
+        )
+        return [_text(m) for m in rows]
+
+    @translated
+    async def dirty_count(self) -> int:
+        return int(await self.redis.zcard(keys.DIRTY_INDEX))
+
+    @translated
+    async def oldest_dirty(self) -> int | None:
+        rows = await self.redis.zrange(keys.DIRTY_INDEX, 0, 0, withscores=True)
+        return int(rows[0][1]) if rows else None
+
+
+def _seen(page: ThreadPage, member: bytes, score: float) -> bool:
+    """True for rows at or before the cursor (ties broken by id, descending)."""
+    if page.last_score is None or page.last_id is None:
+        return False
+    return int(score) == page.last_score and _text(member) >= page.last_id
+
+
+def _appended(result: list[Any]) -> Appended:
+    status = _text(result[0])
+    if status == "ok":
+        first, last, version = (int(v) for v in result[1:4])
+        return Appended(status, list(range(first, last + 1)), version)
+    if status == "duplicate":
+        first_s, last_s, version_s, fingerprint = _text(result[1]).split(":", 3)
+        seqs = list(range(int(first_s), int(last_s) + 1))
+        return Appended(status, seqs, int(version_s), fingerprint)
+    if status in ("version", "full"):
+        return Appended(status, [], int(result[1]))
+    if status in ("missing", "archived"):
+        return Appended(status, [], 0)
+    raise StoreError(f"unexpected answer from the append script: {status}")

@@ -1,0 +1,178 @@
+"""Moving threads between the hot tier and the archive, without ever losing a turn.
+
+The invariant: a thread's turns leave Redis only when the archive holds that exact
+version (snapshot written, verified, then compare-and-set in Lua), or when it is
+deleted by request or by retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass, field
+
+from threadkeeper import keys
+from threadkeeper.archive import Archive
+from threadkeeper.errors import ArchiveNotConfigured, ArchiveObjectMissing, SnapshotCorrupt
+from threadkeeper.models import GoneReason, Thread
+from threadkeeper.settings import Settings
+from threadkeeper.snapshot import Snapshot, decode_snapshot, encode_snapshot
+from threadkeeper.store import ThreadStore
+
+
+@dataclass(frozen=True, slots=True)
+class Rehydrated:
+    """The outcome of bringing a thread's turns back from the archive."""
+
+    status: str  # restored | present | behind | lost | never_archived
+    thread: Thread | None = None
+    turns: list[bytes] = field(default_factory=list)  # what the archive holds, when behind
+    missing: tuple[int, int] | None = None  # first and last seq that nothing holds
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveTombstone:
+    reason: GoneReason
+    at: int
+    version: int
+
+
+class Tiering:
+    """Snapshot, rehydrate, delete from both tiers, and recover from the archive alone."""
+
+    def __init__(self, store: ThreadStore, archive: Archive | None, settings: Settings) -> None:
+        self.store = store
+        self.archive = archive
+        self.settings = settings
+
+    def _require_archive(self) -> Archive:
+        if self.archive is None:
+            raise ArchiveNotConfigured(
+                "this daemon runs cache-only (THREADKEEPER_ARCHIVE_URL is empty): "
+                "set it to s3://bucket/prefix or file:///dir to archive threads"
+            )
+        return self.archive
+
+    # -- hot -> archive --------------------------------------------------------
+
+    async def archive_thread(self, tenant: str, thread_id: str) -> str:
+        """Snapshot the thread's current version: archived | clean | moved | missing."""
+        archive = self._require_archive()
+        state = await self.store.all_turns(tenant, thread_id)
+        if state is None:
+            return "missing"
+        thread, blobs, idem = state
+        if not thread.dirty:
+            return "clean"
+        if len(blobs) != thread.turn_count:
+            return "incomplete"  # turns lost from Redis: never archive a partial thread
+        await self._put(archive, thread, blobs, idem)
+        status = await self.store.mark_archived(tenant, thread_id, thread.version)
+        await self._prune(archive, thread)
+        return "archived" if status == "clean" else status
+
+    async def _put(
+        self, archive: Archive, thread: Thread, blobs: list[bytes], idem: dict[str, bytes]
+    ) -> None:
+        as_archived = _as_archived(thread)
+        raw = encode_snapshot(Snapshot(dict(as_archived.to_hash()), blobs, idem))
+        key = keys.snapshot_key(thread.tenant, thread.id, thread.created_at, thread.version)
+        await asyncio.to_thread(archive.put_if_absent, key, raw)
+
+    async def _prune(self, archive: Archive, thread: Thread) -> None:
+        """Delete the snapshot this one supersedes (only now that the new one is verified)."""
+        older = thread.archived_version
+        if 0 < older < thread.version:
+            key = keys.snapshot_key(thread.tenant, thread.id, thread.created_at, older)
+            await asyncio.to_thread(archive.delete, key)
+
+    # -- archive -> hot --------------------------------------------------------
+
+    async def load(self, tenant: str, thread_id: str, created_at: int, version: int) -> Snapshot:
+        archive = self._require_archive()
+        key = keys.snapshot_key(tenant, thread_id, created_at, version)
+        limits = self.settings.limits
+        raw = await asyncio.to_thread(archive.get, key, limits.max_snapshot_bytes)
+        snap = decode_snapshot(raw, max_bytes=limits.max_snapshot_bytes, max_turns=limits.max_turns)
+        thread = Thread.from_hash(snap.thread)  # type: ignore[arg-type]
+        if (thread.tenant, thread.id, thread.version) != (tenant, thread_id, version):
+            raise SnapshotCorrupt(
+                f"snapshot {archive.url}/{key} holds {thread.tenant}/{thread.id} "
+                f"version {thread.version}, not what its name says",
+                thread_id=thread_id,
+            )
+        return snap
+
+    async def rehydrate(self, tenant: str, thread_id: str) -> Rehydrated:
+        """Bring an evicted thread's turns back, or say exactly which turns nothing holds."""
+        thread = await self.store.get(tenant, thread_id)
+        if thread is None:
+            return await self.recover_thread(tenant, thread_id)
+        if thread.turn_count == 0 or await self.store.turns_exist(tenant, thread_id):
+            return Rehydrated("present", thread)
+        if thread.archived_version == 0 or self.archive is None:
+            return Rehydrated("lost", thread, missing=(1, thread.turn_count))
+        try:
+            snap = await self.load(tenant, thread_id, thread.created_at, thread.archived_version)
+        except ArchiveObjectMissing:
+            return Rehydrated("lost", thread, missing=(1, thread.turn_count))
+        result = await self.store.restore(thread, snap.turns, snap.idempotency, create_meta=False)
+        if result.status == "behind":
+            held = len(snap.turns)
+            return Rehydrated("behind", thread, snap.turns, (held + 1, thread.turn_count))
+        return Rehydrated("restored" if result.status == "ok" else result.status, thread)
+
+    async def recover_thread(self, tenant: str, thread_id: str) -> Rehydrated:
+        """Rebuild one thread whose metadata Redis no longer has, from its newest snapshot."""
+        if self.archive is None:
+            return Rehydrated("never_archived")
+        names = await asyncio.to_thread(
+            lambda: list(self.archive.list_keys(keys.snapshot_prefix(tenant, thread_id)))  # type: ignore[union-attr]
+        )
+        versions = sorted(v for v in map(keys.snapshot_version, names) if v is not None)
+        if not versions:
+            return Rehydrated("never_archived")
+        snap = await self.load(tenant, thread_id, *versions[-1])
+        tomb = await self.archive_tombstone(tenant, thread_id)
+        thread = Thread.from_hash(snap.thread)  # type: ignore[arg-type]
+        if tomb is not None and tomb.at >= thread.updated_at:
+            return Rehydrated("never_archived")
+        result = await self.store.restore(
+            thread, snap.turns, snap.idempotency, create_meta=True, ttl=True
+        )
+        return Rehydrated("restored" if result.status == "ok" else result.status, thread)
+
+    # -- removal ---------------------------------------------------------------
+
+    async def purge_archive(self, tenant: str, thread_id: str, reason: GoneReason, at: int) -> None:
+        """Leave a tombstone in the archive, then delete every snapshot of the thread."""
+        if self.archive is None:
+            return
+        archive = self.archive
+        body = json.dumps({"reason": reason.value, "at": at}).encode()
+        tomb_key = keys.tombstone_object(tenant, thread_id, at)
+        await asyncio.to_thread(archive.put_if_absent, tomb_key, body)
+        prefix = keys.snapshot_prefix(tenant, thread_id)
+        names = await asyncio.to_thread(lambda: list(archive.list_keys(prefix)))
+        for name in names:
+            await asyncio.to_thread(archive.delete, name)
+
+    async def archive_tombstone(self, tenant: str, thread_id: str) -> ArchiveTombstone | None:
+        if self.archive is None:
+            return None
+        archive = self.archive
+        prefix = keys.tombstone_prefix(tenant, thread_id)
+        names = await asyncio.to_thread(lambda: sorted(archive.list_keys(prefix)))
+        if not names:
+            return None
+        raw = await asyncio.to_thread(archive.get, names[-1], 4096)
+        data = json.loads(raw)
+        return ArchiveTombstone(GoneReason(data["reason"]), int(data["at"]), 0)
+
+
+def _as_archived(thread: Thread) -> Thread:
+    """The thread as its own snapshot records it: clean at this version."""
+    fields = thread.to_hash()
+    fields["archived_version"] = thread.version
+    fields["dirty_since"] = ""
+    return Thread.from_hash({k: str(v) for k, v in fields.items()})

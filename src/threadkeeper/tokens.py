@@ -1,0 +1,140 @@
+"""Bearer tokens mapped to tenants, stored hashed in THREADKEEPER_TOKENS_FILE.
+
+The file is JSON: {"tokens": [{"id", "tenant", "sha256", "created_at"}]}. Only the
+SHA-256 of a token is kept; a presented token is hashed and compared with every
+entry in constant time. The daemon re-reads the file when it changes, so
+`threadkeeper tokens add|revoke` takes effect without a restart.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from threadkeeper.errors import ConfigError, Unauthorized
+from threadkeeper.validation import check_id
+
+TOKEN_PREFIX = "tk_"
+
+
+@dataclass(frozen=True, slots=True)
+class TokenEntry:
+    id: str
+    tenant: str
+    sha256: str
+    created_at: str
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_entries(path: Path) -> list[TokenEntry]:
+    if not path.exists():
+        return []
+    try:
+        data = json.loads(path.read_text())
+        return [TokenEntry(**row) for row in data["tokens"]]
+    except (ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"THREADKEEPER_TOKENS_FILE={path} is not a tokens file ({exc}): "
+            "manage it with `threadkeeper tokens add|list|revoke`"
+        ) from exc
+
+
+def save_entries(path: Path, entries: list[TokenEntry]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"tokens": [asdict(e) for e in entries]}, indent=2))
+    os.chmod(tmp, 0o600)
+    tmp.replace(path)
+
+
+def add_token(path: Path, tenant: str) -> tuple[TokenEntry, str]:
+    """Create a token for `tenant`; returns the entry and the token (shown once)."""
+    check_id(tenant, "tenant")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    entry = TokenEntry(
+        id=secrets.token_hex(4),
+        tenant=tenant,
+        sha256=_digest(token),
+        created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
+    save_entries(path, [*load_entries(path), entry])
+    return entry, token
+
+
+def revoke_token(path: Path, token_id: str) -> bool:
+    entries = load_entries(path)
+    kept = [e for e in entries if e.id != token_id]
+    save_entries(path, kept)
+    return len(kept) != len(entries)
+
+
+class TokenAuth:
+    """Maps an Authorization header to a tenant; None means single-tenant mode."""
+
+    RELOAD_EVERY = 1.0
+
+    def __init__(self, path: Path | None, default_tenant: str) -> None:
+        self.path = path
+        self.default_tenant = default_tenant
+        self._entries: list[TokenEntry] = []
+        self._mtime = -1.0
+        self._checked = 0.0
+        if path is not None:
+            self._reload()
+
+    @property
+    def enabled(self) -> bool:
+        return self.path is not None
+
+    def _reload(self) -> None:
+        assert self.path is not None
+        mtime = self.path.stat().st_mtime if self.path.exists() else 0.0
+        if mtime != self._mtime:
+            self._entries = load_entries(self.path)
+            self._mtime = mtime
+        self._checked = time.monotonic()
+
+    def tenant_for(self, authorization: str | None) -> str:
+        if self.path is None:
+            return self.default_tenant
+        if time.monotonic() - self._checked > self.RELOAD_EVERY:
+            self._reload()
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthorized(
+                "send `Authorization: Bearer <token>`; create a token with "
+                "`threadkeeper tokens add --tenant NAME`"
+            )
+        return self._match(_digest(token.strip()))
+
+    def _match(self, digest: str) -> str:
+        tenant = None
+        for entry in self._entries:  # every entry compared: no early exit to time
+            if hmac.compare_digest(entry.sha256, digest):
+                tenant = entry.tenant
+        if tenant is None:
+            raise Unauthorized("this bearer token is unknown or revoked")
+        return tenant
+
+
+def check_bind(host: str, auth_enabled: bool) -> None:
+    """Without tokens, the daemon serves one tenant and only on loopback."""
+    if auth_enabled:
+        return
+    if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
+        raise ConfigError(
+            f"THREADKEEPER_HOST={host} is not loopback and no THREADKEEPER_TOKENS_FILE is set: "
+            "anyone on the network could read every thread. Create tokens "
+            "(`threadkeeper tokens add --tenant NAME`) and set THREADKEEPER_TOKENS_FILE, "
+            "or bind to 127.0.0.1"
+        )
+

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from s3server import S3Server, start_seaweedfs
+
+from threadkeeper.archive import Archive
+from threadkeeper.archive.local import LocalArchive
+from threadkeeper.archive.s3 import S3Archive
+
+MakeS3Archive = Callable[..., S3Archive]
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with start_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+@pytest.fixture
+def make_s3_archive(s3_server: S3Server) -> MakeS3Archive:
+    """Factory: an S3Archive on the test server, under a prefix no other test uses."""
+
+    def make(bucket: str | None = None, **options: Any) -> S3Archive:
+        options.setdefault("endpoint_url", s3_server.endpoint_url)
+        options.setdefault("session", s3_server.session())
+        return S3Archive(bucket or s3_server.bucket, f"test-{uuid.uuid4().hex}", **options)
+
+    return make
+
+
+@pytest.fixture
+def s3_archive(make_s3_archive: MakeS3Archive) -> S3Archive:
+    return make_s3_archive()
+
+
+@pytest.fixture
+def local_archive(tmp_path: Path) -> LocalArchive:
+    return LocalArchive(tmp_path / "archive")
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def archive(request: pytest.FixtureRequest) -> Archive:
+    """The contract tests run against every backend."""
+    backend: Archive = request.getfixturevalue(f"{request.param}_archive")
+    return backend

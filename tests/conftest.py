@@ -1,0 +1,58 @@
+"""Shared fixtures: a real redis-server for the session, an empty database per test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.settings import Settings
+
+
+@pytest.fixture(scope="session")
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedRedis]:
+    """One real redis-server with the project's redis.conf, on a free loopback port."""
+    server = ManagedRedis(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: ManagedRedis) -> Iterator[str]:
+    """An empty database for each test."""
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushall()
+    client.close()
+    yield redis_server.url
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, redis_url: str) -> Callable[..., Settings]:
+    """Settings for a test: its Redis, a file archive in tmp_path, overrides by keyword."""
+
+    def make(**overrides: object) -> Settings:
+        base = Settings(
+            redis_url=redis_url,
+            archive_url=(tmp_path / "archive").as_uri(),
+            home=tmp_path / "home",
+        )
+        return base.with_overrides(**overrides)
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never read the developer's own THREADKEEPER_* environment."""
+    for name in list(os.environ):
+        if name.startswith("THREADKEEPER_"):
+            monkeypatch.delenv(name)
