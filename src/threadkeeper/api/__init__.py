@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from threadkeeper.api import threads
+from threadkeeper.api import health, threads, tiering
 from threadkeeper.api.http import on_error, on_unexpected
 from threadkeeper.api.openapi import openapi_document
 from threadkeeper.errors import ThreadkeeperError
@@ -64,6 +64,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/readyz", readyz),
         Route("/openapi.json", openapi),
         *threads.routes,
+        *tiering.routes,
+        *health.routes,
     ]
     app = Starlette(
         routes=routes,
