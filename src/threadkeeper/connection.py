@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import redis
 import redis.asyncio
@@ -31,7 +31,7 @@ def _retry() -> Retry:
     return Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=5)
 
 
-def async_client(url: str, **options: object) -> redis.asyncio.Redis:
+def async_client(url: str, **options: Any) -> redis.asyncio.Redis:
     """The API's client: hiredis-parsed, retrying transient errors with redis-py's Retry."""
     return redis.asyncio.Redis.from_url(
         url,
@@ -39,18 +39,18 @@ def async_client(url: str, **options: object) -> redis.asyncio.Redis:
         retry_on_error=list(RETRY_ON),
         health_check_interval=30,
         socket_connect_timeout=5,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 
-def sync_client(url: str, **options: object) -> redis.Redis:
+def sync_client(url: str, **options: Any) -> redis.Redis:
     """RQ's client (RQ is synchronous); same retry policy."""
     return redis.Redis.from_url(
         url,
         retry=_retry(),
         retry_on_error=list(RETRY_ON),
         socket_connect_timeout=5,
-        **options,  # type: ignore[arg-type]
+        **options,
     )
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -50,7 +51,7 @@ def parse_rfc3339(text: str) -> int:
 
 
 def _int(value: bytes | str | None) -> int | None:
-    return None if value in (None, b"", "") else int(value)  # type: ignore[arg-type]
+    return None if value is None or value in (b"", "") else int(value)
 
 
 def _str(value: bytes | str | None) -> str | None:
@@ -73,7 +74,7 @@ class Thread:
     parent_id: str | None
     fork_seq: int | None
     turn_count: int
-    bytes: int
+    byte_count: int
     version: int
     archived_version: int
     archived_at: int | None
@@ -81,7 +82,7 @@ class Thread:
     touched_at: int | None = None
 
     @classmethod
-    def from_hash(cls, raw: dict[bytes, bytes] | dict[str, str]) -> Thread:
+    def from_hash(cls, raw: Mapping[Any, Any]) -> Thread:
         h = {_str(k): v for k, v in raw.items()}
         return cls(
             id=_str(h["id"]) or "",
@@ -94,7 +95,7 @@ class Thread:
             parent_id=_str(h.get("parent_id")) or None,
             fork_seq=_int(h.get("fork_seq")),
             turn_count=_int(h.get("turn_count")) or 0,
-            bytes=_int(h.get("bytes")) or 0,
+            byte_count=_int(h.get("bytes")) or 0,
             version=_int(h.get("version")) or 0,
             archived_version=_int(h.get("archived_version")) or 0,
             archived_at=_int(h.get("archived_at")),
@@ -115,7 +116,7 @@ class Thread:
             "parent_id": self.parent_id or "",
             "fork_seq": "" if self.fork_seq is None else self.fork_seq,
             "turn_count": self.turn_count,
-            "bytes": self.bytes,
+            "bytes": self.byte_count,
             "version": self.version,
             "archived_version": self.archived_version,
             "archived_at": "" if self.archived_at is None else self.archived_at,
@@ -138,7 +139,7 @@ class Thread:
             "created_at": rfc3339(self.created_at),
             "updated_at": rfc3339(self.updated_at),
             "turn_count": self.turn_count,
-            "bytes": self.bytes,
+            "bytes": self.byte_count,
             "version": self.version,
             "parent_id": self.parent_id,
             "fork_seq": self.fork_seq,
@@ -158,10 +159,10 @@ class Tombstone:
     turn_count: int
 
     @classmethod
-    def from_hash(cls, raw: dict[bytes, bytes]) -> Tombstone:
+    def from_hash(cls, raw: Mapping[Any, Any]) -> Tombstone:
         h = {_str(k): v for k, v in raw.items()}
         return cls(
-            reason=GoneReason(_str(h["reason"])),
+            reason=GoneReason(_str(h["reason"]) or ""),
             at=_int(h["at"]) or 0,
             version=_int(h.get("version")) or 0,
             turn_count=_int(h.get("turn_count")) or 0,

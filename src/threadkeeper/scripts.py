@@ -25,5 +25,5 @@ class Scripts:
     @classmethod
     def register(cls, redis: Redis) -> Scripts:
         return cls(
-            **{name: redis.register_script(_source(name)) for name in cls.__slots__}  # type: ignore[attr-defined]
+            **{name: redis.register_script(_source(name)) for name in cls.__slots__}
         )

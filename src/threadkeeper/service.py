@@ -94,7 +94,7 @@ class ThreadService:
         thread = Thread(
             id=new.id or new_thread_id(), tenant=tenant, created_at=now, updated_at=now,
             title=new.title, tool=new.tool, metadata=new.metadata, parent_id=None,
-            fork_seq=None, turn_count=len(blobs), bytes=sum(map(len, blobs)), version=1,
+            fork_seq=None, turn_count=len(blobs), byte_count=sum(map(len, blobs)), version=1,
             archived_version=0, archived_at=None, dirty_since=now,
         )  # fmt: skip
         return await self._create(thread, blobs, idempotency_key, digest)
@@ -263,14 +263,18 @@ class ThreadService:
             extra["data_lost_at"] = rfc3339(lost_at)
         else:
             detail += ": check the id (and the token: threads are per tenant)"
-        return ThreadNotFound(detail, reason=GoneReason.NEVER_STORED.value, thread_id=thread_id, **extra)
+        return ThreadNotFound(
+            detail, reason=GoneReason.NEVER_STORED.value, thread_id=thread_id, **extra
+        )
 
     # -- list / delete / fork ---------------------------------------------------
 
     async def list(self, tenant: str, page: ThreadPage) -> tuple[list[Thread], str | None]:
         return await self.store.list_threads(tenant, page)
 
-    async def delete(self, tenant: str, thread_id: str, reason: GoneReason = GoneReason.DELETED) -> None:
+    async def delete(
+        self, tenant: str, thread_id: str, reason: GoneReason = GoneReason.DELETED
+    ) -> None:
         version = await self.store.delete(tenant, thread_id, reason.value)
         if version is None:
             raise await self.not_found(tenant, thread_id)
@@ -293,7 +297,7 @@ class ThreadService:
             id=new_id or new_thread_id(), tenant=tenant, created_at=now, updated_at=now,
             title=parent.title, tool=parent.tool, metadata=parent.metadata,
             parent_id=parent.id, fork_seq=at_seq, turn_count=len(blobs),
-            bytes=sum(map(len, blobs)), version=1, archived_version=0, archived_at=None,
+            byte_count=sum(map(len, blobs)), version=1, archived_version=0, archived_at=None,
             dirty_since=now,
         )  # fmt: skip
         created, _ = await self._create(thread, blobs, None, "")

@@ -67,7 +67,9 @@ class ThreadStore:
         cache_only: bool = False,
         clock: Any = now_ms,
     ) -> None:
-        self.redis = redis
+        # redis-py types replies as unions of sync and async results; reply shapes are
+        # fixed by the commands we send, so the client is handled as Any here.
+        self.redis: Any = redis
         self.scripts = Scripts.register(redis)
         self.hot_ttl_ms = 0 if hot_ttl is None else int(hot_ttl * 1000)
         # Without an archive, threads are a cache: the hot TTL applies from each write.
@@ -115,8 +117,9 @@ class ThreadStore:
     ) -> Appended:
         k = keys.thread_keys(tenant, thread_id)
         now = self.clock()
-        args = [now, "" if expected_version is None else expected_version,
-                idempotency_key or "", fingerprint, max_turns, self.cache_ttl_ms, *blobs]  # fmt: skip
+        expected = "" if expected_version is None else expected_version
+        key = idempotency_key or ""
+        args = [now, expected, key, fingerprint, max_turns, self.cache_ttl_ms, *blobs]
         async with self.redis.pipeline(transaction=False) as pipe:
             await self.scripts.append(k.all[:3], args, pipe)
             pipe.zadd(keys.ACTIVITY_INDEX, {k.member: now}, xx=True)
@@ -241,7 +244,8 @@ class ThreadStore:
     @translated
     async def turn_blobs(self, tenant: str, thread_id: str, upto: int) -> list[bytes]:
         """Turns 1..upto, as stored (for a fork)."""
-        entries = await self.redis.xrange(keys.thread_keys(tenant, thread_id).turns, "-", f"0-{upto}")
+        turns = keys.thread_keys(tenant, thread_id).turns
+        entries = await self.redis.xrange(turns, "-", f"0-{upto}")
         return [fields[b"t"] for _, fields in entries]
 
     @translated

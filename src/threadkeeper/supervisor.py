@@ -111,7 +111,9 @@ class Supervisor:
             for child in self.children:
                 if not child.alive():
                     child.restarts += 1
-                    log.error("%s exited; restarting it (restart %d)", child.command, child.restarts)
+                    log.error(
+                        "%s exited; restarting it (restart %d)", child.command, child.restarts
+                    )
                     child.start()
 
     def shutdown(self) -> None:
@@ -176,5 +178,7 @@ def run_up(settings: Settings) -> None:
         supervisor.start_children()
         log.info("threadkeeper is up: API %s, archive %s", api, supervisor.settings.archive_url)
         asyncio.run(supervisor.serve())
+    except KeyboardInterrupt:
+        log.info("interrupted: stopping")  # uvicorn re-raises Ctrl-C after its clean shutdown
     finally:
         supervisor.shutdown()

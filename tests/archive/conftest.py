@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from s3server import S3Server, start_seaweedfs
 
+from s3server import S3Server, start_seaweedfs
 from threadkeeper.archive import Archive
 from threadkeeper.archive.local import LocalArchive
 from threadkeeper.archive.s3 import S3Archive

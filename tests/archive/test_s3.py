@@ -6,12 +6,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import MakeS3Archive
-from s3server import S3Server, free_port
 
+from s3server import S3Server, free_port
 from threadkeeper.archive import open_archive
 from threadkeeper.archive.s3 import S3Archive
 from threadkeeper.errors import (
@@ -23,6 +23,8 @@ from threadkeeper.errors import (
 )
 
 pytestmark = pytest.mark.s3
+
+MakeS3Archive = Callable[..., S3Archive]  # the make_s3_archive fixture
 
 KEY = "acme/th-1/000000000007.tks"
 
@@ -93,7 +95,9 @@ def test_listing_pages_past_one_thousand_keys(s3_archive: S3Archive) -> None:
     keys = [f"acme/th-{i:04d}/000000000001.tks" for i in range(1005)]
 
     def put(key: str) -> None:
-        s3_archive.client.put_object(Bucket=s3_archive.bucket, Key=s3_archive.prefix + key, Body=b"")
+        s3_archive.client.put_object(
+            Bucket=s3_archive.bucket, Key=s3_archive.prefix + key, Body=b""
+        )
 
     with ThreadPoolExecutor(16) as pool:
         list(pool.map(put, keys))

@@ -52,12 +52,13 @@ def forge(body_raw: bytes, *, compressed: bytes | None = None, **header: Any) ->
         "compression": "zstd",
     }
     fields.update(header)
-    packed = msgpack.packb(fields)
+    packed: bytes = msgpack.packb(fields)
     return MAGIC + bytes([FORMAT_VERSION]) + struct.pack(">I", len(packed)) + packed + body
 
 
 def body_of(turns: list[Any], idempotency: Any = None) -> bytes:
-    return msgpack.packb({"turns": turns, "idempotency": idempotency or {}})
+    packed: bytes = msgpack.packb({"turns": turns, "idempotency": idempotency or {}})
+    return packed
 
 
 def corrupt_detail(data: bytes, **limits: int) -> str:

@@ -75,13 +75,22 @@ def _ok(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any
 
 def _problems(*statuses: int) -> dict[str, Any]:
     return {
-        str(s): {"description": "problem", "content": {"application/problem+json": {"schema": PROBLEM}}}
+        str(s): {
+            "description": "problem",
+            "content": {"application/problem+json": {"schema": PROBLEM}},
+        }
         for s in (400, 401, 404, 413, 422, 503, 507, *statuses)
     }
 
 
 def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
-    return {"name": name, "in": "query", "required": False, "schema": schema, "description": description}
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 PATH_ID = {"name": "thread_id", "in": "path", "required": True, "schema": ID}
@@ -108,29 +117,60 @@ def openapi_document() -> dict[str, Any]:
             "post": {
                 "summary": "Create a thread",
                 "parameters": [IDEMPOTENCY],
-                "requestBody": {"required": True, "content": _json({
-                    "type": "object", "additionalProperties": False,
-                    "properties": {"id": ID, "title": NULLABLE_STR, "tool": NULLABLE_STR,
-                                   "metadata": {"type": "object"},
-                                   "turns": {"type": "array", "items": TURN_IN}}})},  # fmt: skip
-                "responses": {"201": _ok("created", VIEW), "200": _ok("replayed", VIEW), **_problems(409)},
+                "requestBody": {
+                    "required": True,
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "additionalProperties": False,
+                            "properties": {
+                                "id": ID,
+                                "title": NULLABLE_STR,
+                                "tool": NULLABLE_STR,
+                                "metadata": {"type": "object"},
+                                "turns": {"type": "array", "items": TURN_IN},
+                            },
+                        }
+                    ),
+                },  # fmt: skip
+                "responses": {
+                    "201": _ok("created", VIEW),
+                    "200": _ok("replayed", VIEW),
+                    **_problems(409),
+                },
             },
             "get": {
                 "summary": "List the tenant's threads, newest first",
-                "parameters": [*page, _query("tool", {"type": "string"}),
-                               _query("updated_after", {"type": "string", "format": "date-time"})],  # fmt: skip
-                "responses": {"200": _ok("threads", {"type": "object", "properties": {
-                    "threads": {"type": "array", "items": THREAD}, "next": NULLABLE_STR}}),  # fmt: skip
-                    **_problems()},
+                "parameters": [
+                    *page,
+                    _query("tool", {"type": "string"}),
+                    _query("updated_after", {"type": "string", "format": "date-time"}),
+                ],  # fmt: skip
+                "responses": {
+                    "200": _ok(
+                        "threads",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "threads": {"type": "array", "items": THREAD},
+                                "next": NULLABLE_STR,
+                            },
+                        },
+                    ),  # fmt: skip
+                    **_problems(),
+                },
             },
         },
         "/v1/threads/{thread_id}": {
             "parameters": [PATH_ID],
             "get": {
                 "summary": "Read a thread (rehydrated from the archive if needed)",
-                "parameters": [*page, _query("order", {"type": "string", "enum": ["asc", "desc"]}),
-                               _query("after", {"type": "integer", "minimum": 0}),
-                               _query("before", {"type": "integer", "minimum": 0})],  # fmt: skip
+                "parameters": [
+                    *page,
+                    _query("order", {"type": "string", "enum": ["asc", "desc"]}),
+                    _query("after", {"type": "integer", "minimum": 0}),
+                    _query("before", {"type": "integer", "minimum": 0}),
+                ],  # fmt: skip
                 "responses": {"200": _ok("the thread", VIEW), **_problems(409, 502)},
             },
             "delete": {
@@ -143,22 +183,51 @@ def openapi_document() -> dict[str, Any]:
             "post": {
                 "summary": "Append turns",
                 "parameters": [IDEMPOTENCY],
-                "requestBody": {"required": True, "content": _json({
-                    "type": "object", "required": ["turns"], "additionalProperties": False,
-                    "properties": {"turns": {"type": "array", "minItems": 1, "items": TURN_IN},
-                                   "expected_version": {"type": "integer"}}})},  # fmt: skip
-                "responses": {"201": _ok("appended", {"type": "object", "properties": {
-                    "seqs": {"type": "array", "items": {"type": "integer"}},
-                    "version": {"type": "integer"}}}), "200": _ok("replayed"), **_problems(409, 502)},  # fmt: skip
+                "requestBody": {
+                    "required": True,
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "required": ["turns"],
+                            "additionalProperties": False,
+                            "properties": {
+                                "turns": {"type": "array", "minItems": 1, "items": TURN_IN},
+                                "expected_version": {"type": "integer"},
+                            },
+                        }
+                    ),
+                },  # fmt: skip
+                "responses": {
+                    "201": _ok(
+                        "appended",
+                        {
+                            "type": "object",
+                            "properties": {
+                                "seqs": {"type": "array", "items": {"type": "integer"}},
+                                "version": {"type": "integer"},
+                            },
+                        },
+                    ),
+                    "200": _ok("replayed"),
+                    **_problems(409, 502),
+                },  # fmt: skip
             },
         },
         "/v1/threads/{thread_id}/fork": {
             "parameters": [PATH_ID],
             "post": {
                 "summary": "Fork at a turn",
-                "requestBody": {"required": True, "content": _json({
-                    "type": "object", "required": ["at_seq"], "additionalProperties": False,
-                    "properties": {"at_seq": {"type": "integer", "minimum": 0}, "id": ID}})},  # fmt: skip
+                "requestBody": {
+                    "required": True,
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "required": ["at_seq"],
+                            "additionalProperties": False,
+                            "properties": {"at_seq": {"type": "integer", "minimum": 0}, "id": ID},
+                        }
+                    ),
+                },  # fmt: skip
                 "responses": {"201": _ok("forked", VIEW), **_problems(409, 502)},
             },
         },
@@ -166,7 +235,9 @@ def openapi_document() -> dict[str, Any]:
             "parameters": [PATH_ID],
             "get": {
                 "summary": "The newest turns that fit a token budget, oldest first",
-                "parameters": [{**_query("max_tokens", {"type": "integer", "minimum": 1}), "required": True}],
+                "parameters": [
+                    {**_query("max_tokens", {"type": "integer", "minimum": 1}), "required": True}
+                ],
                 "responses": {"200": _ok("context"), **_problems(409, 502)},
             },
         },

@@ -47,7 +47,9 @@ def _idempotency_key(request: Request) -> str | None:
 
 
 def _limit(request: Request) -> int:
-    return int_param(request, "limit", low=1, high=_settings(request).limits.max_page) or DEFAULT_PAGE
+    return (
+        int_param(request, "limit", low=1, high=_settings(request).limits.max_page) or DEFAULT_PAGE
+    )
 
 
 def _turn_page(request: Request) -> TurnPage:
@@ -61,7 +63,11 @@ def _turn_page(request: Request) -> TurnPage:
 
 
 def _view_body(view: ThreadView) -> dict[str, Any]:
-    body = {"thread": view.thread.public(view.state), "turns": view.turns, "next": view.next}
+    body: dict[str, Any] = {
+        "thread": view.thread.public(view.state),
+        "turns": view.turns,
+        "next": view.next,
+    }
     if view.missing is not None:
         body["missing_turns"] = list(view.missing)
         body["detail"] = view.missing_detail
@@ -175,8 +181,12 @@ async def thread_context(request: Request) -> Response:
     assert view is not None
     kept.reverse()
     return JSONResponse(
-        {"thread": view.thread.public(view.state), "turns": kept, "tokens": used,
-         "omitted": view.thread.turn_count - len(kept)},  # fmt: skip
+        {
+            "thread": view.thread.public(view.state),
+            "turns": kept,
+            "tokens": used,
+            "omitted": view.thread.turn_count - len(kept),
+        },  # fmt: skip
     )
 
 

@@ -33,7 +33,7 @@ class LocalArchive:
 
     def put_if_absent(self, key: str, data: bytes) -> None:
         path = self._path(key)
-        with self._errors(key):
+        with self._errors():
             _makedirs(self.root, path.parent)
             tmp = _write_temp(path.parent, data)
             try:
@@ -44,7 +44,7 @@ class LocalArchive:
 
     def get(self, key: str, max_bytes: int) -> bytes:
         path = self._path(key)
-        with self._errors(key), path.open("rb") as file:
+        with self._errors(missing=key), path.open("rb") as file:
             size = os.fstat(file.fileno()).st_size
             if size > max_bytes:
                 raise object_too_large(self.url, key, size, max_bytes)
@@ -56,17 +56,17 @@ class LocalArchive:
     def list_keys(self, prefix: str) -> Iterator[str]:
         check_prefix(prefix)
         start = self.root / prefix.rpartition("/")[0]
-        with self._errors(prefix):
+        with self._errors():
             keys = sorted(key for key in self._walk(start) if key.startswith(prefix))
         yield from keys
 
     def delete(self, key: str) -> None:
         path = self._path(key)
-        with self._errors(key):
+        with self._errors():
             path.unlink(missing_ok=True)
 
     def ping(self) -> None:
-        with self._errors(None):
+        with self._errors():
             self.root.mkdir(parents=True, exist_ok=True)
             _write_temp(self.root, b"").unlink()
 
@@ -96,15 +96,21 @@ class LocalArchive:
                     yield (rel / name).as_posix()
 
     @contextmanager
-    def _errors(self, key: str | None) -> Iterator[None]:
-        """Translate OSError into threadkeeper errors, once, at this boundary."""
+    def _errors(self, *, missing: str | None = None) -> Iterator[None]:
+        """Translate OSError into threadkeeper errors, once, at this boundary.
+
+        `missing` names the key being read: its absence is ArchiveObjectMissing,
+        where any other call's is a broken archive directory.
+        """
         try:
             yield
-        except FileNotFoundError as exc:
-            if key is None:
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError) as exc:
+            if missing is None:
                 raise self._unavailable(exc) from exc
             raise ArchiveObjectMissing(
-                f"archive object {key!r} does not exist in {self.url}", key=key, archive=self.url
+                f"archive object {missing!r} does not exist in {self.url}",
+                key=missing,
+                archive=self.url,
             ) from exc
         except OSError as exc:
             raise self._unavailable(exc) from exc

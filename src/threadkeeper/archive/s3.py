@@ -122,13 +122,11 @@ class S3Archive:
         name = self._name(key)
         with self._errors(key):
             response = self.client.get_object(Bucket=self.bucket, Key=name)
-            body = response["Body"]
             size = response.get("ContentLength")
-            if size is not None and size > max_bytes:
-                body.close()
-                raise object_too_large(self.url, key, size, max_bytes)
-            data = body.read(max_bytes + 1)
-            body.close()
+            with response["Body"] as body:
+                if size is not None and size > max_bytes:
+                    raise object_too_large(self.url, key, size, max_bytes)
+                data = body.read(max_bytes + 1)
         if len(data) > max_bytes:
             raise object_too_large(self.url, key, len(data), max_bytes)
         return data
@@ -138,14 +136,6 @@ class S3Archive:
         # Sorted here, not trusted from the server: SeaweedFS lists in directory-walk
         # order ("a/b/1" before "a/b-c"), unlike AWS and MinIO.
         yield from sorted(self._list(self.prefix + prefix))
-
-    def _list(self, prefix: str) -> Iterator[str]:
-        paginator = self.client.get_paginator("list_objects_v2")
-        start = len(self.prefix)
-        with self._errors(None):
-            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
-                for item in page.get("Contents", []):
-                    yield item["Key"][start:]
 
     def delete(self, key: str) -> None:
         name = self._name(key)
@@ -161,6 +151,14 @@ class S3Archive:
 
     def _name(self, key: str) -> str:
         return self.prefix + check_key(key)
+
+    def _list(self, prefix: str) -> Iterator[str]:
+        paginator = self.client.get_paginator("list_objects_v2")
+        start = len(self.prefix)
+        with self._errors(None):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"][start:]
 
     def _make_client(self) -> S3Client:
         session = self._session or boto3.session.Session()
@@ -233,7 +231,7 @@ class S3Archive:
         error = exc.response.get("Error", {})
         code = error.get("Code", "")
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        said = f"{status} {code}: {error.get('Message', '')}".strip(": ")
+        said = _describe(status, code, error.get("Message", ""))
         if status == 412 or code in ("PreconditionFailed", "ConditionalRequestConflict"):
             return ArchiveObjectExists(
                 f"archive object {key!r} in {self.url} already exists with other content",
@@ -269,3 +267,9 @@ class S3Archive:
 
 def _sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
+
+
+def _describe(status: int, code: str, message: str) -> str:
+    """`403 AccessDenied: message`, without repeating a code that is just the status."""
+    head = str(status) if code in ("", str(status)) else f"{status} {code}"
+    return f"{head}: {message}" if message else head

@@ -14,6 +14,7 @@ from threadkeeper.supervisor import run_file
 
 T = TypeVar("T")
 
+
 def load_settings() -> Settings:
     """Settings from the environment; without a Redis URL, the one `up` is running."""
     settings = Settings.from_env()

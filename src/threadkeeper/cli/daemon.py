@@ -37,4 +37,7 @@ def serve(port: int | None) -> None:
     if port is not None:
         settings = settings.with_overrides(port=port)
     check_bind(settings.host, settings.tokens_file is not None)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    try:
+        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises Ctrl-C after its clean shutdown

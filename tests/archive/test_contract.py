@@ -174,6 +174,13 @@ def test_local_put_into_an_unusable_directory(tmp_path: Path) -> None:
         LocalArchive(tmp_path / "file").put_if_absent(KEY, b"x")
 
 
+def test_get_of_a_key_that_is_a_directory_is_missing(local_archive: LocalArchive) -> None:
+    local_archive.put_if_absent(KEY, b"x")
+    for key in ("acme/th-1", "acme/th-1/000000000007.tks/deeper"):
+        with pytest.raises(ArchiveObjectMissing):
+            local_archive.get(key, max_bytes=10)
+
+
 # Choosing a backend by URL.
 
 

@@ -1,0 +1,137 @@
+"""Bad input: a 4xx problem that names the limit and its setting; nothing stored, nothing hurt."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+from threadkeeper.settings import Limits
+
+
+def user(content: str) -> dict[str, str]:
+    return {"role": "user", "content": content}
+
+
+@pytest.fixture
+def small(make_client: Callable[..., TestClient]) -> TestClient:
+    limits = Limits(
+        max_turn_bytes=100, max_turns=5, max_body_bytes=2000, max_metadata_bytes=64, max_page=10
+    )
+    client = make_client(limits=limits)
+    r = client.post("/v1/threads", json={"id": "t1", "turns": [user("kept")]})
+    assert r.status_code == 201
+    return client
+
+
+def assert_untouched(client: TestClient) -> None:
+    body = client.get("/v1/threads/t1").json()
+    assert body["thread"]["turn_count"] == 1 and body["thread"]["version"] == 1
+    assert [t["content"] for t in body["turns"]] == ["kept"]
+
+
+def problem(r: Any, status: int) -> dict[str, Any]:
+    assert r.status_code == status, r.text
+    assert r.headers["content-type"].startswith("application/problem+json")
+    body: dict[str, Any] = r.json()
+    assert {"type", "title", "status", "detail"} <= set(body) and body["status"] == status
+    return body
+
+
+@pytest.mark.parametrize("bad_id", ["has space", "a" * 129, "dot.dot", "semi;colon", "üñí", "x:y"])
+def test_ids_outside_the_pattern_are_refused(small: TestClient, bad_id: str) -> None:
+    body = problem(small.post("/v1/threads", json={"id": bad_id}), 400)
+    assert "A-Z, a-z, 0-9" in body["detail"]
+
+
+def test_a_bad_id_in_the_path_is_refused(small: TestClient) -> None:
+    body = problem(small.get("/v1/threads/bad.id"), 400)
+    assert "not valid" in body["detail"]
+
+
+def test_an_oversized_turn_names_its_limit_and_setting(small: TestClient) -> None:
+    r = small.post("/v1/threads/t1/turns", json={"turns": [user("ok"), user("x" * 101)]})
+    body = problem(r, 413)
+    assert body["setting"] == "THREADKEEPER_MAX_TURN_BYTES" and body["limit"] == 100
+    assert "turns[1]" in body["detail"]
+    assert_untouched(small)
+
+
+def test_an_oversized_body_is_refused_before_it_is_read(small: TestClient) -> None:
+    r = small.post("/v1/threads/t1/turns", json={"turns": [user("y" * 50)] * 60})
+    body = problem(r, 413)
+    assert body["setting"] == "THREADKEEPER_MAX_BODY_BYTES"
+    assert_untouched(small)
+
+
+def test_oversized_metadata_is_refused(small: TestClient) -> None:
+    r = small.post("/v1/threads", json={"id": "t2", "metadata": {"k": "v" * 100}})
+    assert problem(r, 413)["setting"] == "THREADKEEPER_MAX_METADATA_BYTES"
+    assert small.get("/v1/threads/t2").json()["reason"] == "never_stored"
+
+
+def test_too_many_turns_leaves_the_thread_as_it_was(small: TestClient) -> None:
+    r = small.post("/v1/threads/t1/turns", json={"turns": [user("a")] * 5})
+    body = problem(r, 413)
+    assert body["setting"] == "THREADKEEPER_MAX_TURNS" and "fork" in body["detail"]
+    assert_untouched(small)
+    assert small.post("/v1/threads/t1/turns", json={"turns": [user("a")] * 4}).status_code == 201
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        (b"{not json", "not valid JSON"),
+        (b"", "empty"),
+        (b"[1, 2]", "JSON object"),
+        (b'{"turns": "nope"}', "non-empty list"),
+        (b'{"turns": []}', "non-empty list"),
+        (b'{"turns": [{"role": "user"}]}', "content must be a string"),
+        (b'{"turns": [{"role": "user", "content": 5}]}', "content must be a string"),
+        (b'{"turns": [{"role": "wizard", "content": "x"}]}', "use one of user, assistant"),
+        (b'{"turns": [{"role": "user", "content": "x", "files": "a"}]}', "list of strings"),
+        (b'{"turns": [{"role": "user", "content": "x", "tokens": -1}]}', "negative"),
+        (b'{"turns": [{"role": "user", "content": "x", "colour": 1}]}', "unknown field"),
+        (b'{"turns": [{"role": "user", "content": "x"}], "expected_version": "7"}', "whole"),
+    ],
+)
+def test_malformed_appends_are_400_and_store_nothing(
+    small: TestClient, raw: bytes, expected: str
+) -> None:
+    r = small.post(
+        "/v1/threads/t1/turns", content=raw, headers={"content-type": "application/json"}
+    )
+    body = problem(r, 400)
+    assert expected in body["detail"]
+    assert_untouched(small)
+
+
+@pytest.mark.parametrize(
+    "query", ["limit=0", "limit=11", "limit=x", "order=sideways", "after=-1", "cursor=garbage"]
+)
+def test_bad_read_parameters_are_400(small: TestClient, query: str) -> None:
+    problem(small.get(f"/v1/threads/t1?{query}"), 400)
+
+
+def test_bad_fork_and_context_parameters_are_400(small: TestClient) -> None:
+    problem(small.post("/v1/threads/t1/fork", json={"at_seq": "3"}), 400)
+    problem(small.post("/v1/threads/t1/fork", json={"at_seq": 1, "id": "bad id"}), 400)
+    problem(small.get("/v1/threads/t1/context"), 400)
+    problem(small.get("/v1/threads?updated_after=yesterday"), 400)
+
+
+def test_a_listing_cursor_is_not_a_turn_cursor(small: TestClient) -> None:
+    for i in range(12):
+        small.post("/v1/threads", json={"id": f"x{i}"})
+    listing = small.get("/v1/threads?limit=2").json()
+    problem(small.get(f"/v1/threads/t1?cursor={listing['next']}"), 400)
+
+
+def test_a_bad_idempotency_key_is_refused(small: TestClient) -> None:
+    r = small.post(
+        "/v1/threads/t1/turns", json={"turns": [user("x")]}, headers={"Idempotency-Key": "k" * 300}
+    )
+    problem(r, 400)
+    assert_untouched(small)

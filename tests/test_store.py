@@ -1,0 +1,247 @@
+"""The hot store against a real redis-server: Lua writes, paging, indexes, tombstones."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio
+
+from threadkeeper import keys
+from threadkeeper.codec import encode_turn, load_turn
+from threadkeeper.models import Thread
+from threadkeeper.paging import ThreadPage, TurnPage
+from threadkeeper.store import ThreadStore
+
+pytestmark = pytest.mark.anyio
+
+
+class Clock:
+    def __init__(self, start: int = 1_700_000_000_000) -> None:
+        self.now = start
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+async def store(redis_url: str) -> AsyncIterator[ThreadStore]:
+    client = redis.asyncio.Redis.from_url(redis_url)
+    yield ThreadStore(client, hot_ttl=3600, clock=Clock())
+    await client.aclose()
+
+
+def blob(content: str, role: str = "user", at: int = 1) -> bytes:
+    turn = {"role": role, "content": content, "files": [], "images": [], "metadata": {}}
+    return encode_turn(turn, at)
+
+
+def new_thread(thread_id: str = "t1", tenant: str = "acme", n: int = 0, at: int = 1) -> Thread:
+    return Thread(
+        id=thread_id, tenant=tenant, created_at=at, updated_at=at, title=None, tool="chat",
+        metadata={}, parent_id=None, fork_seq=None, turn_count=n, byte_count=0, version=1,
+        archived_version=0, archived_at=None, dirty_since=at,
+    )  # fmt: skip
+
+
+async def make(store: ThreadStore, n: int, thread_id: str = "t1", tenant: str = "acme") -> None:
+    blobs = [blob(f"turn {i}") for i in range(1, n + 1)]
+    assert await store.create(new_thread(thread_id, tenant, n), blobs)
+
+
+def contents(read_turns: list[tuple[int, bytes]]) -> list[str]:
+    return [load_turn(b)["content"] for _, b in read_turns]
+
+
+async def test_create_then_read_back_in_both_orders(store: ThreadStore) -> None:
+    await make(store, 5)
+    asc = await store.read("acme", "t1", TurnPage("asc", limit=10))
+    desc = await store.read("acme", "t1", TurnPage("desc", limit=10))
+    assert asc is not None and desc is not None
+    assert [s for s, _ in asc.turns] == [1, 2, 3, 4, 5]
+    assert [s for s, _ in desc.turns] == [5, 4, 3, 2, 1]
+    assert contents(asc.turns)[0] == "turn 1"
+    assert asc.turns_in_redis and not asc.more
+
+
+async def test_paging_follows_seq_both_ways(store: ThreadStore) -> None:
+    await make(store, 7)
+    seen: list[int] = []
+    page: TurnPage | None = TurnPage("asc", limit=3)
+    while page is not None:
+        read = await store.read("acme", "t1", page)
+        assert read is not None
+        seen += [s for s, _ in read.turns]
+        page = page.next_after(read.turns[-1][0]) if read.more else None
+    assert seen == [1, 2, 3, 4, 5, 6, 7]
+    window = await store.read("acme", "t1", TurnPage("desc", after=2, before=6, limit=10))
+    assert window is not None and [s for s, _ in window.turns] == [5, 4, 3]
+
+
+async def test_create_refuses_an_existing_id(store: ThreadStore) -> None:
+    await make(store, 1)
+    assert not await store.create(new_thread(), [blob("again")])
+    read = await store.read("acme", "t1", TurnPage(limit=10))
+    assert read is not None and contents(read.turns) == ["turn 1"]
+
+
+async def test_append_gives_gapless_seqs_and_bumps_version(store: ThreadStore) -> None:
+    await make(store, 2)
+    first = await store.append("acme", "t1", [blob("a"), blob("b")], max_turns=100)
+    second = await store.append("acme", "t1", [blob("c")], max_turns=100)
+    assert (first.status, first.seqs, first.version) == ("ok", [3, 4], 2)
+    assert (second.seqs, second.version) == ([5], 3)
+    thread = await store.get("acme", "t1")
+    assert thread is not None and thread.turn_count == 5 and thread.dirty
+
+
+async def test_idempotency_key_dedupes_and_remembers_the_request(store: ThreadStore) -> None:
+    await make(store, 0)
+    one = await store.append(
+        "acme", "t1", [blob("x")], max_turns=9, idempotency_key="k1", fingerprint="f1"
+    )
+    again = await store.append(
+        "acme", "t1", [blob("x")], max_turns=9, idempotency_key="k1", fingerprint="f1"
+    )
+    assert one.status == "ok" and again.status == "duplicate"
+    assert (again.seqs, again.version, again.fingerprint) == (one.seqs, one.version, "f1")
+    thread = await store.get("acme", "t1")
+    assert thread is not None and thread.turn_count == 1
+
+
+async def test_expected_version_and_turn_limit_refuse_before_writing(store: ThreadStore) -> None:
+    await make(store, 2)
+    stale = await store.append("acme", "t1", [blob("x")], max_turns=9, expected_version=7)
+    full = await store.append("acme", "t1", [blob("x"), blob("y")], max_turns=3)
+    assert (stale.status, stale.version) == ("version", 1)
+    assert (full.status, full.version) == ("full", 2)
+    thread = await store.get("acme", "t1")
+    assert thread is not None and (thread.turn_count, thread.version) == (2, 1)
+    assert await store.redis.xlen(keys.thread_keys("acme", "t1").turns) == 2
+
+
+async def test_append_to_a_missing_thread_writes_nothing(store: ThreadStore) -> None:
+    result = await store.append("acme", "nope", [blob("x")], max_turns=9)
+    assert result.status == "missing"
+    assert await store.redis.keys("tk:{acme:nope}*") == []
+    assert await store.redis.zscore(keys.ACTIVITY_INDEX, "acme:nope") is None
+
+
+async def test_append_removes_any_ttl_from_the_turns(store: ThreadStore) -> None:
+    await make(store, 1)
+    k = keys.thread_keys("acme", "t1")
+    await store.redis.pexpire(k.turns, 60_000)
+    await store.append("acme", "t1", [blob("x")], max_turns=9)
+    assert await store.redis.pttl(k.turns) == -1
+
+
+async def test_concurrent_appends_to_one_thread_lose_nothing(store: ThreadStore) -> None:
+    await make(store, 0)
+    writers, each = 8, 25
+
+    async def writer(w: int) -> list[int]:
+        seqs: list[int] = []
+        for i in range(each):
+            result = await store.append("acme", "t1", [blob(f"{w}-{i}")], max_turns=10_000)
+            seqs += result.seqs
+        return seqs
+
+    results = await asyncio.gather(*(writer(w) for w in range(writers)))
+    all_seqs = sorted(s for seqs in results for s in seqs)
+    assert all_seqs == list(range(1, writers * each + 1))
+    read = await store.read("acme", "t1", TurnPage(limit=1000))
+    assert read is not None
+    assert sorted(contents(read.turns)) == sorted(f"{w}-{i}" for w in range(8) for i in range(25))
+
+
+async def test_delete_leaves_a_tombstone_and_clears_indexes(store: ThreadStore) -> None:
+    await make(store, 3)
+    assert await store.delete("acme", "t1", "deleted") == 1
+    tomb = await store.tombstone("acme", "t1")
+    assert tomb is not None and tomb.reason.value == "deleted" and tomb.turn_count == 3
+    assert await store.get("acme", "t1") is None
+    assert await store.redis.zscore(keys.ACTIVITY_INDEX, "acme:t1") is None
+    assert await store.delete("acme", "t1", "deleted") is None
+
+
+async def test_recreating_a_deleted_id_clears_its_tombstone(store: ThreadStore) -> None:
+    await make(store, 1)
+    await store.delete("acme", "t1", "deleted")
+    await make(store, 2)
+    assert await store.tombstone("acme", "t1") is None
+
+
+async def test_listing_is_newest_first_paged_and_per_tenant(store: ThreadStore) -> None:
+    for i in range(5):
+        thread = new_thread(f"t{i}", at=1000 + i)
+        assert await store.create(thread, [])
+    await make(store, 1, "other", tenant="zeta")
+    first, cursor = await store.list_threads("acme", ThreadPage(limit=2))
+    assert [t.id for t in first] == ["t4", "t3"] and cursor
+    rest, end = await store.list_threads("acme", ThreadPage.decode(cursor, 10))
+    assert [t.id for t in rest] == ["t2", "t1", "t0"] and end is None
+
+
+async def test_listing_pages_through_threads_with_equal_timestamps(store: ThreadStore) -> None:
+    for i in range(5):
+        assert await store.create(new_thread(f"t{i}", at=1000), [])
+    seen: list[str] = []
+    cursor: str | None = None
+    page = ThreadPage(limit=2)
+    while True:
+        threads, cursor = await store.list_threads("acme", page)
+        seen += [t.id for t in threads]
+        if cursor is None:
+            break
+        page = ThreadPage.decode(cursor, 2)
+    assert sorted(seen) == [f"t{i}" for i in range(5)] and len(seen) == 5
+
+
+async def test_listing_filters_by_tool_and_drops_stale_entries(store: ThreadStore) -> None:
+    await make(store, 0, "a")
+    await store.redis.zadd(keys.tenant_index("acme"), {"ghost": 5})
+    threads, _ = await store.list_threads("acme", ThreadPage(limit=10, tool="chat"))
+    assert [t.id for t in threads] == ["a"]
+    none, _ = await store.list_threads("acme", ThreadPage(limit=10, tool="other"))
+    assert none == []
+    assert await store.redis.zscore(keys.tenant_index("acme"), "ghost") is None
+
+
+async def test_mark_archived_is_compare_and_set(store: ThreadStore) -> None:
+    await make(store, 2)
+    k = keys.thread_keys("acme", "t1")
+    await store.append("acme", "t1", [blob("late")], max_turns=9)  # version 2 now
+    assert await store.mark_archived("acme", "t1", 1) == "moved"
+    assert await store.redis.pttl(k.turns) == -1  # still dirty: no TTL
+    thread = await store.get("acme", "t1")
+    assert thread is not None and thread.dirty and thread.archived_version == 1
+    assert await store.mark_archived("acme", "t1", 2) == "clean"
+    assert 0 < await store.redis.pttl(k.turns) <= 3_600_000
+    assert await store.redis.zscore(keys.DIRTY_INDEX, "acme:t1") is None
+
+
+async def test_restore_puts_turns_back_only_at_the_same_version(store: ThreadStore) -> None:
+    await make(store, 3)
+    state = await store.all_turns("acme", "t1")
+    assert state is not None
+    thread, blobs, idem = state
+    await store.mark_archived("acme", "t1", thread.version)
+    await store.redis.delete(keys.thread_keys("acme", "t1").turns)  # the TTL lapsed
+    restored = await store.restore(thread, blobs, idem, create_meta=False)
+    assert restored.status == "ok"
+    again = await store.all_turns("acme", "t1")
+    assert again is not None and again[1] == blobs
+    assert (await store.restore(thread, blobs, idem, create_meta=False)).status == "present"
+
+
+async def test_cache_only_mode_puts_the_hot_ttl_on_every_write(redis_url: str) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url)
+    store = ThreadStore(client, hot_ttl=60, cache_only=True, clock=Clock())
+    await make(store, 1)
+    k = keys.thread_keys("acme", "t1")
+    assert 0 < await client.pttl(k.turns) <= 60_000
+    await store.append("acme", "t1", [blob("x")], max_turns=9)
+    assert 0 < await client.pttl(k.turns) <= 60_000
+    assert await client.zscore(keys.DIRTY_INDEX, k.member) is None
+    await client.aclose()

@@ -1,0 +1,152 @@
+"""End to end: `threadkeeper up` as a real subprocess, driven over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from threadkeeper.redis_server import free_port
+
+STARTUP_TIMEOUT = 60
+
+
+class Daemon:
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.closing: list[httpx.Client] = []
+
+    def start(self) -> Daemon:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
+        args = [sys.executable, "-m", "threadkeeper", "up", "--home", str(self.home),
+                "--port", str(self.port)]  # fmt: skip
+        self.log = (self.home.parent / f"up-{self.port}.log").open("wb")
+        self.process = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        self._wait_ready()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                pytest.fail(f"threadkeeper up exited: {self.output()}")
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"threadkeeper up not ready in {STARTUP_TIMEOUT}s: {self.output()}")
+
+    def output(self) -> str:
+        return (self.home.parent / f"up-{self.port}.log").read_text(errors="replace")[-3000:]
+
+    def interrupt(self) -> int:
+        """Ctrl-C, as a user would; returns the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGINT)
+        for http in self.closing:
+            http.close()
+        return self.process.wait(60)
+
+    def redis_url(self) -> str:
+        return str(json.loads((self.home / "run.json").read_text())["redis_url"])
+
+
+@pytest.fixture
+def daemon(tmp_path: Path) -> Iterator[Daemon]:
+    started = Daemon(tmp_path / "home").start()
+    yield started
+    for http in started.closing:
+        http.close()
+    if started.process is not None and started.process.poll() is None:
+        started.process.kill()
+        started.process.wait()
+    started.log.close()
+
+
+def test_up_serves_the_whole_round_trip_then_stops_cleanly(daemon: Daemon) -> None:
+    http = httpx.Client(base_url=daemon.base, timeout=30)
+    daemon.closing.append(http)
+    created = http.post("/v1/threads", json={"id": "e2e", "turns": [
+        {"role": "user", "content": f"q{i}"} for i in range(1, 6)]})  # fmt: skip
+    assert created.status_code == 201, created.text
+
+    body = {"turns": [{"role": "assistant", "content": "a6"}]}
+    first = http.post("/v1/threads/e2e/turns", json=body, headers={"Idempotency-Key": "k6"})
+    again = http.post("/v1/threads/e2e/turns", json=body, headers={"Idempotency-Key": "k6"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json() == again.json() == {"seqs": [6], "version": 2}
+
+    asc = http.get("/v1/threads/e2e?limit=4").json()
+    asc_rest = http.get(f"/v1/threads/e2e?limit=4&cursor={asc['next']}").json()
+    assert [t["seq"] for t in asc["turns"] + asc_rest["turns"]] == [1, 2, 3, 4, 5, 6]
+    desc = http.get("/v1/threads/e2e?limit=4&order=desc").json()
+    assert [t["seq"] for t in desc["turns"]] == [6, 5, 4, 3]
+
+    assert [t["id"] for t in http.get("/v1/threads").json()["threads"]] == ["e2e"]
+    fork = http.post("/v1/threads/e2e/fork", json={"at_seq": 2, "id": "e2e-fork"})
+    assert fork.status_code == 201 and len(fork.json()["turns"]) == 2
+
+    assert http.delete("/v1/threads/e2e").status_code == 204
+    gone = http.get("/v1/threads/e2e")
+    assert gone.status_code == 404 and gone.json()["reason"] == "deleted"
+
+    redis_url = daemon.redis_url()
+    assert daemon.interrupt() == 0
+    with pytest.raises(redis.ConnectionError):
+        redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
+
+
+def test_up_twice_on_the_same_home_finds_the_data(daemon: Daemon) -> None:
+    http = httpx.Client(base_url=daemon.base, timeout=30)
+    daemon.closing.append(http)
+    turns = [{"role": "user", "content": "remember me"}]
+    assert http.post("/v1/threads", json={"id": "kept", "turns": turns}).status_code == 201
+    assert daemon.interrupt() == 0
+
+    second = Daemon(daemon.home).start()
+    try:
+        again = httpx.get(f"{second.base}/v1/threads/kept", timeout=30)
+        assert again.status_code == 200
+        assert [t["content"] for t in again.json()["turns"]] == ["remember me"]
+    finally:
+        assert second.interrupt() == 0
+        second.log.close()
+
+
+def test_up_restarts_its_redis_after_a_crash_without_losing_data(daemon: Daemon) -> None:
+    http = httpx.Client(base_url=daemon.base, timeout=30)
+    daemon.closing.append(http)
+    assert http.post("/v1/threads", json={"id": "crash", "turns": [
+        {"role": "user", "content": "before the crash"}]}).status_code == 201  # fmt: skip
+    client = redis.Redis.from_url(daemon.redis_url())
+    pid = int(client.info("server")["process_id"])
+    client.close()
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        try:
+            r = http.get("/v1/threads/crash")
+            if r.status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    assert [t["content"] for t in http.get("/v1/threads/crash").json()["turns"]] == [
+        "before the crash"
+    ]
+    assert "redis-server exited" in daemon.output()
