@@ -150,3 +150,33 @@ def test_up_restarts_its_redis_after_a_crash_without_losing_data(daemon: Daemon)
         "before the crash"
     ]
     assert "redis-server exited" in daemon.output()
+
+
+def test_concurrent_clients_appending_to_one_thread_lose_nothing(daemon: Daemon) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    http = httpx.Client(base_url=daemon.base, timeout=30)
+    daemon.closing.append(http)
+    assert http.post("/v1/threads", json={"id": "busy"}).status_code == 201
+    clients, each = 8, 15
+
+    def writer(w: int) -> list[int]:
+        with httpx.Client(base_url=daemon.base, timeout=30) as own:
+            seqs: list[int] = []
+            for i in range(each):
+                turn = {"turns": [{"role": "user", "content": f"{w}-{i}"}]}
+                r = own.post(
+                    "/v1/threads/busy/turns", json=turn, headers={"Idempotency-Key": f"{w}-{i}"}
+                )
+                assert r.status_code == 201, r.text
+                seqs += r.json()["seqs"]
+            return seqs
+
+    with ThreadPoolExecutor(clients) as pool:
+        results = list(pool.map(writer, range(clients)))
+    assert sorted(s for seqs in results for s in seqs) == list(range(1, clients * each + 1))
+    body = http.get("/v1/threads/busy?limit=1000").json()
+    assert body["thread"]["turn_count"] == clients * each
+    assert sorted(t["content"] for t in body["turns"]) == sorted(
+        f"{w}-{i}" for w in range(clients) for i in range(each)
+    )
