@@ -178,9 +178,9 @@ async def test_listing_is_newest_first_paged_and_per_tenant(store: ThreadStore) 
         assert await store.create(thread, [])
     await make(store, 1, "other", tenant="zeta")
     first, cursor = await store.list_threads("acme", ThreadPage(limit=2))
-    assert [t.id for t in first] == ["t4", "t3"] and cursor
+    assert [x.thread.id for x in first] == ["t4", "t3"] and cursor
     rest, end = await store.list_threads("acme", ThreadPage.decode(cursor, 10))
-    assert [t.id for t in rest] == ["t2", "t1", "t0"] and end is None
+    assert [x.thread.id for x in rest] == ["t2", "t1", "t0"] and end is None
 
 
 async def test_listing_pages_through_threads_with_equal_timestamps(store: ThreadStore) -> None:
@@ -191,7 +191,7 @@ async def test_listing_pages_through_threads_with_equal_timestamps(store: Thread
     page = ThreadPage(limit=2)
     while True:
         threads, cursor = await store.list_threads("acme", page)
-        seen += [t.id for t in threads]
+        seen += [x.thread.id for x in threads]
         if cursor is None:
             break
         page = ThreadPage.decode(cursor, 2)
@@ -202,7 +202,7 @@ async def test_listing_filters_by_tool_and_drops_stale_entries(store: ThreadStor
     await make(store, 0, "a")
     await store.redis.zadd(keys.tenant_index("acme"), {"ghost": 5})
     threads, _ = await store.list_threads("acme", ThreadPage(limit=10, tool="chat"))
-    assert [t.id for t in threads] == ["a"]
+    assert [x.thread.id for x in threads] == ["a"]
     none, _ = await store.list_threads("acme", ThreadPage(limit=10, tool="other"))
     assert none == []
     assert await store.redis.zscore(keys.tenant_index("acme"), "ghost") is None

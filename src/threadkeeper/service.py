@@ -28,7 +28,7 @@ from threadkeeper.errors import (
 from threadkeeper.models import GoneReason, Thread, ThreadState, rfc3339
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.settings import Settings
-from threadkeeper.store import Appended, ThreadStore
+from threadkeeper.store import Appended, Listed, ThreadStore
 from threadkeeper.tiering import Rehydrated, Tiering
 from threadkeeper.validation import NewThread, NewTurns
 
@@ -269,7 +269,7 @@ class ThreadService:
 
     # -- list / delete / fork ---------------------------------------------------
 
-    async def list(self, tenant: str, page: ThreadPage) -> tuple[list[Thread], str | None]:
+    async def list(self, tenant: str, page: ThreadPage) -> tuple[list[Listed], str | None]:
         return await self.store.list_threads(tenant, page)
 
     async def delete(

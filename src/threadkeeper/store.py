@@ -17,7 +17,7 @@ from threadkeeper import keys
 from threadkeeper.codec import seq_of
 from threadkeeper.connection import translated
 from threadkeeper.errors import StoreError
-from threadkeeper.models import Thread, Tombstone, now_ms
+from threadkeeper.models import Thread, ThreadState, Tombstone, now_ms
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.scripts import Scripts
 
@@ -39,6 +39,15 @@ class Read:
     more: bool
     turns_in_redis: bool  # False once the stream has gone (TTL lapsed or lost)
     ttl_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """A thread in a listing, with its tier and its place in the index."""
+
+    thread: Thread
+    state: ThreadState
+    score: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,10 +279,10 @@ class ThreadStore:
         return Tombstone.from_hash(raw) if raw else None
 
     @translated
-    async def list_threads(self, tenant: str, page: ThreadPage) -> tuple[list[Thread], str | None]:
+    async def list_threads(self, tenant: str, page: ThreadPage) -> tuple[list[Listed], str | None]:
         """A tenant's threads, newest first; entries whose thread is gone are dropped."""
         index = keys.tenant_index(tenant)
-        found: list[Thread] = []
+        found: list[Listed] = []
         high: float | str = "+inf" if page.last_score is None else page.last_score
         low = "-inf" if page.updated_after is None else f"({page.updated_after}"
         offset, batch = 0, page.limit + 1
@@ -287,22 +296,29 @@ class ThreadStore:
                 break
         more = len(found) > page.limit
         found = found[: page.limit]
-        cursor = page.encode(found[-1].updated_at, found[-1].id) if more and found else None
+        cursor = page.encode(found[-1].score, found[-1].thread.id) if more and found else None
         return found, cursor
 
     async def _threads_for(
         self, tenant: str, page: ThreadPage, rows: list[tuple[bytes, float]]
-    ) -> list[Thread]:
-        ids = [_text(member) for member, score in rows if not _seen(page, member, score)]
+    ) -> list[Listed]:
+        fresh = [(_text(m), int(score)) for m, score in rows if not _seen(page, m, score)]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for thread_id in ids:
-                pipe.hgetall(keys.thread_keys(tenant, thread_id).meta)
-            metas = await pipe.execute()
-        threads = [Thread.from_hash(m) for m in metas if m]
-        stale = [i for i, m in zip(ids, metas, strict=True) if not m]
+            for thread_id, _ in fresh:
+                k = keys.thread_keys(tenant, thread_id)
+                pipe.hgetall(k.meta)
+                pipe.exists(k.turns)
+            replies = await pipe.execute()
+        metas, present = replies[0::2], replies[1::2]
+        stale = [i for (i, _), m in zip(fresh, metas, strict=True) if not m]
         if stale:
             await self.redis.zrem(keys.tenant_index(tenant), *stale)
-        return [t for t in threads if page.tool is None or t.tool == page.tool]
+        listed = [
+            _listed(meta, bool(hot), score)
+            for (_, score), meta, hot in zip(fresh, metas, present, strict=True)
+            if meta
+        ]
+        return [x for x in listed if page.tool is None or x.thread.tool == page.tool]
 
     @translated
     async def turns_exist(self, tenant: str, thread_id: str) -> bool:
@@ -348,6 +364,12 @@ class ThreadStore:
     async def oldest_dirty(self) -> int | None:
         rows = await self.redis.zrange(keys.DIRTY_INDEX, 0, 0, withscores=True)
         return int(rows[0][1]) if rows else None
+
+
+def _listed(meta: dict[bytes, bytes], turns_in_redis: bool, score: int) -> Listed:
+    thread = Thread.from_hash(meta)
+    hot = turns_in_redis or thread.turn_count == 0
+    return Listed(thread, ThreadState.HOT if hot else ThreadState.ARCHIVED, score)
 
 
 def _seen(page: ThreadPage, member: bytes, score: float) -> bool:

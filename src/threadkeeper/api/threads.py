@@ -10,7 +10,7 @@ from starlette.routing import Route
 
 from threadkeeper.api.http import choice_param, int_param, read_json
 from threadkeeper.errors import InvalidInput
-from threadkeeper.models import ThreadState, parse_rfc3339
+from threadkeeper.models import parse_rfc3339
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.service import ThreadService, ThreadView, fingerprint
 from threadkeeper.settings import Settings
@@ -126,7 +126,7 @@ async def list_threads(request: Request) -> Response:
         page = ThreadPage(limit, request.query_params.get("tool") or None, _time_param(after))
     threads, next_cursor = await _service(request).list(tenant, page)
     return JSONResponse(
-        {"threads": [t.public(ThreadState.HOT) for t in threads], "next": next_cursor}
+        {"threads": [x.thread.public(x.state) for x in threads], "next": next_cursor}
     )
 
 
