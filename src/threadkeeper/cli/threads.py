@@ -1,0 +1,106 @@
+"""`threadkeeper ls` and `threadkeeper show`: look at threads from the command line."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from threadkeeper.bulk import parse_ref
+from threadkeeper.cli import main
+from threadkeeper.cli.common import load_settings, run
+from threadkeeper.models import DEFAULT_TENANT
+from threadkeeper.paging import ThreadPage, TurnPage
+from threadkeeper.runtime import Runtime
+
+PAGE = 500
+
+
+async def list_all(runtime: Runtime, tenant: str) -> list[dict[str, Any]]:
+    """A tenant's threads, newest first, as the API lists them (every page)."""
+    rows: list[dict[str, Any]] = []
+    page = ThreadPage(limit=PAGE)
+    while True:
+        listed, cursor = await runtime.service.list(tenant, page)
+        rows.extend(item.thread.public(item.state) for item in listed)
+        if cursor is None:
+            return rows
+        page = ThreadPage.decode(cursor, PAGE)
+
+
+async def read_all(runtime: Runtime, tenant: str, thread_id: str) -> dict[str, Any]:
+    """The whole thread as GET shows it (every turn, oldest first), rehydrating if needed."""
+    limit = runtime.settings.limits.max_page
+    page = TurnPage(limit=limit)
+    turns: list[dict[str, Any]] = []
+    while True:
+        view = await runtime.service.read(tenant, thread_id, page)
+        turns.extend(view.turns)
+        if view.next is None:
+            body: dict[str, Any] = {"thread": view.thread.public(view.state), "turns": turns}
+            if view.missing is not None:
+                body["missing_turns"] = list(view.missing)
+                body["detail"] = view.missing_detail
+            return body
+        page = TurnPage.decode(view.next, limit)
+
+
+@main.command("ls")
+@click.option("--tenant", default=DEFAULT_TENANT, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (JSONL).")
+def ls_command(tenant: str, as_json: bool) -> None:
+    """List a tenant's threads, newest first."""
+
+    async def work(runtime: Runtime) -> list[dict[str, Any]]:
+        return await list_all(runtime, tenant)
+
+    rows = run(load_settings(), work)
+    if as_json:
+        for row in rows:
+            click.echo(json.dumps(row, ensure_ascii=False))
+        return
+    click.echo(f"{'ID':<24} {'UPDATED':<24} {'TURNS':>6} {'VER':>5} {'STATE':<8} TITLE")
+    for row in rows:
+        click.echo(
+            f"{row['id']:<24} {row['updated_at']:<24} {row['turn_count']:>6} "
+            f"{row['version']:>5} {row['state']:<8} {row['title'] or ''}"
+        )
+    click.echo(f"{len(rows)} thread(s) of tenant {tenant}", err=True)
+
+
+@main.command("show")
+@click.argument("thread_id")
+@click.option("--tenant", default=DEFAULT_TENANT, show_default=True, help="Tenant of a bare ID.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="The thread as GET /v1/threads/{id} shows it."
+)
+def show_command(thread_id: str, tenant: str, as_json: bool) -> None:
+    """Show one thread and all its turns (ID or TENANT:ID)."""
+    ref = parse_ref(thread_id, tenant)
+
+    async def work(runtime: Runtime) -> dict[str, Any]:
+        return await read_all(runtime, ref.tenant, ref.thread_id)
+
+    body = run(load_settings(), work)
+    if as_json:
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    _print_thread(body)
+
+
+def _print_thread(body: dict[str, Any]) -> None:
+    t = body["thread"]
+    click.echo(f"thread   {t['tenant']}:{t['id']}  ({t['state']})")
+    for label, name in (("title", "title"), ("tool", "tool"), ("created", "created_at"),
+                        ("updated", "updated_at"), ("parent", "parent_id")):  # fmt: skip
+        if t[name]:
+            click.echo(f"{label:<8} {t[name]}")
+    archived = f", archived v{t['archived_version']}" if t["archived_version"] else ""
+    click.echo(f"version  {t['version']}{archived}; {t['turn_count']} turn(s), {t['bytes']} bytes")
+    if body.get("missing_turns"):
+        click.echo(f"MISSING  {body['detail']}", err=True)
+    for turn in body["turns"]:
+        who = turn["role"] + (f" ({turn['model']})" if turn.get("model") else "")
+        click.echo(f"\n#{turn['seq']} {who} at {turn['created_at']}")
+        click.echo(turn["content"])

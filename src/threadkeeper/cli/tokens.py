@@ -1,0 +1,69 @@
+"""`threadkeeper tokens add|list|revoke`: the bearer tokens that map to tenants.
+
+The file is THREADKEEPER_TOKENS_FILE, else `<home>/tokens.json`. A running daemon
+re-reads it on change, so no restart is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import click
+
+from threadkeeper.cli import main
+from threadkeeper.cli.common import load_settings
+from threadkeeper.tokens import add_token, load_entries, revoke_token
+
+
+def tokens_path() -> Path:
+    settings = load_settings()
+    return settings.tokens_file or settings.home / "tokens.json"
+
+
+@main.group("tokens")
+def tokens_group() -> None:
+    """Manage bearer tokens (THREADKEEPER_TOKENS_FILE, else <home>/tokens.json)."""
+
+
+@tokens_group.command("add")
+@click.option("--tenant", required=True, help="The tenant this token acts as.")
+def add_command(tenant: str) -> None:
+    """Create a token; it is printed once, on stdout, and only its hash is kept."""
+    path = tokens_path()
+    entry, token = add_token(path, tenant)
+    click.echo(token)
+    click.echo(
+        f"token {entry.id} for tenant {entry.tenant!r} added to {path}; it is shown only "
+        "this once: store it now (revoke with `threadkeeper tokens revoke "
+        f"{entry.id}`)",
+        err=True,
+    )
+
+
+@tokens_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, without hashes.")
+def list_command(as_json: bool) -> None:
+    """List tokens: id, tenant, created (never the tokens themselves)."""
+    entries = load_entries(tokens_path())
+    for entry in entries:
+        if as_json:
+            row = {k: v for k, v in asdict(entry).items() if k != "sha256"}
+            click.echo(json.dumps(row))
+        else:
+            click.echo(f"{entry.id}  {entry.tenant:<24} {entry.created_at}")
+    if not as_json and not entries:
+        click.echo(f"no tokens in {tokens_path()}", err=True)
+
+
+@tokens_group.command("revoke")
+@click.argument("token_id")
+def revoke_command(token_id: str) -> None:
+    """Revoke a token by its id (see `tokens list`)."""
+    path = tokens_path()
+    if not revoke_token(path, token_id):
+        click.echo(f"threadkeeper: no token with id {token_id!r} in {path}", err=True)
+        sys.exit(1)
+    click.echo(f"revoked token {token_id}")

@@ -1,0 +1,112 @@
+"""Rebuild Redis from the archive alone, after total loss (`threadkeeper recover`).
+
+Every thread in the archive comes back from its newest snapshot (newest by
+`(created_at, version)`, so a re-created id's snapshots win over the old ones):
+metadata, turns, dedupe records and the indexes. A thread whose newest archive
+tombstone is at or after that snapshot's `updated_at` was deleted (by request or
+by retention) and stays deleted: its Redis tombstone is recreated so lookups
+still say when and why. Threads already in Redis are left alone, so running it
+again is harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from redis.exceptions import WatchError
+
+from threadkeeper import keys
+from threadkeeper.archive import Archive
+from threadkeeper.bulk import Progress, Ref, Report, require_archive, tally
+from threadkeeper.connection import translated
+from threadkeeper.models import Thread
+from threadkeeper.runtime import Runtime
+from threadkeeper.tiering import ArchiveTombstone
+
+RECOVER_PROBLEMS = frozenset({"behind", "missing"})
+
+
+@dataclass(frozen=True, slots=True)
+class ArchivedThread:
+    """What the archive holds of one thread: its newest snapshot, whether it has tombstones."""
+
+    ref: Ref
+    snapshot: tuple[int, int] | None  # (created_at, version)
+    tombstoned: bool
+
+
+async def scan_archive(archive: Archive) -> list[ArchivedThread]:
+    """Every thread with a snapshot or a tombstone in the archive, in (tenant, id) order."""
+    snapshot_names, tombstone_names = await asyncio.to_thread(
+        lambda: (list(archive.list_keys(keys.SNAPSHOTS)), list(archive.list_keys(keys.TOMBSTONES)))
+    )
+    newest: dict[Ref, tuple[int, int]] = {}
+    for name in snapshot_names:
+        found = _snapshot_of(name)
+        if found is not None and found[1] > newest.get(found[0], (-1, -1)):
+            newest[found[0]] = found[1]
+    buried = {Ref(*parsed[:2]) for parsed in map(keys.parse_object_key, tombstone_names) if parsed}
+    refs = sorted(newest.keys() | buried, key=lambda r: (r.tenant, r.thread_id))
+    return [ArchivedThread(r, newest.get(r), r in buried) for r in refs]
+
+
+def _snapshot_of(name: str) -> tuple[Ref, tuple[int, int]] | None:
+    parsed = keys.parse_object_key(name)
+    version = keys.snapshot_version(name)
+    if parsed is None or version is None:
+        return None  # not one of ours (a stray upload, a temp file): skip it
+    return Ref(parsed[0], parsed[1]), version
+
+
+async def recover(runtime: Runtime, progress: Progress | None = None) -> Report:
+    """Restore every archived thread Redis lacks: restored | present | tombstoned, or failed."""
+    found = await scan_archive(require_archive(runtime, "recover"))
+    by_ref = {item.ref: item for item in found}
+
+    async def step(ref: Ref) -> str:
+        return await recover_thread(runtime, by_ref[ref])
+
+    return await tally([item.ref for item in found], step, Report(RECOVER_PROBLEMS), progress)
+
+
+async def count_archived(runtime: Runtime) -> int:
+    """How many threads `recover` will look at (for a progress bar's length)."""
+    return len(await scan_archive(require_archive(runtime, "recover")))
+
+
+async def recover_thread(runtime: Runtime, item: ArchivedThread) -> str:
+    store, tiering = runtime.store, runtime.tiering
+    tenant, thread_id = item.ref.tenant, item.ref.thread_id
+    if await store.get(tenant, thread_id) is not None:
+        return "present"
+    tomb = await tiering.archive_tombstone(tenant, thread_id) if item.tombstoned else None
+    if item.snapshot is None:
+        return await _bury(runtime, item.ref, tomb, None) if tomb else "missing"
+    snap = await tiering.load(tenant, thread_id, *item.snapshot)
+    thread = Thread.from_hash(snap.thread)
+    if tomb is not None and tomb.at >= thread.updated_at:
+        return await _bury(runtime, item.ref, tomb, thread)
+    result = await store.restore(thread, snap.turns, snap.idempotency, create_meta=True, ttl=True)
+    return "restored" if result.status == "ok" else result.status
+
+
+@translated
+async def _bury(runtime: Runtime, ref: Ref, tomb: ArchiveTombstone, thread: Thread | None) -> str:
+    """Recreate the Redis tombstone of a thread the archive says was deleted."""
+    k = keys.thread_keys(ref.tenant, ref.thread_id)
+    fields = ["reason", tomb.reason.value, "at", tomb.at,
+              "version", thread.version if thread else tomb.version,
+              "turn_count", thread.turn_count if thread else 0]  # fmt: skip
+    # Only where Redis has neither the thread nor a tombstone: never over live data.
+    # (Written here, not in the store, because only recovery ever recreates one.)
+    async with runtime.redis.pipeline(transaction=True) as pipe:
+        try:
+            await pipe.watch(k.meta, k.tombstone)
+            if not await pipe.exists(k.meta, k.tombstone):
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.hset(k.tombstone, items=fields)
+                await pipe.execute()
+        except WatchError:
+            pass  # something wrote meanwhile: what is there now decides, below
+    return "present" if await runtime.redis.exists(k.meta) else "tombstoned"

@@ -1,0 +1,63 @@
+"""Fixtures for the CLI: the real commands over a real Redis and a real archive."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cli_support import Harness
+from click.testing import CliRunner
+
+from s3server import S3Server, start_seaweedfs
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    with start_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
+
+
+def _s3_env(server: S3Server) -> dict[str, str]:
+    return {
+        "THREADKEEPER_ARCHIVE_URL": f"s3://{server.bucket}/cli-{uuid.uuid4().hex}",
+        "AWS_ENDPOINT_URL": server.endpoint_url,
+        "AWS_ACCESS_KEY_ID": server.access_key,
+        "AWS_SECRET_ACCESS_KEY": server.secret_key,
+        "AWS_REGION": "us-east-1",
+    }
+
+
+def _make_harness(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, tmp_path: Path, extra: dict[str, str]
+) -> Harness:
+    env = {
+        "THREADKEEPER_REDIS_URL": redis_url,
+        "THREADKEEPER_ARCHIVE_URL": (tmp_path / "archive").as_uri(),
+        "THREADKEEPER_HOME": str(tmp_path / "home"),
+        **extra,
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Harness(env, redis_url, CliRunner())
+
+
+@pytest.fixture
+def tk(monkeypatch: pytest.MonkeyPatch, redis_url: str, tmp_path: Path) -> Harness:
+    """The CLI over the test's Redis and a file archive in tmp_path."""
+    return _make_harness(monkeypatch, redis_url, tmp_path, {})
+
+
+@pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
+def tk_any(
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    tmp_path: Path,
+) -> Harness:
+    """The CLI over each archive backend: a file archive, then the real S3 server."""
+    extra: dict[str, str] = {}
+    if request.param == "s3":
+        extra = _s3_env(request.getfixturevalue("s3_server"))
+    return _make_harness(monkeypatch, redis_url, tmp_path, extra)
