@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -79,6 +79,8 @@ class Settings:
     sweep_batch: int = 200
     queue_name: str = "threadkeeper"
     limits: Limits = Limits()
+    job_timeout: float = 300
+    worker_maintenance_interval: float = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -145,4 +147,30 @@ def _read(env: Mapping[str, str]) -> Settings:
         sweep_batch=integer("SWEEP_BATCH", 200),
         queue_name=get("QUEUE") or "threadkeeper",
         limits=limits,
+        job_timeout=required_duration("JOB_TIMEOUT", 300),
+        worker_maintenance_interval=required_duration("WORKER_MAINTENANCE_INTERVAL", 60),
     )
+
+
+class _RecordingEnv(Mapping[str, str]):
+    """An empty environment that remembers every name looked up in it."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def __getitem__(self, key: str) -> str:
+        self.seen.add(key)
+        raise KeyError(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def env_names() -> frozenset[str]:
+    """Every THREADKEEPER_* variable `Settings.from_env` reads, found by watching it read."""
+    env = _RecordingEnv()
+    _read(env)
+    return frozenset(name for name in env.seen if name.startswith(PREFIX))

@@ -9,15 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass, field
+
+import redis
 
 from threadkeeper import keys
 from threadkeeper.archive import Archive
-from threadkeeper.errors import ArchiveNotConfigured, ArchiveObjectMissing, SnapshotCorrupt
+from threadkeeper.errors import (
+    ArchiveError,
+    ArchiveNotConfigured,
+    ArchiveObjectMissing,
+    SnapshotCorrupt,
+)
+from threadkeeper.metrics import record_archive_failure, record_rehydration, record_snapshot
 from threadkeeper.models import GoneReason, Thread
 from threadkeeper.settings import Settings
 from threadkeeper.snapshot import Snapshot, decode_snapshot, encode_snapshot
 from threadkeeper.store import ThreadStore
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,12 +51,21 @@ class ArchiveTombstone:
 class Tiering:
     """Snapshot, rehydrate, delete from both tiers, and recover from the archive alone."""
 
-    def __init__(self, store: ThreadStore, archive: Archive | None, settings: Settings) -> None:
+    def __init__(
+        self,
+        store: ThreadStore,
+        archive: Archive | None,
+        settings: Settings,
+        *,
+        counters: redis.Redis | None = None,
+    ) -> None:
         self.store = store
         self.archive = archive
         self.settings = settings
+        # A worker hands in its sync client so its counters reach the API's /metrics.
+        self.counters = counters
 
-    def _require_archive(self) -> Archive:
+    def require_archive(self) -> Archive:
         if self.archive is None:
             raise ArchiveNotConfigured(
                 "this daemon runs cache-only (THREADKEEPER_ARCHIVE_URL is empty): "
@@ -56,20 +76,49 @@ class Tiering:
     # -- hot -> archive --------------------------------------------------------
 
     async def archive_thread(self, tenant: str, thread_id: str) -> str:
-        """Snapshot the thread's current version: archived | clean | moved | missing."""
-        archive = self._require_archive()
+        """Snapshot the thread's current version: archived | clean | moved | missing | incomplete.
+
+        Idempotent: a re-run finds the thread clean, or re-puts identical bytes (which the
+        archive accepts) and repeats the compare-and-set.
+        """
+        archive = self.require_archive()
+        current = await self.store.get(tenant, thread_id)
+        if current is None:
+            return "missing"
+        if not current.dirty:
+            return await self._settle_clean(current)
         state = await self.store.all_turns(tenant, thread_id)
         if state is None:
             return "missing"
         thread, blobs, idem = state
         if not thread.dirty:
-            return "clean"
+            return await self._settle_clean(thread)
         if len(blobs) != thread.turn_count:
+            self._count_snapshot("incomplete")
             return "incomplete"  # turns lost from Redis: never archive a partial thread
         await self._put(archive, thread, blobs, idem)
         status = await self.store.mark_archived(tenant, thread_id, thread.version)
         await self._prune(archive, thread)
-        return "archived" if status == "clean" else status
+        outcome = "archived" if status == "clean" else status
+        self._count_snapshot(outcome)
+        return outcome
+
+    async def _settle_clean(self, thread: Thread) -> str:
+        """A clean thread the sweeper still saw as dirty: repeat the compare-and-set.
+
+        That clears a stale dirty-index entry (a worker killed between the script and
+        the index update) and gives the turns the hot TTL, which the archive allows
+        because it holds this exact version; a write meanwhile makes it a no-op.
+        """
+        await self.store.mark_archived(thread.tenant, thread.id, thread.version)
+        return "clean"
+
+    def _count_snapshot(self, outcome: str) -> None:
+        record_snapshot(outcome, self.counters)
+
+    def _count_failure(self, operation: str, exc: ArchiveError) -> None:
+        log.warning("archive %s failed: %s", operation, exc.detail)
+        record_archive_failure(operation, self.counters)
 
     async def _put(
         self, archive: Archive, thread: Thread, blobs: list[bytes], idem: dict[str, bytes]
@@ -77,7 +126,12 @@ class Tiering:
         as_archived = _as_archived(thread)
         raw = encode_snapshot(Snapshot(dict(as_archived.to_hash()), blobs, idem))
         key = keys.snapshot_key(thread.tenant, thread.id, thread.created_at, thread.version)
-        await asyncio.to_thread(archive.put_if_absent, key, raw)
+        try:
+            await asyncio.to_thread(archive.put_if_absent, key, raw)
+        except ArchiveError as exc:
+            self._count_snapshot("failed")
+            self._count_failure("put", exc)
+            raise
 
     async def _prune(self, archive: Archive, thread: Thread) -> None:
         """Delete the snapshot this one supersedes (only now that the new one is verified)."""
@@ -89,12 +143,23 @@ class Tiering:
     # -- archive -> hot --------------------------------------------------------
 
     async def load(self, tenant: str, thread_id: str, created_at: int, version: int) -> Snapshot:
-        archive = self._require_archive()
+        archive = self.require_archive()
         key = keys.snapshot_key(tenant, thread_id, created_at, version)
         limits = self.settings.limits
-        raw = await asyncio.to_thread(archive.get, key, limits.max_snapshot_bytes)
-        snap = decode_snapshot(raw, max_bytes=limits.max_snapshot_bytes, max_turns=limits.max_turns)
-        thread = Thread.from_hash(snap.thread)  # type: ignore[arg-type]
+        try:
+            raw = await asyncio.to_thread(archive.get, key, limits.max_snapshot_bytes)
+            snap = decode_snapshot(
+                raw, max_bytes=limits.max_snapshot_bytes, max_turns=limits.max_turns
+            )
+        except SnapshotCorrupt as exc:
+            self._count_failure("verify", exc)
+            raise _named(exc, archive.url, key, thread_id) from exc
+        except ArchiveObjectMissing:
+            raise
+        except ArchiveError as exc:
+            self._count_failure("get", exc)
+            raise
+        thread = Thread.from_hash(snap.thread)
         if (thread.tenant, thread.id, thread.version) != (tenant, thread_id, version):
             raise SnapshotCorrupt(
                 f"snapshot {archive.url}/{key} holds {thread.tenant}/{thread.id} "
@@ -105,6 +170,12 @@ class Tiering:
 
     async def rehydrate(self, tenant: str, thread_id: str) -> Rehydrated:
         """Bring an evicted thread's turns back, or say exactly which turns nothing holds."""
+        outcome = await self._rehydrate(tenant, thread_id)
+        if outcome.status != "present":
+            record_rehydration(outcome.status)
+        return outcome
+
+    async def _rehydrate(self, tenant: str, thread_id: str) -> Rehydrated:
         thread = await self.store.get(tenant, thread_id)
         if thread is None:
             return await self.recover_thread(tenant, thread_id)
@@ -116,7 +187,9 @@ class Tiering:
             snap = await self.load(tenant, thread_id, thread.created_at, thread.archived_version)
         except ArchiveObjectMissing:
             return Rehydrated("lost", thread, missing=(1, thread.turn_count))
-        result = await self.store.restore(thread, snap.turns, snap.idempotency, create_meta=False)
+        # The snapshot's own version, so the script refuses it when the thread moved past it.
+        archived = Thread.from_hash(snap.thread)
+        result = await self.store.restore(archived, snap.turns, snap.idempotency, create_meta=False)
         if result.status == "behind":
             held = len(snap.turns)
             return Rehydrated("behind", thread, snap.turns, (held + 1, thread.turn_count))
@@ -134,7 +207,7 @@ class Tiering:
             return Rehydrated("never_archived")
         snap = await self.load(tenant, thread_id, *versions[-1])
         tomb = await self.archive_tombstone(tenant, thread_id)
-        thread = Thread.from_hash(snap.thread)  # type: ignore[arg-type]
+        thread = Thread.from_hash(snap.thread)
         if tomb is not None and tomb.at >= thread.updated_at:
             return Rehydrated("never_archived")
         result = await self.store.restore(
@@ -157,6 +230,38 @@ class Tiering:
         for name in names:
             await asyncio.to_thread(archive.delete, name)
 
+    async def apply_retention(self, tenant: str, thread_id: str) -> str:
+        """Delete a thread idle past the retention from both tiers: deleted | kept | missing.
+
+        Re-checks idleness against the thread itself (the index is only a hint) and
+        deletes only the version it judged; a re-run after a failed archive purge
+        finishes the purge.
+        """
+        retention = self.settings.retention
+        if retention is None:
+            return "kept"
+        thread = await self.store.get(tenant, thread_id)
+        if thread is None:
+            return await self._finish_retention(tenant, thread_id)
+        idle_since = max(thread.touched_at or 0, thread.updated_at)
+        if self.store.clock() - idle_since < retention * 1000:
+            return "kept"
+        reason = GoneReason.RETENTION.value
+        if await self.store.delete(tenant, thread_id, reason, thread.version) is None:
+            return "kept"  # touched or deleted meanwhile
+        return await self._finish_retention(tenant, thread_id)
+
+    async def _finish_retention(self, tenant: str, thread_id: str) -> str:
+        tomb = await self.store.tombstone(tenant, thread_id)
+        if tomb is None or tomb.reason is not GoneReason.RETENTION:
+            return "missing"
+        try:
+            await self.purge_archive(tenant, thread_id, GoneReason.RETENTION, tomb.at)
+        except ArchiveError as exc:
+            self._count_failure("purge", exc)
+            raise
+        return "deleted"
+
     async def archive_tombstone(self, tenant: str, thread_id: str) -> ArchiveTombstone | None:
         if self.archive is None:
             return None
@@ -168,6 +273,19 @@ class Tiering:
         raw = await asyncio.to_thread(archive.get, names[-1], 4096)
         data = json.loads(raw)
         return ArchiveTombstone(GoneReason(data["reason"]), int(data["at"]), 0)
+
+
+def _named(exc: SnapshotCorrupt, url: str, key: str, thread_id: str) -> SnapshotCorrupt:
+    """The same corruption, saying which snapshot and that Redis was left as it was."""
+    return SnapshotCorrupt(
+        f"snapshot {url}/{key} of thread {thread_id!r} failed verification: {exc.detail}. "
+        "Nothing was restored and Redis was left untouched; restore the object from a "
+        "backup of the archive, or fork the thread from what remains",
+        thread_id=thread_id,
+        key=key,
+        archive=url,
+        **{k: v for k, v in exc.extra.items() if k not in ("thread_id", "key", "archive")},
+    )
 
 
 def _as_archived(thread: Thread) -> Thread:

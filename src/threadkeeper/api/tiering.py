@@ -2,6 +2,94 @@
 
 from __future__ import annotations
 
-from starlette.routing import BaseRoute
+import asyncio
+from typing import Any
 
-routes: list[BaseRoute] = []
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from threadkeeper.api.http import choice_param
+from threadkeeper.api.threads import _service, _settings, _tenant, _thread_id
+from threadkeeper.connection import sync_client
+from threadkeeper.models import Thread, ThreadState
+from threadkeeper.queue import archive_job_id, enqueue, make_queue
+from threadkeeper.runtime import Runtime, redis_url
+from threadkeeper.settings import Settings
+from threadkeeper.tiering import Rehydrated
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime  # type: ignore[no-any-return]
+
+
+async def _existing(request: Request, tenant: str, thread_id: str) -> Thread:
+    thread = await _runtime(request).store.get(tenant, thread_id)
+    if thread is None:
+        raise await _service(request).not_found(tenant, thread_id)
+    return thread
+
+
+async def _state(request: Request, thread: Thread) -> ThreadState:
+    present = thread.turn_count == 0 or await _runtime(request).store.turns_exist(
+        thread.tenant, thread.id
+    )
+    return ThreadState.HOT if present else ThreadState.ARCHIVED
+
+
+def _queue_archive(settings: Settings, member: str, version: int) -> tuple[str, bool]:
+    """Enqueue an archive of this version (once, however often asked); a short-lived client."""
+    job_id = archive_job_id(member, version)
+    with sync_client(redis_url(settings)) as connection:
+        queued = enqueue(make_queue(settings, connection), "archive_batch", [[member]],
+                         job_id, settings)  # fmt: skip
+    return job_id, queued
+
+
+async def archive_thread(request: Request) -> Response:
+    """202 with the job queued, or with `?wait=true` 200 once the snapshot is verified."""
+    tenant, thread_id = _tenant(request), _thread_id(request)
+    _runtime(request).tiering.require_archive()
+    thread = await _existing(request, tenant, thread_id)
+    if choice_param(request, "wait", ("true", "false"), "false") == "true":
+        return await _archive_now(request, thread)
+    job_id, queued = await asyncio.to_thread(
+        _queue_archive, _settings(request), f"{tenant}:{thread_id}", thread.version
+    )
+    body: dict[str, Any] = {"status": "queued" if queued else "already_queued",
+                            "job_id": job_id, "version": thread.version}  # fmt: skip
+    return JSONResponse(body, status_code=202)
+
+
+async def _archive_now(request: Request, thread: Thread) -> Response:
+    status = await _runtime(request).tiering.archive_thread(thread.tenant, thread.id)
+    thread = await _existing(request, thread.tenant, thread.id)
+    body = {"status": status, "thread": thread.public(await _state(request, thread))}
+    return JSONResponse(body)
+
+
+async def rehydrate_thread(request: Request) -> Response:
+    """200 with the thread back in Redis, or what nothing holds any more (degraded)."""
+    tenant, thread_id = _tenant(request), _thread_id(request)
+    outcome = await _runtime(request).tiering.rehydrate(tenant, thread_id)
+    if outcome.status == "never_archived" or outcome.thread is None:
+        raise await _service(request).not_found(tenant, thread_id)
+    return _rehydrated(outcome, outcome.thread)
+
+
+def _rehydrated(outcome: Rehydrated, thread: Thread) -> Response:
+    lost = outcome.missing is not None
+    state = ThreadState.ARCHIVED if lost else ThreadState.HOT
+    body: dict[str, Any] = {"status": outcome.status, "thread": thread.public(state)}
+    headers: dict[str, str] = {}
+    if outcome.missing is not None:
+        first, last = outcome.missing
+        body["missing_turns"] = [first, last]
+        headers["Threadkeeper-Degraded"] = f"missing-turns={first}-{last}"
+    return JSONResponse(body, headers=headers)
+
+
+routes: list[BaseRoute] = [
+    Route("/v1/threads/{thread_id}/archive", archive_thread, methods=["POST"]),
+    Route("/v1/threads/{thread_id}/rehydrate", rehydrate_thread, methods=["POST"]),
+]

@@ -1,0 +1,139 @@
+"""Archive now / rehydrate now over HTTP, and reads of evicted threads, on both archives."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+from rq.job import Job
+from rq.serializers import JSONSerializer
+from starlette.testclient import TestClient
+from tiering_support import Backend
+
+from threadkeeper import keys
+from threadkeeper.api import create_app
+from threadkeeper.queue import make_queue
+from threadkeeper.runtime import Runtime, build_runtime
+from threadkeeper.settings import Settings
+
+T = TypeVar("T")
+
+
+@dataclass
+class Api:
+    client: TestClient
+    runtime: Runtime
+    backend: Backend
+
+    def call(self, func: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Run a coroutine on the app's own event loop (its Redis pool lives there)."""
+        portal = self.client.portal
+        assert portal is not None
+        return portal.call(func, *args)
+
+    def evict(self, thread_id: str) -> None:
+        """What the hot TTL's lapse does: the turns and dedupe records go, the hash stays."""
+        k = keys.thread_keys("default", thread_id)
+        self.call(self.runtime.redis.delete, k.turns, k.idempotency)
+
+    def pttl(self, thread_id: str) -> int:
+        return int(self.call(self.runtime.redis.pttl, keys.thread_keys("default", thread_id).turns))
+
+
+@pytest.fixture
+def api(make_settings: Callable[..., Settings], backend: Backend) -> Iterator[Api]:
+    settings = make_settings()
+    runtime = build_runtime(settings, archive=backend.archive)
+    with TestClient(create_app(settings, runtime)) as client:
+        api = Api(client, runtime, backend)
+        yield api
+        api.call(runtime.close)
+
+
+def create(api: Api, thread_id: str, n: int = 3) -> dict[str, Any]:
+    turns = [{"role": "user", "content": f"turn {i}", "model": "m"} for i in range(1, n + 1)]
+    response = api.client.post("/v1/threads", json={"id": thread_id, "turns": turns})
+    assert response.status_code == 201, response.text
+    return response.json()  # type: ignore[no-any-return]
+
+
+def test_archived_evicted_thread_reads_back_identical_from_the_archive(api: Api) -> None:
+    create(api, "t1", n=4)
+    before = api.client.get("/v1/threads/t1").json()
+
+    done = api.client.post("/v1/threads/t1/archive?wait=true")
+    assert done.status_code == 200, done.text
+    assert done.json()["status"] == "archived"
+    assert done.json()["thread"]["archived_version"] == before["thread"]["version"]
+    assert api.pttl("t1") > 0  # clean now: the hot TTL applies
+    assert len(api.backend.snapshots("t1")) == 1
+
+    api.evict("t1")
+    cold = api.client.get("/v1/threads/t1")
+    assert cold.status_code == 200, cold.text
+    assert cold.headers["Threadkeeper-Source"] == "archive"
+    assert cold.json()["turns"] == before["turns"]
+    assert cold.json()["thread"]["version"] == before["thread"]["version"]
+    hot = api.client.get("/v1/threads/t1")
+    assert hot.headers["Threadkeeper-Source"] == "redis"
+    assert hot.json()["turns"] == before["turns"]
+
+
+def test_append_to_an_archived_thread_rehydrates_it_first(api: Api) -> None:
+    create(api, "t1", n=2)
+    api.client.post("/v1/threads/t1/archive?wait=true")
+    api.evict("t1")
+
+    appended = api.client.post("/v1/threads/t1/turns", json={"turns": [
+        {"role": "assistant", "content": "after the archive"}]})  # fmt: skip
+    assert appended.status_code == 201, appended.text
+    assert appended.json()["seqs"] == [3]
+
+    read = api.client.get("/v1/threads/t1").json()
+    assert [t["content"] for t in read["turns"]] == ["turn 1", "turn 2", "after the archive"]
+    assert read["thread"]["version"] > read["thread"]["archived_version"]
+    assert api.pttl("t1") == -1  # dirty again: no TTL
+
+
+def test_rehydrate_now_brings_turns_back(api: Api) -> None:
+    create(api, "t1")
+    api.client.post("/v1/threads/t1/archive?wait=true")
+    api.evict("t1")
+    response = api.client.post("/v1/threads/t1/rehydrate")
+    assert response.status_code == 200, response.text
+    assert response.json()["status"] == "restored"
+    assert response.json()["thread"]["state"] == "hot"
+    assert api.pttl("t1") > 0
+    again = api.client.post("/v1/threads/t1/rehydrate")
+    assert again.json()["status"] == "present"
+
+
+def test_archive_without_wait_queues_one_json_job_per_version(api: Api) -> None:
+    create(api, "t1")
+    first = api.client.post("/v1/threads/t1/archive")
+    second = api.client.post("/v1/threads/t1/archive")
+    assert first.status_code == second.status_code == 202
+    assert first.json()["status"] == "queued"
+    assert second.json()["status"] == "already_queued"
+    assert second.json()["job_id"] == first.json()["job_id"]
+
+    settings = api.runtime.settings
+    queue = make_queue(settings)
+    try:
+        assert queue.job_ids == [first.json()["job_id"]]
+        job = Job.fetch(first.json()["job_id"], connection=queue.connection,
+                        serializer=JSONSerializer)  # fmt: skip
+        assert job.func_name == "threadkeeper.jobs.archive_batch"
+        assert job.args == [["default:t1"]]  # ids only
+        assert job.retries_left == 5
+    finally:
+        queue.connection.close()
+
+
+def test_archive_and_rehydrate_of_an_unknown_thread_are_404(api: Api) -> None:
+    for path in ("/v1/threads/nope/archive", "/v1/threads/nope/rehydrate"):
+        response = api.client.post(path)
+        assert response.status_code == 404
+        assert response.json()["reason"] == "never_stored"

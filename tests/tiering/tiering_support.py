@@ -1,0 +1,120 @@
+"""Helpers for the cold-tier tests: a clock, thread builders, process polling."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import redis
+
+from threadkeeper import keys
+from threadkeeper.archive import Archive
+from threadkeeper.models import Thread
+from threadkeeper.runtime import Runtime
+from threadkeeper.settings import Limits, Settings
+from threadkeeper.validation import parse_new_thread, parse_new_turns
+
+
+@dataclass
+class Backend:
+    """One archive under test, and a way to cut it off and bring it back."""
+
+    kind: str
+    archive: Archive
+    cut: Callable[[], None]
+    restore: Callable[[], None]
+
+    def snapshots(self, thread: Thread | str, tenant: str = "default") -> list[str]:
+        thread_id = thread if isinstance(thread, str) else thread.id
+        return list(self.archive.list_keys(keys.snapshot_prefix(tenant, thread_id)))
+
+
+MakeRuntime = Callable[..., Runtime]
+
+START = 1_700_000_000_000
+SECOND = 1000
+
+
+class Clock:
+    """The store's clock, moved by hand."""
+
+    def __init__(self, start: int = START) -> None:
+        self.now = start
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * SECOND)
+
+
+async def new_thread(runtime: Runtime, thread_id: str, turns: int = 3) -> Thread:
+    body = {"id": thread_id, "title": "t", "turns": [
+        {"role": "user", "content": f"turn {i}"} for i in range(1, turns + 1)
+    ]}  # fmt: skip
+    thread, _ = await runtime.service.create("default", parse_new_thread(body, Limits()))
+    return thread
+
+
+async def append(runtime: Runtime, thread_id: str, content: str) -> int:
+    new = parse_new_turns({"turns": [{"role": "assistant", "content": content}]}, Limits())
+    result = await runtime.service.append("default", thread_id, new)
+    return result.version
+
+
+async def meta(runtime: Runtime, thread_id: str) -> Thread:
+    thread = await runtime.store.get("default", thread_id)
+    assert thread is not None
+    return thread
+
+
+async def turns_ttl(runtime: Runtime, thread_id: str) -> int:
+    return int(await runtime.redis.pttl(keys.thread_keys("default", thread_id).turns))
+
+
+@dataclass
+class Proc:
+    popen: subprocess.Popen[bytes]
+    log: Path
+
+    def tail(self) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])
+
+
+def process_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
+    env.update({
+        "THREADKEEPER_REDIS_URL": settings.redis_url or "",
+        "THREADKEEPER_ARCHIVE_URL": settings.archive_url or "",
+        "THREADKEEPER_HOME": str(settings.home),
+        "PYTHONUNBUFFERED": "1",
+    })  # fmt: skip
+    env.update({f"THREADKEEPER_{k}": v for k, v in extra.items()})
+    return env
+
+
+def threadkeeper(*args: str) -> list[str]:
+    return [sys.executable, "-m", "threadkeeper", *args]
+
+
+def wait_for(check: Callable[[], Any], timeout: float, what: str, proc: Proc | None = None) -> Any:
+    """Poll until `check()` is truthy; generous timeouts, no timing assertions."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            detail = f"\n--- process log ---\n{proc.tail()}" if proc else ""
+            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
+        time.sleep(0.2)
+
+
+def sync_redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
