@@ -34,13 +34,17 @@ def _refuse_ext(code: int, data: bytes) -> Any:
     raise ValueError(f"ext type {code} is not allowed in a turn")
 
 
+_UNDECODABLE = (ValueError, msgpack.UnpackException, TypeError)
+
+
 def load_turn(blob: bytes) -> dict[str, Any]:
     """Stored bytes -> the stored map, refusing anything a turn cannot hold."""
     try:
         stored = msgpack.unpackb(blob, raw=False, strict_map_key=True, ext_hook=_refuse_ext)
-    except (ValueError, msgpack.UnpackException, TypeError) as exc:
+    except _UNDECODABLE as exc:
         raise SnapshotCorrupt(f"a stored turn does not decode: {exc}") from exc
-    if not isinstance(stored, dict) or "role" not in stored or "content" not in stored:
+    # type() rather than isinstance(): msgpack builds plain dicts, and this runs per turn.
+    if type(stored) is not dict or "role" not in stored or "content" not in stored:
         raise SnapshotCorrupt("a stored turn lacks its role or content")
     return stored
 
@@ -48,24 +52,26 @@ def load_turn(blob: bytes) -> dict[str, Any]:
 def decode_turn(seq: int, blob: bytes) -> dict[str, Any]:
     """Stored bytes -> the turn as the API shows it."""
     stored = load_turn(blob)
+    get = stored.get  # runs for every turn of every read: bound once
     return {
         "seq": seq,
         "role": stored["role"],
         "content": stored["content"],
-        "created_at": rfc3339(stored.get("at")),
-        "tool_name": stored.get("tool_name"),
-        "model": stored.get("model"),
-        "files": stored.get("files", []),
-        "images": stored.get("images", []),
-        "metadata": stored.get("metadata", {}),
-        "tokens": stored.get("tokens"),
+        "created_at": rfc3339(get("at")),
+        "tool_name": get("tool_name"),
+        "model": get("model"),
+        "files": get("files", []),
+        "images": get("images", []),
+        "metadata": get("metadata", {}),
+        "tokens": get("tokens"),
     }
 
 
 def seq_of(stream_id: bytes | str) -> int:
     """`0-<seq>` -> seq."""
-    text = stream_id.decode() if isinstance(stream_id, bytes) else stream_id
-    return int(text.partition("-")[2])
+    if isinstance(stream_id, bytes):  # int() reads ASCII digits from bytes: no decode
+        return int(stream_id.partition(b"-")[2])
+    return int(stream_id.partition("-")[2])
 
 
 def stream_id(seq: int) -> str:

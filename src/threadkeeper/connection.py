@@ -9,6 +9,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import redis
 import redis.asyncio
+from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import (
     BusyLoadingError,
@@ -27,15 +28,18 @@ T = TypeVar("T")
 RETRY_ON = (ConnectionError, TimeoutError, BusyLoadingError)
 
 
-def _retry() -> Retry:
-    return Retry(ExponentialWithJitterBackoff(base=0.05, cap=1.0), retries=5)
+def _backoff() -> ExponentialWithJitterBackoff:
+    return ExponentialWithJitterBackoff(base=0.05, cap=1.0)
 
 
 def async_client(url: str, **options: Any) -> redis.asyncio.Redis:
-    """The API's client: hiredis-parsed, retrying transient errors with redis-py's Retry."""
+    """The API's client: hiredis-parsed, retrying transient errors with redis-py's Retry.
+
+    The asyncio client needs redis-py's asyncio Retry: the sync class never catches.
+    """
     return redis.asyncio.Redis.from_url(
         url,
-        retry=_retry(),
+        retry=AsyncRetry(_backoff(), retries=5),
         retry_on_error=list(RETRY_ON),
         health_check_interval=30,
         socket_connect_timeout=5,
@@ -47,7 +51,7 @@ def sync_client(url: str, **options: Any) -> redis.Redis:
     """RQ's client (RQ is synchronous); same retry policy."""
     return redis.Redis.from_url(
         url,
-        retry=_retry(),
+        retry=Retry(_backoff(), retries=5),
         retry_on_error=list(RETRY_ON),
         socket_connect_timeout=5,
         **options,

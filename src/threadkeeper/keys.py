@@ -18,6 +18,7 @@ ACTIVITY_INDEX = f"{NAMESPACE}:idx:activity"  # member -> last touch (ms)
 DIRTY_INDEX = f"{NAMESPACE}:idx:dirty"  # member -> dirty since (ms)
 CANARY = f"{NAMESPACE}:canary"  # restart-survival canary (hash)
 SWEEPER_HEARTBEAT = f"{NAMESPACE}:sweeper"  # last sweep (hash)
+WORKER_COUNTERS = f"{NAMESPACE}:metrics"  # counters from worker processes (hash)
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,3 @@ def snapshot_version(key: str) -> tuple[int, int] | None:
     if not name.endswith(SNAPSHOT_SUFFIX) or not dash or not (stem + version).isdigit():
         return None
     return int(stem), int(version)
-
-
-def rq_prefix() -> str:
-    return f"{NAMESPACE}:rq"

@@ -1,12 +1,30 @@
 """Prometheus metrics: the counters every layer records into, by one function each.
 
-Counters recorded in worker processes (snapshots, archive failures) also go to
-Redis so the API's /metrics can show them; see `threadkeeper.api.health`.
+Snapshots and archive failures mostly happen in worker processes, which serve no
+/metrics: a worker passes its (sync) Redis client to `record_snapshot` /
+`record_archive_failure`, which count into the hash WORKER_COUNTERS; the API's
+/metrics adds those to its own. Gauges (threads, sweeper lag) are read from Redis
+at scrape time by `refresh`.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+from redis.asyncio import Redis
+
+from threadkeeper import keys
+from threadkeeper.settings import Settings
+
+# Counters from worker processes (hash: "<family>:<label>" -> count).
+WORKER_COUNTERS = keys.WORKER_COUNTERS
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -19,9 +37,7 @@ HTTP_SECONDS = Histogram(
     ["route", "method"], registry=REGISTRY,
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )  # fmt: skip
-APPENDED_TURNS = Counter(
-    "threadkeeper_appended_turns", "Turns appended", registry=REGISTRY
-)
+APPENDED_TURNS = Counter("threadkeeper_appended_turns", "Turns appended", registry=REGISTRY)
 LOOKUPS = Counter(
     "threadkeeper_lookups", "Thread reads by the tier that served them", ["source"],
     registry=REGISTRY,
@@ -29,13 +45,71 @@ LOOKUPS = Counter(
 REHYDRATIONS = Counter(
     "threadkeeper_rehydrations", "Rehydrations by outcome", ["outcome"], registry=REGISTRY
 )
-SNAPSHOTS = Counter(
-    "threadkeeper_snapshots", "Snapshot attempts by outcome", ["outcome"], registry=REGISTRY
-)
-ARCHIVE_FAILURES = Counter(
-    "threadkeeper_archive_failures", "Archive operations that failed", ["operation"],
-    registry=REGISTRY,
+THREADS = Gauge(
+    "threadkeeper_threads",
+    "Threads Redis knows, by tier: hot (touched within the hot TTL) or archived (older)",
+    ["tier"], registry=REGISTRY,
 )  # fmt: skip
+DIRTY_THREADS = Gauge(
+    "threadkeeper_dirty_threads", "Threads changed since their last snapshot", registry=REGISTRY
+)
+SWEEPER_LAG = Gauge(
+    "threadkeeper_sweeper_lag_seconds",
+    "Age of the oldest change not yet snapshotted, as the sweeper last measured it",
+    registry=REGISTRY,
+)
+
+
+class SharedCounters(Collector):
+    """Counters recorded in any process: this process's own plus what workers put in Redis."""
+
+    FAMILIES = {
+        "snapshots": ("threadkeeper_snapshots", "Snapshot attempts by outcome", "outcome"),
+        "archive_failures": (
+            "threadkeeper_archive_failures", "Archive operations that failed", "operation",
+        ),
+    }  # fmt: skip
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.local: dict[tuple[str, str], float] = {}
+        self.shared: dict[tuple[str, str], float] = {}
+
+    def inc(self, family: str, label: str, amount: float = 1) -> None:
+        with self._lock:
+            self.local[family, label] = self.local.get((family, label), 0) + amount
+
+    def load(self, raw: dict[Any, Any]) -> None:
+        """Take the worker counters as read from WORKER_COUNTERS."""
+        shared: dict[tuple[str, str], float] = {}
+        for field, value in raw.items():
+            family, _, label = _text(field).partition(":")
+            if family in self.FAMILIES and label:
+                shared[family, label] = float(value)
+        with self._lock:
+            self.shared = shared
+
+    def value(self, family: str, label: str) -> float:
+        with self._lock:
+            return self.local.get((family, label), 0) + self.shared.get((family, label), 0)
+
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            labels = set(self.local) | set(self.shared)
+        for family, (name, doc, label_name) in self.FAMILIES.items():
+            metric = CounterMetricFamily(name, doc, labels=[label_name])
+            for fam, label in sorted(labels):
+                if fam == family:
+                    metric.add_metric([label], self.value(family, label))
+            yield metric
+
+
+SHARED = SharedCounters()
+REGISTRY.register(SHARED)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 def record_append(turns: int) -> None:
@@ -50,9 +124,58 @@ def record_rehydration(outcome: str) -> None:
     REHYDRATIONS.labels(outcome).inc()
 
 
-def record_snapshot(outcome: str) -> None:
-    SNAPSHOTS.labels(outcome).inc()
+def _record_shared(family: str, label: str, conn: redis.Redis | None) -> None:
+    if conn is None:
+        SHARED.inc(family, label)
+    else:
+        conn.hincrby(WORKER_COUNTERS, f"{family}:{label}", 1)
 
 
-def record_archive_failure(operation: str) -> None:
-    ARCHIVE_FAILURES.labels(operation).inc()
+def record_snapshot(outcome: str, conn: redis.Redis | None = None) -> None:
+    """Count a snapshot attempt; a worker passes its Redis client so /metrics sees it."""
+    _record_shared("snapshots", outcome, conn)
+
+
+def record_archive_failure(operation: str, conn: redis.Redis | None = None) -> None:
+    """Count a failed archive operation; a worker passes its Redis client, as above."""
+    _record_shared("archive_failures", operation, conn)
+
+
+def record_request(route: str, method: str, status: int, seconds: float) -> None:
+    HTTP_REQUESTS.labels(route, method, str(status)).inc()
+    HTTP_SECONDS.labels(route, method).observe(seconds)
+
+
+async def refresh(client: Redis, settings: Settings) -> None:
+    """Read the scrape-time values from Redis: a handful of O(log n) commands."""
+    now = int(time.time() * 1000)
+    hot_ttl = settings.hot_ttl
+    cutoff = "-inf" if hot_ttl is None else now - int(hot_ttl * 1000)
+    async with client.pipeline(transaction=False) as pipe:
+        pipe.zcard(keys.ACTIVITY_INDEX)
+        pipe.zcount(keys.ACTIVITY_INDEX, cutoff, "+inf")
+        pipe.zcard(keys.DIRTY_INDEX)
+        pipe.hgetall(keys.SWEEPER_HEARTBEAT)
+        pipe.hgetall(WORKER_COUNTERS)
+        total, hot, dirty, heartbeat, counters = await pipe.execute()
+    THREADS.labels("hot").set(hot)
+    THREADS.labels("archived").set(total - hot)
+    DIRTY_THREADS.set(dirty)
+    beat = {_text(k): _text(v) for k, v in heartbeat.items()}
+    lag = sweeper_lag_s(beat)
+    SWEEPER_LAG.set(float("nan") if lag is None else lag)
+    SHARED.load(counters)
+
+
+def sweeper_lag_s(heartbeat: dict[str, str]) -> float | None:
+    """The sweeper's lag as it last measured it (age of the oldest unsnapshotted change).
+
+    None when no sweep ever ran (no heartbeat).
+    """
+    if not heartbeat.get("last_run"):
+        return None
+    return int(heartbeat.get("lag_ms") or 0) / 1000
+
+
+def exposition() -> bytes:
+    return generate_latest(REGISTRY)

@@ -92,7 +92,7 @@ def _decode(cursor: str, kind: str) -> dict[str, Any]:
 def _opt_int(value: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int):
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 2**53:
         raise _bad_cursor()
     return value
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from threadkeeper import canary
 from threadkeeper.archive import Archive, open_archive
 from threadkeeper.connection import async_client
 from threadkeeper.errors import ConfigError
@@ -52,5 +53,7 @@ def build_runtime(
         archive = open_archive(settings.archive_url)
     store = ThreadStore(client, hot_ttl=settings.hot_ttl, cache_only=archive is None)
     tiering = Tiering(store, archive, settings)
+    if restart_loss is None:
+        restart_loss = canary.loss_probe(client)
     service = ThreadService(store, tiering, settings, restart_loss)
     return Runtime(settings, client, archive, store, tiering, service)

@@ -24,6 +24,4 @@ class Scripts:
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:
-        return cls(
-            **{name: redis.register_script(_source(name)) for name in cls.__slots__}
-        )
+        return cls(**{name: redis.register_script(_source(name)) for name in cls.__slots__})

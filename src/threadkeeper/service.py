@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from threadkeeper import metrics
 from threadkeeper.codec import decode_turn, encode_turn
 from threadkeeper.errors import (
     ArchiveError,
@@ -154,6 +155,7 @@ class ThreadService:
         self, tenant: str, thread_id: str, result: Appended, digest: str
     ) -> AppendResult:
         if result.status == "ok":
+            metrics.record_append(len(result.seqs))
             return AppendResult(result.seqs, result.version, replayed=False)
         if result.status == "duplicate":
             if result.fingerprint != digest:
@@ -184,9 +186,11 @@ class ThreadService:
             found = await self.store.read(tenant, thread_id, page)
             if found is not None and found.turns_in_redis:
                 await self._maybe_touch(tenant, found.thread)
+                metrics.record_lookup("hot" if source == "redis" else "archive")
                 return _view(found.thread, found.turns, found.more, page, source)
             outcome = await self.tiering.rehydrate(tenant, thread_id)
             if outcome.status in ("behind", "lost"):
+                metrics.record_lookup("archive")
                 return await self._degraded(outcome, page)
             if outcome.status == "never_archived":
                 raise await self.not_found(tenant, thread_id)

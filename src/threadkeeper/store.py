@@ -7,11 +7,15 @@ listing check against the thread itself, so a stale entry never loses data.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from threadkeeper import keys
 from threadkeeper.codec import seq_of
@@ -20,6 +24,8 @@ from threadkeeper.errors import StoreError
 from threadkeeper.models import Thread, ThreadState, Tombstone, now_ms
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.scripts import Scripts
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,9 @@ class Restored:
     status: str  # ok | present | behind | missing | tombstoned
     version: int = 0
     turn_count: int = 0
+
+
+PipelineWrites = Callable[[Pipeline], Any]  # queues more commands on a pipeline
 
 
 def _flatten(mapping: dict[str, Any]) -> list[Any]:
@@ -94,11 +103,11 @@ class ThreadStore:
         """Store a new thread with its first turns; False if the id is taken."""
         k = keys.thread_keys(thread.tenant, thread.id)
         fields = thread.to_hash() | dict(extra or {})
-        async with self.redis.pipeline(transaction=False) as pipe:
-            args = [self.cache_ttl_ms, len(fields), *_flatten(fields), *blobs]
-            await self.scripts.create(k.all, args, pipe)
-            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: thread.updated_at}, xx=True)
-            result, _ = await pipe.execute(raise_on_error=True)
+        args = [self.cache_ttl_ms, len(fields), *_flatten(fields), *blobs]
+        result, _ = await self._script_pipeline(
+            self.scripts.create, k.all, args,
+            lambda pipe: pipe.zadd(keys.ACTIVITY_INDEX, {k.member: thread.updated_at}, xx=True),
+        )  # fmt: skip
         if _text(result[0]) != "ok":
             return False
         await self._index_new(k, thread)
@@ -129,14 +138,50 @@ class ThreadStore:
         expected = "" if expected_version is None else expected_version
         key = idempotency_key or ""
         args = [now, expected, key, fingerprint, max_turns, self.cache_ttl_ms, *blobs]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self.scripts.append(k.all[:3], args, pipe)
+
+        def indexes(pipe: Pipeline) -> None:
             pipe.zadd(keys.ACTIVITY_INDEX, {k.member: now}, xx=True)
             if not self.cache_ttl_ms:
                 pipe.zadd(keys.DIRTY_INDEX, {k.member: now}, nx=True)
             pipe.zadd(keys.tenant_index(tenant), {thread_id: now}, xx=True)
-            result, *_ = await pipe.execute(raise_on_error=True)
+
+        result, *_ = await self._script_pipeline(self.scripts.append, k.all[:3], args, indexes)
         return _appended(result)
+
+    async def _script_pipeline(
+        self, script: AsyncScript, names: list[str], args: list[Any], more: PipelineWrites
+    ) -> list[Any]:
+        """EVALSHA and the `more` commands, in one round trip.
+
+        redis-py's pipelines send SCRIPT EXISTS before each execute holding a script: a
+        second round trip per append. Here the script is loaded only when Redis answers
+        NOSCRIPT (after a restart or SCRIPT FLUSH), then the pipeline runs again: a
+        NOSCRIPT script ran nothing, and the other commands are idempotent index writes.
+        """
+        try:
+            return await self._run_script_pipeline(script, names, args, more)
+        except NoScriptError:
+            await self.redis.script_load(script.script)
+            return await self._run_script_pipeline(script, names, args, more)
+
+    async def _run_script_pipeline(
+        self, script: AsyncScript, names: list[str], args: list[Any], more: PipelineWrites
+    ) -> list[Any]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.evalsha(script.sha, len(names), *names, *args)
+            more(pipe)
+            replies: list[Any] = await pipe.execute(raise_on_error=False)
+        # The script's answer decides; the index writes after it are repairable hints, so
+        # their failure (say OOM once the script has stored the turns) must not turn a
+        # stored write into an error that says nothing was stored.
+        if isinstance(replies[0], Exception):
+            raise replies[0]
+        for reply in replies[1:]:
+            if isinstance(reply, Exception):
+                log.warning(
+                    "index write after %s failed (thread data is safe): %s", names[0], reply
+                )
+        return replies
 
     @translated
     async def delete(

@@ -137,4 +137,3 @@ def check_bind(host: str, auth_enabled: bool) -> None:
             "(`threadkeeper tokens add --tenant NAME`) and set THREADKEEPER_TOKENS_FILE, "
             "or bind to 127.0.0.1"
         )
-

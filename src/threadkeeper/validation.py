@@ -21,6 +21,7 @@ CREATE_FIELDS = {"id", "title", "tool", "metadata", "turns"}
 APPEND_FIELDS = {"turns", "expected_version"}
 FORK_FIELDS = {"at_seq", "id"}
 MAX_LABEL = 512  # title, tool, model, tool_name
+MAX_TOKENS = 2**53  # any real count; keeps the value inside what a snapshot can hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +61,18 @@ def _object(body: object, allowed: set[str], what: str) -> dict[str, Any]:
     return body
 
 
+def _utf8_size(text: str, where: str) -> int:
+    """Bytes as UTF-8; JSON's \\u escapes can smuggle in lone surrogates, which are not text."""
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{where} is not valid Unicode (an unpaired surrogate such as \\ud800): "
+            "send UTF-8 text",
+            field=where,
+        ) from None
+
+
 def _label(obj: dict[str, Any], name: str, where: str) -> str | None:
     value = obj.get(name)
     if value is None:
@@ -68,7 +81,28 @@ def _label(obj: dict[str, Any], name: str, where: str) -> str | None:
         raise InvalidInput(f"{where}.{name} must be a string", field=f"{where}.{name}")
     if len(value) > MAX_LABEL:
         raise LimitExceeded(f"{where}.{name} is longer than {MAX_LABEL} characters")
+    _utf8_size(value, f"{where}.{name}")
     return value
+
+
+MAX_NESTING = 32
+INT_RANGE = (-(2**63), 2**64 - 1)  # what msgpack, and so a snapshot, can hold
+
+
+def _check_values(value: object, where: str, depth: int = 0) -> None:
+    """Refuse what a snapshot could not hold: integers past 64 bits, deep nesting."""
+    if depth > MAX_NESTING:
+        raise InvalidInput(f"{where} nests deeper than {MAX_NESTING} levels", field=where)
+    if isinstance(value, int) and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        raise InvalidInput(
+            f"{where} holds the integer {value}, beyond 64 bits: send it as a string",
+            field=where,
+        )
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    )
+    for child in children:
+        _check_values(child, where, depth + 1)
 
 
 def check_metadata(value: object, limits: Limits, where: str) -> dict[str, Any]:
@@ -76,7 +110,8 @@ def check_metadata(value: object, limits: Limits, where: str) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise InvalidInput(f"{where} must be a JSON object", field=where)
-    size = len(json.dumps(value, separators=(",", ":")).encode())
+    _check_values(value, where)
+    size = _utf8_size(json.dumps(value, separators=(",", ":"), ensure_ascii=False), where)
     if size > limits.max_metadata_bytes:
         raise LimitExceeded(
             f"{where} is {size} bytes; the limit is {limits.max_metadata_bytes} bytes "
@@ -111,8 +146,10 @@ def _tokens(obj: dict[str, Any], where: str) -> int | None:
     tokens = obj.get("tokens")
     if tokens is not None and (isinstance(tokens, bool) or not isinstance(tokens, int)):
         raise InvalidInput(f"{where}.tokens must be a whole number", field=f"{where}.tokens")
-    if tokens is not None and tokens < 0:
-        raise InvalidInput(f"{where}.tokens cannot be negative", field=f"{where}.tokens")
+    if tokens is not None and not 0 <= tokens <= MAX_TOKENS:
+        raise InvalidInput(
+            f"{where}.tokens must be between 0 and {MAX_TOKENS}", field=f"{where}.tokens"
+        )
     return tokens
 
 
@@ -136,7 +173,9 @@ def check_turn(raw: object, limits: Limits, where: str) -> dict[str, Any]:
 
 
 def _check_turn_size(turn: dict[str, Any], limits: Limits, where: str) -> None:
-    size = len(turn["content"].encode()) + sum(len(f) for f in turn["files"] + turn["images"])
+    refs = turn["files"] + turn["images"]
+    size = _utf8_size(turn["content"], f"{where}.content")
+    size += sum(_utf8_size(ref, f"{where}.files/images") for ref in refs)
     if size > limits.max_turn_bytes:
         raise LimitExceeded(
             f"{where} is {size} bytes; the limit is {limits.max_turn_bytes} bytes per turn "

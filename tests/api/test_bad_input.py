@@ -92,8 +92,28 @@ def test_too_many_turns_leaves_the_thread_as_it_was(small: TestClient) -> None:
         (b'{"turns": [{"role": "user", "content": 5}]}', "content must be a string"),
         (b'{"turns": [{"role": "wizard", "content": "x"}]}', "use one of user, assistant"),
         (b'{"turns": [{"role": "user", "content": "x", "files": "a"}]}', "list of strings"),
-        (b'{"turns": [{"role": "user", "content": "x", "tokens": -1}]}', "negative"),
+        (b'{"turns": [{"role": "user", "content": "x", "tokens": -1}]}', "between 0 and"),
         (b'{"turns": [{"role": "user", "content": "x", "colour": 1}]}', "unknown field"),
+        (b'{"turns": [{"role": "user", "content": "x", "tokens": 1e400}]}', "whole number"),
+        (
+            b'{"turns": [{"role": "user", "content": "x", "tokens": 99999999999999999999}]}',
+            "between",
+        ),
+        (b'{"turns": [{"role": "user", "content": "\\ud800"}]}', "not valid Unicode"),
+        (b'{"turns": [{"role": "user", "content": "x", "model": "\\udfff"}]}', "not valid Unicode"),
+        (
+            b'{"turns": [{"role": "user", "content": "x", "metadata": {"n": 1'
+            + b"0" * 30
+            + b"}}]}",
+            "beyond 64 bits",
+        ),
+        (
+            b'{"turns": [{"role": "user", "content": "x", "metadata": {"a": '
+            + b"[" * 40
+            + b"]" * 40
+            + b"}}]}",
+            "nests deeper",
+        ),
         (b'{"turns": [{"role": "user", "content": "x"}], "expected_version": "7"}', "whole"),
     ],
 )

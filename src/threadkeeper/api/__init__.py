@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -25,22 +25,6 @@ async def healthz(request: Request) -> Response:
     return JSONResponse({"status": "ok"})
 
 
-async def readyz(request: Request) -> Response:
-    runtime: Runtime = request.app.state.runtime
-    problems: list[str] = []
-    try:
-        await runtime.redis.ping()
-    except Exception as exc:  # noqa: BLE001 - readiness reports any failure
-        problems.append(f"redis: {exc}")
-    if runtime.archive is not None:
-        try:
-            await asyncio.to_thread(runtime.archive.ping)
-        except ThreadkeeperError as exc:
-            problems.append(f"archive: {exc.detail}")
-    status = 503 if problems else 200
-    return JSONResponse({"ready": not problems, "problems": problems}, status_code=status)
-
-
 async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
@@ -54,14 +38,14 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         app.state.runtime = rt
         app.state.service = rt.service
         try:
-            yield
+            async with health.monitor(app):
+                yield
         finally:
             if runtime is None:
                 await rt.close()
 
     routes = [
         Route("/healthz", healthz),
-        Route("/readyz", readyz),
         Route("/openapi.json", openapi),
         *threads.routes,
         *tiering.routes,
@@ -70,6 +54,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(health.MetricsMiddleware)],
         exception_handlers={ThreadkeeperError: on_error, Exception: on_unexpected},
     )
     app.state.settings = settings

@@ -17,6 +17,7 @@ from threadkeeper.settings import Settings
 from threadkeeper.validation import check_id, parse_fork, parse_new_thread, parse_new_turns
 
 DEFAULT_PAGE = 50
+MAX_SEQ = 2**53  # far past any thread (THREADKEEPER_MAX_TURNS), inside Redis stream IDs
 MAX_IDEMPOTENCY_KEY = 255
 
 
@@ -58,7 +59,8 @@ def _turn_page(request: Request) -> TurnPage:
     if cursor:
         return TurnPage.decode(cursor, limit)
     order = choice_param(request, "order", ("asc", "desc"), "asc")
-    after, before = int_param(request, "after"), int_param(request, "before")
+    after = int_param(request, "after", high=MAX_SEQ)
+    before = int_param(request, "before", low=1, high=MAX_SEQ)
     return TurnPage(order, after, before, limit)  # type: ignore[arg-type]
 
 

@@ -1,0 +1,130 @@
+"""The restart canary: did the last Redis restart keep the data?
+
+The daemon arms a small hash (keys.CANARY) holding Redis's `run_id`. Redis gets a
+new run_id on every start, so when the run_id changes Redis restarted: if the canary
+is still there the data survived; if it is gone (and this process saw the earlier
+run_id) the data did not. The verdict is written back into the canary, which is
+re-armed under the new run_id, so every process and the CLI read the same record.
+
+A process that never saw the earlier run_id cannot tell a lost dataset from a new
+one; it arms the canary and reports no restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from threadkeeper import keys
+from threadkeeper.connection import translated
+from threadkeeper.models import now_ms, rfc3339
+
+log = logging.getLogger(__name__)
+
+# KEYS: canary. ARGV: run_id, now_ms, started_ms, run_id this process saw before ('' if none).
+# One script, so two processes noticing the same restart write one verdict.
+_CHECK = """
+local seen = redis.call('HGET', KEYS[1], 'run_id')
+if seen == ARGV[1] then
+  return redis.call('HGETALL', KEYS[1])
+end
+if seen then
+  redis.call('HSET', KEYS[1], 'run_id', ARGV[1], 'last_restart_at', ARGV[3],
+             'data_survived', '1')
+elseif ARGV[4] ~= '' and ARGV[4] ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'run_id', ARGV[1], 'armed_at', ARGV[2],
+             'last_restart_at', ARGV[3], 'data_survived', '0', 'data_lost_at', ARGV[3])
+else
+  redis.call('HSET', KEYS[1], 'run_id', ARGV[1], 'armed_at', ARGV[2])
+end
+return redis.call('HGETALL', KEYS[1])
+"""
+
+# The run_id each client last saw: what lets a process notice that the canary vanished.
+_seen_run_ids: weakref.WeakKeyDictionary[Redis, str] = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True, slots=True)
+class RestartReport:
+    """What the canary knows about Redis restarts (times in epoch ms)."""
+
+    redis_run_id: str
+    armed_at: int | None  # when the canary was first armed in this dataset
+    last_restart_at: int | None  # None: no restart seen since the canary was armed
+    data_survived_last_restart: bool | None  # None: no restart seen
+    data_lost_at: int | None  # the most recent restart that lost the data, if any
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "redis_run_id": self.redis_run_id,
+            "canary_armed_at": rfc3339(self.armed_at),
+            "last_restart_at": rfc3339(self.last_restart_at),
+            "data_survived_last_restart": self.data_survived_last_restart,
+            "data_lost_at": rfc3339(self.data_lost_at),
+        }
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _int(fields: dict[str, str], name: str) -> int | None:
+    raw = fields.get(name, "")
+    return int(raw) if raw else None
+
+
+def _report(run_id: str, flat: list[Any]) -> RestartReport:
+    fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+    survived = fields.get("data_survived")
+    return RestartReport(
+        redis_run_id=run_id,
+        armed_at=_int(fields, "armed_at"),
+        last_restart_at=_int(fields, "last_restart_at"),
+        data_survived_last_restart=None if survived is None else survived == "1",
+        data_lost_at=_int(fields, "data_lost_at"),
+    )
+
+
+@translated
+async def check(redis: Redis) -> RestartReport:
+    """Compare Redis's run_id with the canary's, record any restart's verdict, re-arm."""
+    server = await redis.info("server")
+    run_id = str(server["run_id"])
+    now = now_ms()
+    started = now - int(server.get("uptime_in_seconds", 0)) * 1000
+    previous = _seen_run_ids.get(redis, "")
+    flat = await redis.eval(_CHECK, 1, keys.CANARY, run_id, now, started, previous)
+    _seen_run_ids[redis] = run_id
+    report = _report(run_id, flat)
+    if previous and previous != run_id:
+        _log_restart(report)
+    elif previous == run_id and report.armed_at is not None and report.armed_at >= now:
+        log.warning("the restart canary vanished although Redis did not restart: "
+                    "someone deleted keys (FLUSHALL?); re-armed it")  # fmt: skip
+    return report
+
+
+def _log_restart(report: RestartReport) -> None:
+    when = rfc3339(report.last_restart_at)
+    if report.data_survived_last_restart:
+        log.info("Redis restarted at %s and kept its data (canary survived)", when)
+    else:
+        log.error(
+            "Redis restarted at %s WITHOUT its data: the canary is gone, so every thread "
+            "not in the archive was lost. Turn on persistence (appendonly yes)",
+            when,
+        )
+
+
+def loss_probe(redis: Redis) -> Callable[[], Awaitable[int | None]]:
+    """ThreadService's restart_loss probe: when Redis last lost its data in a restart."""
+
+    async def probe() -> int | None:
+        return (await check(redis)).data_lost_at
+
+    return probe

@@ -1,0 +1,45 @@
+"""`threadkeeper health [--json]`: the restart-survival report; exit 0 ok, 1 degraded, 2 failing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import click
+
+from threadkeeper.cli import main
+from threadkeeper.cli.common import load_settings, run
+from threadkeeper.health import HealthReport, report
+from threadkeeper.runtime import Runtime
+
+
+async def _report(runtime: Runtime) -> HealthReport:
+    return await report(runtime.redis, runtime.archive, runtime.settings)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def health(as_json: bool) -> None:
+    """Is the data safe? AOF, fsync, eviction, last restart, archive, workers."""
+    found = run(load_settings(), _report)
+    body = found.public()
+    click.echo(json.dumps(body, indent=2) if as_json else render(body))
+    sys.exit(found.exit_code)
+
+
+def render(body: dict[str, Any]) -> str:
+    """The report for a terminal: one line per fact, then the warnings."""
+    lines = [f"status: {body['status'].upper()}"]
+    for section in ("durability", "restart", "redis", "archive", "workers"):
+        facts = body[section]
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in facts.items() if v is not None)
+        lines.append(f"{section}: {shown or 'unknown'}")
+    lines.extend(f"warning: {w}" for w in body["warnings"])
+    return "\n".join(lines)
+
+
+def _show(value: object) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)

@@ -1,0 +1,102 @@
+"""The API fuzzed from its own OpenAPI document (schemathesis) against a real uvicorn: no 5xx,
+and afterwards every stored thread still reads back."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import httpx
+import pytest
+import schemathesis
+import uvicorn
+from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import not_a_server_error
+
+from threadkeeper.api import create_app
+from threadkeeper.redis_server import ManagedRedis, free_port
+from threadkeeper.settings import Settings
+
+pytestmark = [pytest.mark.fault, pytest.mark.timeout(240)]
+
+MAX_EXAMPLES = 30
+
+
+@pytest.fixture(scope="module")
+def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The whole app on a free loopback port, over its own redis-server and file archive."""
+    home = tmp_path_factory.mktemp("fuzz")
+    server = ManagedRedis(home / "redis").start()
+    app_settings = Settings(redis_url=server.url, archive_url=(home / "archive").as_uri(),
+                            home=home / "home")  # fmt: skip
+    port = free_port()
+    api = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port,
+                                        log_level="warning", lifespan="on"))  # fmt: skip
+    thread = threading.Thread(target=api.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 60
+    while not api.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    api.should_exit = True
+    thread.join(30)
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def api_schema(live_api: str) -> schemathesis.BaseSchema:
+    return schemathesis.openapi.from_url(f"{live_api}/openapi.json")
+
+
+def test_no_server_errors(api_schema: schemathesis.BaseSchema, live_api: str) -> None:
+    """Every operation, MAX_EXAMPLES generated requests each (schemathesis's pytest plugin does
+    not load on pytest 9, so its Python API drives hypothesis here)."""
+    operations = [result.ok() for result in api_schema.get_all_operations()]
+    assert len(operations) >= 8
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy())
+        @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
+                  suppress_health_check=list(HealthCheck))  # fmt: skip
+        def run(case: schemathesis.Case) -> None:
+            case.call_and_validate(base_url=live_api, checks=[not_a_server_error])
+
+        run()
+
+
+def test_everything_stored_still_reads_back(live_api: str) -> None:
+    with httpx.Client(base_url=live_api, timeout=30) as client:
+        ids: list[str] = []
+        cursor = None
+        while True:
+            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
+            page = client.get("/v1/threads", params=params)
+            assert page.status_code == 200, page.text
+            ids += [t["id"] for t in page.json()["threads"]]
+            cursor = page.json()["next"]
+            if not cursor:
+                break
+        assert ids, "the fuzzing stored no thread: nothing was checked"
+        for thread_id in ids:
+            r = client.get(f"/v1/threads/{thread_id}", params={"limit": 1000})
+            assert r.status_code == 200, r.text
+            body = r.json()
+            assert len(body["turns"]) == min(body["thread"]["turn_count"], 1000)
+            assert [t["seq"] for t in body["turns"]] == list(range(1, len(body["turns"]) + 1))
+
+
+def test_huge_integer_in_metadata_is_a_400(live_api: str) -> None:
+    turn = {"role": "user", "content": "x", "metadata": {"n": 868859137454863286272}}
+    r = httpx.post(f"{live_api}/v1/threads", json={"turns": [turn]}, timeout=30)
+    assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize("query", ["before=0", f"after={2**70}", f"before={2**70}"])
+def test_out_of_range_seq_bounds_are_not_a_5xx(live_api: str, query: str) -> None:
+    turns = {"id": "bounds", "turns": [{"role": "user", "content": "x"}]}
+    httpx.post(f"{live_api}/v1/threads", json=turns, timeout=30)
+    r = httpx.get(f"{live_api}/v1/threads/bounds?{query}", timeout=30)
+    assert r.status_code < 500, r.text

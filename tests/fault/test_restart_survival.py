@@ -1,0 +1,107 @@
+"""Redis restarts with and without persistence: the canary's verdict, in health and in 404s."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import redis
+from starlette.testclient import TestClient
+
+from threadkeeper.api import create_app
+from threadkeeper.api.health import MetricsMiddleware
+from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.settings import Settings
+
+pytestmark = pytest.mark.fault
+
+TURN = {"role": "user", "content": "remember me"}
+
+
+def wait_ready(client: TestClient, timeout: float = 60.0) -> None:
+    """Poll /readyz until it answers 200 three times running (a restarted Redis is back)."""
+    deadline = time.monotonic() + timeout
+    streak = 0
+    while streak < 3:
+        assert time.monotonic() < deadline, client.get("/readyz").json()
+        streak = streak + 1 if client.get("/readyz").status_code == 200 else 0
+        time.sleep(0.05 if streak else 0.2)
+
+
+def app_client(url: str, tmp_path: Path) -> TestClient:
+    settings = Settings(redis_url=url, archive_url=(tmp_path / "archive").as_uri(),
+                        home=tmp_path / "home")  # fmt: skip
+    app = create_app(settings)
+    app.add_middleware(MetricsMiddleware)
+    return TestClient(app)
+
+
+def test_restart_without_persistence_is_seen_and_explained(
+    make_redis: Callable[..., ManagedRedis], tmp_path: Path
+) -> None:
+    server = make_redis("--appendonly", "no", "--save", "")
+    with app_client(server.url, tmp_path) as client:
+        before = client.get("/v1/health").json()  # arms the canary
+        assert before["restart"]["data_survived_last_restart"] is None
+        assert before["durability"]["aof"] is False
+        assert before["durability"]["loss_window"] == "all-since-last-save"
+        assert client.post("/v1/threads", json={"id": "lost", "turns": [TURN]}).status_code == 201
+
+        server.restart()
+        wait_ready(client)
+
+        r = client.get("/v1/threads/lost")
+        assert r.status_code == 404
+        problem = r.json()
+        assert problem["reason"] == "never_stored"
+        after = client.get("/v1/health").json()
+        restart = after["restart"]
+        assert restart["redis_run_id"] != before["restart"]["redis_run_id"]
+        assert restart["data_survived_last_restart"] is False
+        assert restart["last_restart_at"] is not None
+        assert restart["data_lost_at"] == restart["last_restart_at"]
+        assert problem["data_lost_at"] == restart["last_restart_at"]
+        assert (
+            f"Redis restarted at {restart['last_restart_at']} WITHOUT its data" in problem["detail"]
+        )
+        assert after["status"] == "degraded"
+        assert any("WITHOUT its data" in w for w in after["warnings"])
+        assert any("appendonly yes" in w for w in after["warnings"])
+
+    # A new process (no memory of the old run_id) reads the same verdict from Redis.
+    with app_client(server.url, tmp_path) as fresh:
+        again = fresh.get("/v1/health").json()["restart"]
+        assert again["data_survived_last_restart"] is False
+        assert again["last_restart_at"] == restart["last_restart_at"]
+
+
+def test_restart_with_aof_keeps_the_data(
+    make_redis: Callable[..., ManagedRedis], tmp_path: Path
+) -> None:
+    server = make_redis()
+    with app_client(server.url, tmp_path) as client:
+        first = client.get("/v1/health").json()["restart"]
+        assert client.post("/v1/threads", json={"id": "kept", "turns": [TURN]}).status_code == 201
+        server.kill()  # a crash, not a clean shutdown
+        server.start()
+        wait_ready(client)
+        r = client.get("/v1/threads/kept")
+        assert r.status_code == 200 and r.json()["turns"][0]["content"] == "remember me"
+        restart = client.get("/v1/health").json()["restart"]
+        assert restart["redis_run_id"] != first["redis_run_id"]
+        assert restart["data_survived_last_restart"] is True
+        assert restart["data_lost_at"] is None
+        conn = redis.Redis.from_url(server.url)
+        assert conn.hget("tk:canary", "run_id").decode() == restart["redis_run_id"]
+
+
+def test_first_request_after_a_restart_is_retried(
+    make_redis: Callable[..., ManagedRedis], tmp_path: Path
+) -> None:
+    server = make_redis()
+    with app_client(server.url, tmp_path) as client:
+        assert client.post("/v1/threads", json={"id": "r", "turns": [TURN]}).status_code == 201
+        server.restart()
+        assert client.get("/v1/threads/r").status_code == 200
