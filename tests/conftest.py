@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from s3server import S3Server, start_seaweedfs
 from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
 
@@ -24,6 +25,13 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ManagedRe
     server = ManagedRedis(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One real S3 server (SeaweedFS) on loopback for the session; tests use own prefixes."""
+    with start_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
+        yield server
 
 
 @pytest.fixture

@@ -1,24 +1,18 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from s3server import S3Server, start_seaweedfs
+from s3server import S3Server
 from threadkeeper.archive import Archive
 from threadkeeper.archive.local import LocalArchive
 from threadkeeper.archive.s3 import S3Archive
 
 MakeS3Archive = Callable[..., S3Archive]
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with start_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
 
 
 @pytest.fixture

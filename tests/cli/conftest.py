@@ -3,20 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cli_support import Harness
 from click.testing import CliRunner
 
-from s3server import S3Server, start_seaweedfs
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with start_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
+from s3server import S3Server
 
 
 def _s3_env(server: S3Server) -> dict[str, str]:

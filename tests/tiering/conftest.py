@@ -16,7 +16,7 @@ import pytest
 from proxy import Forwarder
 from tiering_support import Backend, Clock, MakeRuntime, Proc
 
-from s3server import S3Server, start_seaweedfs
+from s3server import S3Server
 from threadkeeper.archive import Archive
 from threadkeeper.archive.local import LocalArchive
 from threadkeeper.archive.s3 import S3Archive
@@ -24,12 +24,6 @@ from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
 
 # -- archives -------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    with start_seaweedfs(tmp_path_factory.mktemp("seaweedfs")) as server:
-        yield server
 
 
 def _local(tmp_path: Path) -> Iterator[Backend]:
