@@ -313,8 +313,8 @@ def _view(
 ) -> ThreadView:
     decoded = [decode_turn(seq, blob) for seq, blob in turns]
     cursor = page.next_after(turns[-1][0]).encode() if more and turns else None
-    state = ThreadState.ARCHIVED if source == "archive" else ThreadState.HOT
-    return ThreadView(thread, decoded, cursor, source, state)
+    # Served from Redis, even if just rehydrated: the source header says where it came from.
+    return ThreadView(thread, decoded, cursor, source, ThreadState.HOT)
 
 
 def _gone(thread_id: str, reason: GoneReason, at: int) -> ThreadNotFound:
