@@ -1,0 +1,248 @@
+"""Judging, pure: facts in, a status and warnings that each say what to do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from threadkeeper.errors import ConfigError
+from threadkeeper.health.report import (
+    Facts,
+    Finding,
+    HealthReport,
+    Status,
+    redacted,
+)
+from threadkeeper.models import rfc3339
+from threadkeeper.tokens import check_bind
+
+TARGET_VERSION = (7, 0)
+WAITAOF_VERSION = (7, 2)
+MEMORY_WARN_RATIO = 0.9
+RUNBOOK = (
+    "If redis-server will not start, read its log: a corrupt AOF stops it. Keep a copy of "
+    "the data dir, then run `redis-check-aof --fix <dir>/appendonly/<name>.manifest` (it "
+    "drops everything after the damage), or rebuild Redis from the archive with "
+    "`threadkeeper recover`"
+)
+
+
+# -- judging (pure) ------------------------------------------------------------------
+
+Rule = Callable[[Facts], "Finding | None"]
+
+
+def _failing(message: str) -> Finding:
+    return Finding(Status.FAILING, message)
+
+
+def _degraded(message: str) -> Finding:
+    return Finding(Status.DEGRADED, message)
+
+
+def _note(message: str) -> Finding:
+    """A warning that does not lower the status."""
+    return Finding(Status.OK, message)
+
+
+def judge(facts: Facts) -> HealthReport:
+    """The status is the worst finding; every finding becomes a warning."""
+    rules = REDIS_RULES if facts.redis is not None else (_unreachable,)
+    findings = [f for rule in (*rules, *OTHER_RULES) if (f := rule(facts)) is not None]
+    status = max((f.status for f in findings), default=Status.OK)
+    return HealthReport(status, facts, tuple(f.message for f in findings))
+
+
+def _unreachable(facts: Facts) -> Finding:
+    url = redacted(facts.redis_url)
+    return _failing(f"Redis ({url}) is unreachable: {facts.redis_error}. {RUNBOOK}")
+
+
+def _aof_off(facts: Facts) -> Finding | None:
+    r = facts.redis
+    if r is None or r.aof:
+        return None
+    rdb = " RDB snapshots are off too: it loses everything." if r.rdb_saves is False else ""
+    return _degraded(
+        "AOF is off (appendonly no): a crash or restart of Redis loses every write since the "
+        f"last RDB save ({r.changes_since_last_save} changes now).{rdb} Set `appendonly yes` "
+        "(CONFIG SET appendonly yes, and in redis.conf; threadkeeper's redis.conf does)"
+    )
+
+
+def _fsync_no(facts: Facts) -> Finding | None:
+    if facts.redis is None or not facts.redis.aof or facts.redis.appendfsync != "no":
+        return None
+    return _degraded(
+        "appendfsync is 'no': a crash of the machine loses whatever the OS had not yet written "
+        "(typically up to 30 s of acknowledged turns). Set `appendfsync always` (or `everysec` "
+        "for a 1 s window) with CONFIG SET and in redis.conf"
+    )
+
+
+def _aof_write(facts: Facts) -> Finding | None:
+    if facts.redis is None or facts.redis.last_aof_write == "ok":
+        return None
+    return _failing(
+        "Redis failed to write its AOF (aof_last_write_status: err): it refuses writes until "
+        "it can. Check the disk under its dir (space, permissions, I/O errors) and its log"
+    )
+
+
+def _bgsave(facts: Facts) -> Finding | None:
+    if facts.redis is None or facts.redis.last_bgsave == "ok":
+        return None
+    return _failing(
+        "the last RDB save failed (rdb_last_bgsave_status: err): with "
+        "stop-writes-on-bgsave-error Redis refuses writes. Check the disk and the Redis log"
+    )
+
+
+def _aof_rewrite(facts: Facts) -> Finding | None:
+    if facts.redis is None or facts.redis.last_aof_rewrite == "ok":
+        return None
+    return _degraded(
+        "the last AOF rewrite failed (aof_last_bgrewrite_status: err): the AOF keeps growing "
+        "and restarts get slower. Check disk space and the Redis log"
+    )
+
+
+def _slow_fsync(facts: Facts) -> Finding | None:
+    if facts.redis is None or not facts.redis.aof_delayed_fsync:
+        return None
+    return _note(
+        f"fsync of the AOF was late {facts.redis.aof_delayed_fsync} times (aof_delayed_fsync): "
+        "the disk under Redis's dir cannot keep up; move it to faster storage"
+    )
+
+
+def _loading(facts: Facts) -> Finding | None:
+    if facts.redis is None or not facts.redis.loading:
+        return None
+    done = facts.redis.loading_percent
+    return _degraded(f"Redis is loading its data ({done:.0f}% done): requests wait until it ends")
+
+
+def _eviction(facts: Facts) -> Finding | None:
+    if facts.redis is None or facts.redis.eviction_policy == "noeviction":
+        return None
+    return _failing(
+        f"maxmemory-policy is {facts.redis.eviction_policy}: at maxmemory Redis silently "
+        "deletes threads. Set `maxmemory-policy noeviction` (CONFIG SET and in redis.conf): a "
+        "full Redis then refuses writes loudly instead"
+    )
+
+
+def _memory(facts: Facts) -> Finding | None:
+    ratio = facts.redis.memory_used_ratio if facts.redis is not None else None
+    if facts.redis is None or ratio is None or ratio < MEMORY_WARN_RATIO:
+        return None
+    limit = "maxmemory" if facts.redis.maxmemory else "the machine's memory"
+    return _degraded(
+        f"Redis uses {ratio:.0%} of {limit}: when full, appends fail with 507. Archive cold "
+        "threads (`threadkeeper archive --cold`), lower THREADKEEPER_HOT_TTL, or raise maxmemory"
+    )
+
+
+def _old_redis(facts: Facts) -> Finding | None:
+    if facts.redis is None or facts.redis.version_tuple >= TARGET_VERSION:
+        return None
+    return _degraded(
+        f"Redis {facts.redis.version} is older than 7.0, which threadkeeper targets "
+        "(multi-part AOF, script flags): upgrade Redis"
+    )
+
+
+def _no_waitaof(facts: Facts) -> Finding | None:
+    r = facts.redis
+    if r is None or r.version_tuple >= WAITAOF_VERSION or not r.aof:
+        return None
+    if r.appendfsync in ("always", "no", None):  # `no` has its own warning
+        return None
+    return _note(
+        f"Redis {r.version} has no WAITAOF (7.2+), so with appendfsync {r.appendfsync} an "
+        "acknowledged turn can be lost in a crash of the machine: use `appendfsync always`, "
+        "or Redis 7.2+"
+    )
+
+
+def _restart_lost(facts: Facts) -> Finding | None:
+    report = facts.restart
+    if report is None or report.data_survived_last_restart is not False:
+        return None
+    return _note(
+        f"Redis restarted at {rfc3339(report.last_restart_at)} WITHOUT its data (the canary was "
+        "gone): every thread not yet in the archive was lost then. Keep persistence on "
+        "(appendonly yes) so it cannot happen again"
+    )
+
+
+def _cache_only(facts: Facts) -> Finding | None:
+    if facts.archive_url is not None:
+        return None
+    return _degraded(
+        "cache-only mode (THREADKEEPER_ARCHIVE_URL is empty): a thread leaves Redis for good "
+        "after THREADKEEPER_HOT_TTL idle. Set THREADKEEPER_ARCHIVE_URL (s3://bucket/prefix or "
+        "file:///dir) to keep threads"
+    )
+
+
+def _archive_down(facts: Facts) -> Finding | None:
+    if facts.archive_url is None or facts.archive_reachable is not False:
+        return None
+    return _degraded(
+        f"the archive ({facts.archive_url}) is unreachable: {facts.archive_error}. Cold threads "
+        "cannot be read and nothing is snapshotted until it is back"
+    )
+
+
+def _no_workers(facts: Facts) -> Finding | None:
+    if facts.workers_alive != 0:
+        return None
+    return _degraded(
+        f"no RQ worker is alive on queue {facts.queue!r}: nothing gets snapshotted and Redis "
+        "memory grows. Start one with `threadkeeper worker` (or run `threadkeeper up`)"
+    )
+
+
+def _sweeper(facts: Facts) -> Finding | None:
+    """The sweeper runs every sweep_interval; a change waits about backup_interval at most."""
+    if facts.redis is None:
+        return None
+    if facts.sweeper_last_run is None:
+        return _degraded(
+            "the sweeper has never run here: dirty threads are not snapshotted. Start "
+            "`threadkeeper cron` (or run `threadkeeper up`)"
+        )
+    grace = max(60.0, 6 * facts.sweep_interval)
+    silent = (facts.now - facts.sweeper_last_run) / 1000
+    if silent > grace:
+        return _degraded(
+            f"the sweeper last ran {silent:.0f} s ago (it should run every "
+            f"{facts.sweep_interval:g} s): check that `threadkeeper cron` runs"
+        )
+    lag = facts.sweeper_lag_s or 0.0
+    if lag <= facts.backup_interval + grace:
+        return None
+    return _degraded(
+        f"the oldest change not yet in the archive is {lag:.0f} s old (backup interval "
+        f"{facts.backup_interval:g} s): the workers cannot keep up or are failing; add "
+        "workers and read their log"
+    )
+
+
+def _open_bind(facts: Facts) -> Finding | None:
+    try:
+        check_bind(facts.host, facts.auth_enabled)
+    except ConfigError as exc:
+        return _failing(exc.detail)
+    return None
+
+
+REDIS_RULES: tuple[Rule, ...] = (
+    _aof_off, _fsync_no, _aof_write, _bgsave, _aof_rewrite, _slow_fsync, _loading,
+    _eviction, _memory, _old_redis, _no_waitaof, _restart_lost,
+)  # fmt: skip
+OTHER_RULES: tuple[Rule, ...] = (_cache_only, _archive_down, _no_workers, _sweeper, _open_bind)
+
+
+# -- gathering -------------------------------------------------------------------------
