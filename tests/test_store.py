@@ -245,3 +245,14 @@ async def test_cache_only_mode_puts_the_hot_ttl_on_every_write(redis_url: str) -
     assert 0 < await client.pttl(k.turns) <= 60_000
     assert await client.zscore(keys.DIRTY_INDEX, k.member) is None
     await client.aclose()
+
+
+async def test_writes_reload_their_script_after_redis_forgets_it(store: ThreadStore) -> None:
+    """Appends send EVALSHA without SCRIPT EXISTS; a restart or SCRIPT FLUSH means NOSCRIPT."""
+    await store.redis.script_flush()
+    await make(store, 1)
+    await store.redis.script_flush()
+    result = await store.append("acme", "t1", [blob("after flush")], max_turns=9)
+    assert (result.status, result.seqs) == ("ok", [2])
+    read = await store.read("acme", "t1", TurnPage(limit=10))
+    assert read is not None and contents(read.turns) == ["turn 1", "after flush"]

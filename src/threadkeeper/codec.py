@@ -18,6 +18,8 @@ TURN_FIELD = b"t"
 
 # Optional turn fields in wire order; only those present are stored.
 OPTIONAL_FIELDS = ("tool_name", "model", "files", "images", "metadata", "tokens")
+# Built once: the same literal inside the loop below would allocate a list and a dict per field.
+_ABSENT: tuple[object, ...] = (None, [], {})
 
 
 def encode_turn(turn: dict[str, Any], created_at: int) -> bytes:
@@ -25,7 +27,7 @@ def encode_turn(turn: dict[str, Any], created_at: int) -> bytes:
     stored: dict[str, Any] = {"role": turn["role"], "content": turn["content"], "at": created_at}
     for name in OPTIONAL_FIELDS:
         value = turn.get(name)
-        if value not in (None, [], {}):
+        if value not in _ABSENT:
             stored[name] = value
     return msgpack.packb(stored, use_bin_type=True)  # type: ignore[no-any-return]
 

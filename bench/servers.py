@@ -1,0 +1,113 @@
+"""The processes the bench runs against, all its own and all on loopback.
+
+redis-server with the project's redis.conf (AOF on, `appendfsync always`), a second
+one with `appendfsync everysec` for the durability comparison, SeaweedFS as the S3
+archive, and the API as a real uvicorn subprocess.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import redis
+
+from threadkeeper.redis_server import ManagedRedis, free_port
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))  # s3server.py: how the tests start SeaweedFS
+
+from s3server import S3Server, start_seaweedfs  # noqa: E402
+
+__all__ = ["S3Server", "managed_redis", "seaweedfs", "api_server"]
+
+
+@contextmanager
+def managed_redis(data_dir: Path, *extra_args: str) -> Iterator[ManagedRedis]:
+    server = ManagedRedis(data_dir, extra_args=list(extra_args)).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def redis_settings(url: str) -> dict[str, str]:
+    client = redis.Redis.from_url(url)
+    try:
+        conf = client.config_get("appendonly") | client.config_get("appendfsync")
+        return {k: str(v) for k, v in conf.items()} | {
+            "redis_version": str(client.info("server")["redis_version"])
+        }
+    finally:
+        client.close()
+
+
+@contextmanager
+def seaweedfs(tmp: Path) -> Iterator[S3Server]:
+    with start_seaweedfs(tmp, bucket="threadkeeper-bench") as server:
+        yield server
+
+
+@dataclass(frozen=True, slots=True)
+class ApiServer:
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+
+@contextmanager
+def api_server(tmp: Path, redis_url: str, *, max_page: int | None = None) -> Iterator[ApiServer]:
+    """One uvicorn process serving the real app, access log off, on a free port."""
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
+    env |= {
+        "THREADKEEPER_REDIS_URL": redis_url,
+        "THREADKEEPER_ARCHIVE_URL": (tmp / "archive").as_uri(),
+        "THREADKEEPER_HOME": str(tmp / "home"),
+    }
+    if max_page is not None:
+        env["THREADKEEPER_MAX_PAGE"] = str(max_page)
+    command = [sys.executable, "-m", "uvicorn", "--factory", "serve_app:build",
+               "--app-dir", str(Path(__file__).parent), "--host", "127.0.0.1",
+               "--port", str(port), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    log_path = tmp / "uvicorn.log"
+    with ExitStack() as stack:
+        log = stack.enter_context(log_path.open("wb"))
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        stack.callback(_stop, process)
+        server = ApiServer("127.0.0.1", port, process, log_path)
+        _wait_http(server)
+        yield server
+
+
+def _wait_http(server: ApiServer, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    url = f"http://{server.host}:{server.port}/healthz"
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"uvicorn exited: {server.log_path.read_text(errors='replace')}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError(f"uvicorn did not answer on {url} within {timeout}s")
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(5)
