@@ -75,6 +75,37 @@ def test_existing_object_without_a_checksum_is_compared_byte_for_byte(
             s3_archive.put_if_absent(KEY, other)
 
 
+def mute_put_answers(archive: S3Archive, monkeypatch: pytest.MonkeyPatch) -> None:
+    real_put = archive.client.put_object
+
+    def put_without_proof(**kwargs: object) -> dict[str, object]:
+        answer = dict(real_put(**kwargs))
+        answer.pop("ChecksumSHA256", None)
+        answer.pop("ETag", None)
+        return answer
+
+    monkeypatch.setattr(archive.client, "put_object", put_without_proof)
+
+
+def test_a_put_whose_answer_proves_the_bytes_needs_no_head(
+    s3_archive: S3Archive, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    heads: list[str] = []
+    real_head = S3Archive._head
+
+    def counting_head(self: S3Archive, key: str) -> object:
+        heads.append(key)
+        return real_head(self, key)
+
+    monkeypatch.setattr(S3Archive, "_head", counting_head)
+    s3_archive.put_if_absent(KEY, b"proved by its answer")
+    assert heads == []
+    mute_put_answers(s3_archive, monkeypatch)
+    s3_archive.put_if_absent(KEY + ".2", b"proved by a HEAD")
+    assert heads == [KEY + ".2"]
+    assert s3_archive.get(KEY + ".2", max_bytes=100) == b"proved by a HEAD"
+
+
 def test_a_bad_upload_fails_verification_and_is_removed(
     s3_archive: S3Archive, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -84,6 +115,7 @@ def test_a_bad_upload_fails_verification_and_is_removed(
         return {**real_head(self, key), "ContentLength": 1}
 
     monkeypatch.setattr(S3Archive, "_head", lying_head)
+    mute_put_answers(s3_archive, monkeypatch)  # a server that echoes neither checksum nor MD5
     with pytest.raises(ArchiveError, match="failed verification after upload"):
         s3_archive.put_if_absent(KEY, b"payload")
     monkeypatch.undo()
