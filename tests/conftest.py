@@ -8,8 +8,10 @@ from pathlib import Path
 
 import pytest
 import redis
+from starlette.testclient import TestClient
 
 from s3server import S3Server, start_seaweedfs
+from threadkeeper.api import create_app
 from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
 
@@ -64,3 +66,24 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("THREADKEEPER_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., TestClient]]:
+    """A TestClient over the real app on the test's Redis; settings overridable by keyword."""
+    opened: list[TestClient] = []
+
+    def make(**overrides: object) -> TestClient:
+        client = TestClient(create_app(make_settings(**overrides)))
+        client.__enter__()
+        opened.append(client)
+        return client
+
+    yield make
+    for client in opened:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def client(make_client: Callable[..., TestClient]) -> TestClient:
+    return make_client()
