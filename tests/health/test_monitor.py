@@ -23,7 +23,7 @@ async def test_monitor_logs_warnings_and_arms_the_canary(
     app = SimpleNamespace(state=SimpleNamespace(runtime=runtime))
     conn = redis.Redis.from_url(redis_url)
     try:
-        async with monitor(app, every=0.05):
+        async with monitor(app, every=0.05, grace=0):
             with anyio.fail_after(30):
                 while not conn.exists(keys.CANARY):
                     await anyio.sleep(0.05)

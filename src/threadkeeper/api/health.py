@@ -25,6 +25,7 @@ from threadkeeper.runtime import Runtime
 
 log = logging.getLogger("threadkeeper.health")
 
+STARTUP_GRACE = 15.0  # seconds before the start-up report (see monitor)
 CANARY_EVERY = 5.0  # seconds between canary checks in the API process
 READY_TIMEOUT = 5.0
 UNMATCHED = "<unmatched>"  # the route label of a request no route matched
@@ -123,10 +124,16 @@ class MetricsMiddleware:
 
 
 @contextlib.asynccontextmanager
-async def monitor(app: Any, every: float = CANARY_EVERY) -> AsyncIterator[None]:
-    """Lifespan helper: log the report's warnings at start, then watch the canary."""
+async def monitor(
+    app: Any, every: float = CANARY_EVERY, grace: float = STARTUP_GRACE
+) -> AsyncIterator[None]:
+    """Lifespan helper: arm the canary, log the report's warnings, then watch the canary.
+
+    The report waits `grace` seconds: under `threadkeeper up` the worker and the cron
+    start beside the API, and a report taken at once would call them missing.
+    """
     runtime: Runtime = app.state.runtime
-    task = asyncio.create_task(_watch(runtime, every))
+    task = asyncio.create_task(_watch(runtime, every, grace))
     try:
         yield
     finally:
@@ -135,14 +142,20 @@ async def monitor(app: Any, every: float = CANARY_EVERY) -> AsyncIterator[None]:
             await task
 
 
-async def _watch(runtime: Runtime, every: float) -> None:
+async def _watch(runtime: Runtime, every: float, grace: float) -> None:
+    await _check_canary(runtime)
+    await asyncio.sleep(grace)
     await log_startup_warnings(runtime)
     while True:
         await asyncio.sleep(every)
-        try:
-            await canary.check(runtime.redis)
-        except ThreadkeeperError as exc:
-            log.warning("restart canary: Redis did not answer: %s", exc.detail)
+        await _check_canary(runtime)
+
+
+async def _check_canary(runtime: Runtime) -> None:
+    try:
+        await canary.check(runtime.redis)
+    except ThreadkeeperError as exc:
+        log.warning("restart canary: Redis did not answer: %s", exc.detail)
 
 
 async def log_startup_warnings(runtime: Runtime) -> None:
