@@ -212,11 +212,11 @@ async def test_mark_archived_is_compare_and_set(store: ThreadStore) -> None:
     await make(store, 2)
     k = keys.thread_keys("acme", "t1")
     await store.append("acme", "t1", [blob("late")], max_turns=9)  # version 2 now
-    assert await store.mark_archived("acme", "t1", 1) == "moved"
+    assert await store.mark_archived("acme", "t1", 1, created_at=1) == "moved"
     assert await store.redis.pttl(k.turns) == -1  # still dirty: no TTL
     thread = await store.get("acme", "t1")
     assert thread is not None and thread.dirty and thread.archived_version == 1
-    assert await store.mark_archived("acme", "t1", 2) == "clean"
+    assert await store.mark_archived("acme", "t1", 2, created_at=1) == "clean"
     assert 0 < await store.redis.pttl(k.turns) <= 3_600_000
     assert await store.redis.zscore(keys.DIRTY_INDEX, "acme:t1") is None
 
@@ -226,7 +226,7 @@ async def test_restore_puts_turns_back_only_at_the_same_version(store: ThreadSto
     state = await store.all_turns("acme", "t1")
     assert state is not None
     thread, blobs, idem = state
-    await store.mark_archived("acme", "t1", thread.version)
+    await store.mark_archived("acme", "t1", thread.version, created_at=thread.created_at)
     await store.redis.delete(keys.thread_keys("acme", "t1").turns)  # the TTL lapsed
     restored = await store.restore(thread, blobs, idem, create_meta=False)
     assert restored.status == "ok"
@@ -256,3 +256,33 @@ async def test_writes_reload_their_script_after_redis_forgets_it(store: ThreadSt
     assert (result.status, result.seqs) == ("ok", [2])
     read = await store.read("acme", "t1", TurnPage(limit=10))
     assert read is not None and contents(read.turns) == ["turn 1", "after flush"]
+
+
+async def test_touch_with_a_never_hot_ttl_keeps_the_turns(redis_url: str) -> None:
+    """`THREADKEEPER_HOT_TTL=never` (0 ms): a TTL set before must go, not fire at once."""
+    client = redis.asyncio.Redis.from_url(redis_url)
+    store = ThreadStore(client, hot_ttl=None, clock=Clock())
+    await make(store, 2)
+    k = keys.thread_keys("acme", "t1")
+    await client.pexpire(k.turns, 60_000)  # clean under an earlier hot TTL
+    await store.touch("acme", "t1")
+    assert await client.pttl(k.turns) == -1 and await client.xlen(k.turns) == 2
+    await client.aclose()
+
+
+async def test_listing_past_stale_entries_skips_no_live_thread(store: ThreadStore) -> None:
+    live = [f"t{i:02d}" for i in range(70)]
+    for i, thread_id in enumerate(live):
+        assert await store.create(new_thread(thread_id, at=1000 + 2 * i), [])
+    ghosts = {f"ghost{i:02d}": 1000 + 2 * i + 1 for i in range(0, 70, 3)}
+    await store.redis.zadd(keys.tenant_index("acme"), ghosts)
+    seen: list[str] = []
+    page = ThreadPage(limit=7)
+    while True:
+        threads, cursor = await store.list_threads("acme", page)
+        seen += [x.thread.id for x in threads]
+        if cursor is None:
+            break
+        page = ThreadPage.decode(cursor, 7)
+    assert sorted(seen) == live and len(seen) == len(live)
+    assert await store.redis.zcard(keys.tenant_index("acme")) == len(live)  # ghosts dropped

@@ -29,7 +29,7 @@ CONCURRENCY = 8
 ALL = 2**31 - 1  # "no limit" for the store's windowed index reads
 
 # Statuses that mean the thread did not end up where it was asked to be.
-ARCHIVE_PROBLEMS = frozenset({"missing", "incomplete"})
+ARCHIVE_PROBLEMS = frozenset({"missing", "incomplete", "too_large"})
 REHYDRATE_PROBLEMS = frozenset({"behind", "lost", "never_archived"})
 
 

@@ -7,7 +7,8 @@ SimpleWorker (see `threadkeeper worker`) that is one build per worker, not per j
 
 A job that fails raises, and rq's Retry runs it again later: every step here is
 idempotent (archive re-puts identical bytes and repeats the compare-and-set;
-retention re-checks idleness and finishes a half-done purge).
+retention re-checks idleness and finishes a half-done purge; a sweep retries the
+archive purges that deletions still owe).
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ def sweep() -> dict[str, Any]:
     process = _process()
     settings = process.runtime.settings
     dispatch = QueueDispatch(make_queue(settings, process.sync), settings)
-    report = _run(lambda rt: sweep_once(rt.store, settings, dispatch))
+    report = _run(lambda rt: sweep_once(rt.store, settings, dispatch, tiering=rt.tiering))
     return {"due": report.due, "expired": report.expired, "batches": report.batches,
-            "held_back": report.held_back, "lag_ms": report.lag_ms}  # fmt: skip
+            "held_back": report.held_back, "lag_ms": report.lag_ms,
+            "purged": report.purged, "purges_owed": report.purges_owed}  # fmt: skip

@@ -19,6 +19,7 @@ DIRTY_INDEX = f"{NAMESPACE}:idx:dirty"  # member -> dirty since (ms)
 CANARY = f"{NAMESPACE}:canary"  # restart-survival canary (hash)
 SWEEPER_HEARTBEAT = f"{NAMESPACE}:sweeper"  # last sweep (hash)
 WORKER_COUNTERS = f"{NAMESPACE}:metrics"  # counters from worker processes (hash)
+PURGE_INDEX = f"{NAMESPACE}:idx:purge"  # "tenant:id:reason:at" -> at (ms): archive purges owed
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,11 @@ class ThreadKeys:
         return f"{NAMESPACE}:{self.tag}:tomb"
 
     @property
+    def recent(self) -> str:
+        """The last few keyless appends' request ids, so a resent write is not applied twice."""
+        return f"{NAMESPACE}:{self.tag}:recent"
+
+    @property
     def member(self) -> str:
         """The thread's member name in the global indexes."""
         return f"{self.tenant}:{self.thread_id}"
@@ -56,7 +62,7 @@ class ThreadKeys:
     @property
     def all(self) -> list[str]:
         """The thread's own keys, in the order every Lua script receives them."""
-        return [self.meta, self.turns, self.idempotency, self.tombstone]
+        return [self.meta, self.turns, self.idempotency, self.tombstone, self.recent]
 
 
 def thread_keys(tenant: str, thread_id: str) -> ThreadKeys:

@@ -7,6 +7,12 @@ tombstone is at or after that snapshot's `updated_at` was deleted (by request or
 by retention) and stays deleted: its Redis tombstone is recreated so lookups
 still say when and why. Threads already in Redis are left alone, so running it
 again is harmless.
+
+One window it cannot close: a deletion writes its archive tombstone (then drops the
+snapshots) only when the archive takes it. If the archive was down at the deletion,
+the purge is owed in Redis (`keys.PURGE_INDEX`) and the sweeper retries it every
+tick; should Redis be lost entirely before one retry succeeds, nothing remembers the
+deletion, and `recover` brings that thread back from its snapshots: delete it again.
 """
 
 from __future__ import annotations

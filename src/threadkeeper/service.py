@@ -71,6 +71,18 @@ def new_thread_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+def _default_id(tenant: str, key: str | None) -> str:
+    """The id of a thread created without one: the key's own, so every retry finds it."""
+    if not key:
+        return new_thread_id()
+    return "k-" + hashlib.sha256(f"{tenant}\0{key}".encode()).hexdigest()[:32]
+
+
+def _request_create_key() -> str:
+    # No ':' (a client's create key is `key:digest`), so the two never collide.
+    return "~" + secrets.token_urlsafe(16)
+
+
 class ThreadService:
     def __init__(
         self,
@@ -93,8 +105,8 @@ class ThreadService:
         now = self.store.clock()
         blobs = [encode_turn(t, now) for t in new.turns]
         thread = Thread(
-            id=new.id or new_thread_id(), tenant=tenant, created_at=now, updated_at=now,
-            title=new.title, tool=new.tool, metadata=new.metadata, parent_id=None,
+            id=new.id or _default_id(tenant, idempotency_key), tenant=tenant, created_at=now,
+            updated_at=now, title=new.title, tool=new.tool, metadata=new.metadata, parent_id=None,
             fork_seq=None, turn_count=len(blobs), byte_count=sum(map(len, blobs)), version=1,
             archived_version=0, archived_at=None, dirty_since=now,
         )  # fmt: skip
@@ -103,14 +115,22 @@ class ThreadService:
     async def _create(
         self, thread: Thread, blobs: list[bytes], key: str | None, digest: str
     ) -> tuple[Thread, bool]:
-        create_key = f"{key}:{digest}" if key else ""
-        if await self.store.create(thread, blobs, {"create_key": create_key}):
+        # Always a create key: without the client's, one of this request alone, so redis-py
+        # resending the create after a lost reply finds its own thread, not a conflict.
+        create_key = f"{key}:{digest}" if key else _request_create_key()
+        if await self.store.create(thread, blobs, create_key=create_key):
             return thread, True
         existing = await self.store.meta_field(thread.tenant, thread.id, "create_key")
-        if key and existing == create_key:
+        if existing == create_key:
             found = await self.store.get(thread.tenant, thread.id)
             if found is not None:
-                return found, False
+                return found, key is None  # the client's key: a replay; ours: this create
+        if key and existing and existing.rpartition(":")[0] == key:
+            raise IdempotencyMismatch(
+                f"this Idempotency-Key already created thread {thread.id!r} from a different "
+                "request: use a new key for a new thread, or resend the original body",
+                thread_id=thread.id,
+            )
         raise ThreadExists(
             f"thread {thread.id!r} already exists: read it with GET /v1/threads/{thread.id}, "
             "or create without an id to get a fresh one",
@@ -192,7 +212,8 @@ class ThreadService:
             if outcome.status in ("behind", "lost"):
                 metrics.record_lookup("archive")
                 return await self._degraded(outcome, page)
-            if outcome.status == "never_archived":
+            if outcome.status in ("never_archived", "tombstoned"):
+                # tombstoned: deleted here, while its snapshots still await the owed purge.
                 raise await self.not_found(tenant, thread_id)
             source = "archive"
         raise Conflict(f"thread {thread_id!r} changed while it was being rehydrated; retry")
@@ -283,9 +304,13 @@ class ThreadService:
         if version is None:
             raise await self.not_found(tenant, thread_id)
         try:
-            await self.tiering.purge_archive(tenant, thread_id, reason, self.store.clock())
+            await self.tiering.purge(tenant, thread_id, reason, self.store.clock())
         except ArchiveError as exc:
-            log.error("thread %s deleted from Redis; archive cleanup failed: %s", thread_id, exc)
+            # Owed in Redis: the sweeper retries it every tick until the archive takes it.
+            log.error(
+                "thread %s deleted from Redis; its archive purge failed and will be retried "
+                "by the sweeper: %s", thread_id, exc.detail,
+            )  # fmt: skip
 
     async def fork(self, tenant: str, thread_id: str, at_seq: int, new_id: str | None) -> Thread:
         source = await self.read(tenant, thread_id, TurnPage(limit=1))
@@ -295,7 +320,7 @@ class ThreadService:
                 f"at_seq {at_seq} is past the thread's last turn ({parent.turn_count})",
                 field="at_seq",
             )
-        blobs = await self.store.turn_blobs(tenant, thread_id, at_seq) if at_seq else []
+        blobs = await _fork_turns(self.store, self.tiering, parent, at_seq)
         now = self.store.clock()
         thread = Thread(
             id=new_id or new_thread_id(), tenant=tenant, created_at=now, updated_at=now,
@@ -320,11 +345,44 @@ def _view(
 def _gone(thread_id: str, reason: GoneReason, at: int) -> ThreadNotFound:
     why = "by request" if reason is GoneReason.DELETED else "by the retention policy"
     return ThreadNotFound(
-        f"thread {thread_id!r} was deleted {why} at {rfc3339(at)}; its turns are gone from "
-        "Redis and the archive and cannot be restored",
+        f"thread {thread_id!r} was deleted {why} at {rfc3339(at)}; its turns were removed "
+        "and cannot be restored",
         reason=reason.value,
         thread_id=thread_id,
         deleted_at=rfc3339(at),
+    )
+
+
+async def _fork_turns(
+    store: ThreadStore, tiering: Tiering, parent: Thread, at_seq: int
+) -> list[bytes]:
+    """Turns 1..at_seq from Redis, or from the archive for a degraded thread; all or none."""
+    if at_seq == 0:
+        return []
+    blobs = await store.turn_blobs(parent.tenant, parent.id, at_seq)
+    if len(blobs) == at_seq:
+        return blobs
+    outcome = await tiering.rehydrate(parent.tenant, parent.id)
+    if outcome.status in ("restored", "present"):
+        blobs = await store.turn_blobs(parent.tenant, parent.id, at_seq)
+    elif outcome.status == "behind":
+        blobs = outcome.turns[:at_seq]
+    else:
+        blobs = []
+    if len(blobs) != at_seq:
+        raise _unforkable(parent, at_seq, len(blobs))
+    return blobs
+
+
+def _unforkable(parent: Thread, at_seq: int, held: int) -> Conflict:
+    first, last = held + 1, parent.turn_count
+    have = f"only turns 1-{held} are held" if held else "none of its turns is held"
+    return Conflict(
+        f"thread {parent.id!r} cannot be forked at turn {at_seq}: {have}; turns {first}-{last} "
+        f"are held neither in Redis nor in the archive. Fork at turn {held} or earlier "
+        "(nothing was created)",
+        thread_id=parent.id,
+        missing_turns=[first, last],
     )
 
 

@@ -8,6 +8,7 @@ listing check against the thread itself, so a stale entry never loses data.
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,15 @@ class Restored:
 
 PipelineWrites = Callable[[Pipeline], Any]  # queues more commands on a pipeline
 
+# A keyless append's request id is remembered this long, among the thread's last few:
+# redis-py resends a write within the same request, milliseconds later.
+RECENT_TTL_MS = 300_000
+RECENT_MAX = 32
+
+
+def new_request_id() -> str:
+    return secrets.token_urlsafe(12)
+
 
 def _flatten(mapping: dict[str, Any]) -> list[Any]:
     return [item for pair in mapping.items() for item in pair]
@@ -97,28 +107,38 @@ class ThreadStore:
     # -- writes ---------------------------------------------------------------
 
     @translated
-    async def create(
-        self, thread: Thread, blobs: Sequence[bytes], extra: dict[str, str] | None = None
-    ) -> bool:
-        """Store a new thread with its first turns; False if the id is taken."""
+    async def create(self, thread: Thread, blobs: Sequence[bytes], *, create_key: str = "") -> bool:
+        """Store a new thread with its first turns; False if the id is taken.
+
+        The id taken by this same `create_key` is this create resent (redis-py retries a
+        write whose reply was lost): still False, for the caller compares keys, but the
+        indexes the first attempt never got to write are written now.
+        """
         k = keys.thread_keys(thread.tenant, thread.id)
-        fields = thread.to_hash() | dict(extra or {})
-        args = [self.cache_ttl_ms, len(fields), *_flatten(fields), *blobs]
+        fields = thread.to_hash() | {"create_key": create_key}
+        args = [self.cache_ttl_ms, create_key, len(fields), *_flatten(fields), *blobs]
         result, _ = await self._script_pipeline(
             self.scripts.create, k.all, args,
             lambda pipe: pipe.zadd(keys.ACTIVITY_INDEX, {k.member: thread.updated_at}, xx=True),
         )  # fmt: skip
-        if _text(result[0]) != "ok":
+        status = _text(result[0])
+        if status == "replay":
+            stored = await self.get(thread.tenant, thread.id)
+            if stored is not None:
+                await self._index_new(k, stored, again=True)
+        if status != "ok":
             return False
         await self._index_new(k, thread)
         return True
 
-    async def _index_new(self, k: keys.ThreadKeys, thread: Thread) -> None:
+    async def _index_new(self, k: keys.ThreadKeys, thread: Thread, *, again: bool = False) -> None:
+        # Again (a replayed create): never move an index back past a later write.
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: thread.updated_at})
-            if not self.cache_ttl_ms:
-                pipe.zadd(keys.DIRTY_INDEX, {k.member: thread.updated_at}, nx=True)
-            pipe.zadd(keys.tenant_index(thread.tenant), {thread.id: thread.updated_at})
+            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: thread.updated_at}, gt=again)
+            if not self.cache_ttl_ms and thread.dirty:
+                since = thread.dirty_since or thread.updated_at
+                pipe.zadd(keys.DIRTY_INDEX, {k.member: since}, nx=True)
+            pipe.zadd(keys.tenant_index(thread.tenant), {thread.id: thread.updated_at}, gt=again)
             await pipe.execute()
 
     @translated
@@ -132,12 +152,21 @@ class ThreadStore:
         expected_version: int | None = None,
         idempotency_key: str | None = None,
         fingerprint: str = "",
+        request_id: str | None = None,
     ) -> Appended:
+        """Store turns after the last; a resent request answers as it did the first time.
+
+        Every append carries a request id, so that redis-py resending it after a lost
+        reply cannot store it twice: the client's key, or else `request_id` (one is drawn
+        here when none is given).
+        """
         k = keys.thread_keys(tenant, thread_id)
         now = self.clock()
         expected = "" if expected_version is None else expected_version
         key = idempotency_key or ""
-        args = [now, expected, key, fingerprint, max_turns, self.cache_ttl_ms, *blobs]
+        request = "" if key else request_id or new_request_id()
+        args = [now, expected, key, fingerprint, max_turns, self.cache_ttl_ms,
+                request, RECENT_TTL_MS, RECENT_MAX, *blobs]  # fmt: skip
 
         def indexes(pipe: Pipeline) -> None:
             pipe.zadd(keys.ACTIVITY_INDEX, {k.member: now}, xx=True)
@@ -145,7 +174,8 @@ class ThreadStore:
                 pipe.zadd(keys.DIRTY_INDEX, {k.member: now}, nx=True)
             pipe.zadd(keys.tenant_index(tenant), {thread_id: now}, xx=True)
 
-        result, *_ = await self._script_pipeline(self.scripts.append, k.all[:3], args, indexes)
+        names = [k.meta, k.turns, k.idempotency, k.recent]
+        result, *_ = await self._script_pipeline(self.scripts.append, names, args, indexes)
         return _appended(result)
 
     async def _script_pipeline(
@@ -204,11 +234,17 @@ class ThreadStore:
             await pipe.execute()
 
     @translated
-    async def mark_archived(self, tenant: str, thread_id: str, version: int) -> str:
-        """Compare-and-set after a verified snapshot: clean, moved or missing."""
+    async def mark_archived(
+        self, tenant: str, thread_id: str, version: int, *, created_at: int
+    ) -> str:
+        """Compare-and-set after a verified snapshot: clean, moved or missing.
+
+        `created_at` names the incarnation snapshotted: a thread deleted and re-created
+        since is 'missing', even at the same version (the archive holds none of it).
+        """
         k = keys.thread_keys(tenant, thread_id)
         result = await self.scripts.mark_archived(
-            k.all[:3], [version, self.clock(), self.hot_ttl_ms]
+            k.all[:3], [version, created_at, self.clock(), self.hot_ttl_ms]
         )
         status = _text(result[0])
         if status == "clean":
@@ -331,14 +367,19 @@ class ThreadStore:
         high: float | str = "+inf" if page.last_score is None else page.last_score
         low = "-inf" if page.updated_after is None else f"({page.updated_after}"
         offset, batch = 0, page.limit + 1
+        stale: list[str] = []
         while len(found) <= page.limit:
             rows = await self.redis.zrevrangebyscore(
                 index, high, low, start=offset, num=batch, withscores=True
             )
             offset += len(rows)
-            found.extend(await self._threads_for(tenant, page, rows))
+            listed, gone = await self._threads_for(tenant, page, rows)
+            found.extend(listed)
+            stale.extend(gone)
             if len(rows) < batch:
                 break
+        if stale:  # only now: removing them mid-page would shift the offsets past live ones
+            await self.redis.zrem(index, *stale)
         more = len(found) > page.limit
         found = found[: page.limit]
         cursor = page.encode(found[-1].score, found[-1].thread.id) if more and found else None
@@ -346,7 +387,8 @@ class ThreadStore:
 
     async def _threads_for(
         self, tenant: str, page: ThreadPage, rows: list[tuple[bytes, float]]
-    ) -> list[Listed]:
+    ) -> tuple[list[Listed], list[str]]:
+        """The live threads among `rows`, and the ids whose thread is gone."""
         fresh = [(_text(m), int(score)) for m, score in rows if not _seen(page, m, score)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for thread_id, _ in fresh:
@@ -356,14 +398,12 @@ class ThreadStore:
             replies = await pipe.execute()
         metas, present = replies[0::2], replies[1::2]
         stale = [i for (i, _), m in zip(fresh, metas, strict=True) if not m]
-        if stale:
-            await self.redis.zrem(keys.tenant_index(tenant), *stale)
         listed = [
             _listed(meta, bool(hot), score)
             for (_, score), meta, hot in zip(fresh, metas, present, strict=True)
             if meta
         ]
-        return [x for x in listed if page.tool is None or x.thread.tool == page.tool]
+        return [x for x in listed if page.tool is None or x.thread.tool == page.tool], stale
 
     @translated
     async def turns_exist(self, tenant: str, thread_id: str) -> bool:
@@ -410,6 +450,35 @@ class ThreadStore:
         rows = await self.redis.zrange(keys.DIRTY_INDEX, 0, 0, withscores=True)
         return int(rows[0][1]) if rows else None
 
+    # -- archive purges owed (a deletion whose archive cleanup has not succeeded yet) --
+
+    @translated
+    async def owe_purge(self, tenant: str, thread_id: str, reason: str, at: int) -> None:
+        """Remember, until `purge_done`, that the archive may still hold a deleted thread."""
+        member = self._purge_member(tenant, thread_id, reason, at)
+        await self.redis.zadd(keys.PURGE_INDEX, {member: at})
+
+    @translated
+    async def owed_purges(self, limit: int) -> list[tuple[str, str, str, int]]:
+        """The oldest owed purges, as (tenant, id, reason, deleted at)."""
+        rows = await self.redis.zrange(keys.PURGE_INDEX, 0, limit - 1)
+        parts = [_text(member).split(":") for member in rows]
+        return [(p[0], p[1], p[2], int(p[3])) for p in parts if len(p) == 4 and p[3].isdigit()]
+
+    @translated
+    async def purge_done(self, tenant: str, thread_id: str, reason: str, at: int) -> None:
+        member = self._purge_member(tenant, thread_id, reason, at)
+        await self.redis.zrem(keys.PURGE_INDEX, member)
+
+    @translated
+    async def owed_purge_count(self) -> int:
+        return int(await self.redis.zcard(keys.PURGE_INDEX))
+
+    @staticmethod
+    def _purge_member(tenant: str, thread_id: str, reason: str, at: int) -> str:
+        # Exact per deletion: a later deletion of a re-created id is owed separately.
+        return f"{tenant}:{thread_id}:{reason}:{at}"
+
 
 def _listed(meta: dict[bytes, bytes], turns_in_redis: bool, score: int) -> Listed:
     thread = Thread.from_hash(meta)
@@ -429,6 +498,9 @@ def _appended(result: list[Any]) -> Appended:
     if status == "ok":
         first, last, version = (int(v) for v in result[1:4])
         return Appended(status, list(range(first, last + 1)), version)
+    if status == "resent":  # the first attempt stored it: answer as it would have
+        first_s, last_s, version_s = _text(result[1]).split(":")
+        return Appended("ok", list(range(int(first_s), int(last_s) + 1)), int(version_s))
     if status == "duplicate":
         first_s, last_s, version_s, fingerprint = _text(result[1]).split(":", 3)
         seqs = list(range(int(first_s), int(last_s) + 1))

@@ -6,6 +6,10 @@ heartbeat: when it ran and its lag (now minus the oldest dirty_since), which the
 health report and /metrics read. It never archives or deletes by itself: a `Dispatch`
 does, either RQ (`queue.QueueDispatch`) or inline (`InlineDispatch`, for tests and the
 CLI). The indexes are hints; each job re-checks its thread before acting.
+
+The one thing a sweep does itself, given the tiering: retry the archive purges owed
+by deletions the archive refused (it was down). They are rare and each is a few
+archive calls, and Redis alone remembers them, so every tick tries until they land.
 """
 
 from __future__ import annotations
@@ -13,12 +17,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from threadkeeper import keys
 from threadkeeper.connection import redis_errors
-from threadkeeper.errors import ThreadkeeperError
+from threadkeeper.errors import ArchiveUnavailable, ThreadkeeperError
+from threadkeeper.models import GoneReason
 from threadkeeper.settings import Settings
 from threadkeeper.store import ThreadStore
 from threadkeeper.tiering import Tiering
@@ -50,10 +55,15 @@ class SweepReport:
     held_back: bool  # archive batches skipped because the queue is backed up
     dirty: int
     lag_ms: int
+    purged: int = 0  # owed archive purges done this sweep
+    purges_owed: int = 0  # still owed after it (the archive is down, say)
 
 
-async def sweep(store: ThreadStore, settings: Settings, dispatch: Dispatch) -> SweepReport:
-    """One pass: retention first (no point snapshotting what is about to go), then snapshots."""
+async def sweep(
+    store: ThreadStore, settings: Settings, dispatch: Dispatch, *, tiering: Tiering | None = None
+) -> SweepReport:
+    """One pass: owed purges, retention (no point snapshotting what is about to go), snapshots."""
+    purges = await retry_purges(tiering, settings.sweep_batch) if tiering is not None else {}
     now = store.clock()
     limit = settings.sweep_batch * MAX_BATCHES
     expired = await _expired(store, settings, now, limit)
@@ -71,8 +81,30 @@ async def sweep(store: ThreadStore, settings: Settings, dispatch: Dispatch) -> S
     else:
         log.warning("%d jobs pending: holding back %d snapshots this sweep", backlog, len(due))
     report = await _report(store, now, len(due), len(expired), batches, backlog, held_back)
+    done = sum(outcome == "purged" for outcome in purges.values())
+    report = replace(report, purged=done, purges_owed=await store.owed_purge_count())
     await record_heartbeat(store, report)
     return report
+
+
+async def retry_purges(tiering: Tiering, limit: int) -> dict[str, str]:
+    """Retry the oldest owed archive purges: purged | failed: ..., per `tenant:id:at`.
+
+    Stops at an unreachable archive (the rest would only wait out the same timeouts);
+    the next sweep tries again.
+    """
+    outcomes: dict[str, str] = {}
+    for tenant, thread_id, reason, at in await tiering.store.owed_purges(limit):
+        name = f"{tenant}:{thread_id}:{at}"
+        try:
+            await tiering.purge(tenant, thread_id, GoneReason(reason), at)
+        except ThreadkeeperError as exc:
+            outcomes[name] = f"failed: {exc.title}"
+            if isinstance(exc, ArchiveUnavailable):
+                break
+            continue
+        outcomes[name] = "purged"
+    return outcomes
 
 
 async def _due(store: ThreadStore, settings: Settings, now: int, limit: int) -> list[str]:
@@ -108,6 +140,7 @@ async def record_heartbeat(store: ThreadStore, report: SweepReport) -> None:
         "batches": report.batches,
         "backlog": report.backlog,
         "held_back": int(report.held_back),
+        "purges_owed": report.purges_owed,
     }
     with redis_errors():
         await store.redis.hset(keys.SWEEPER_HEARTBEAT, mapping=fields)

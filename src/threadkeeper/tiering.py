@@ -19,6 +19,7 @@ from threadkeeper.archive import Archive
 from threadkeeper.errors import (
     ArchiveError,
     ArchiveNotConfigured,
+    ArchiveObjectExists,
     ArchiveObjectMissing,
     SnapshotCorrupt,
 )
@@ -96,8 +97,13 @@ class Tiering:
         if len(blobs) != thread.turn_count:
             self._count_snapshot("incomplete")
             return "incomplete"  # turns lost from Redis: never archive a partial thread
-        await self._put(archive, thread, blobs, idem)
-        status = await self.store.mark_archived(tenant, thread_id, thread.version)
+        raw = _encode(thread, blobs, idem)
+        if len(raw) > self.settings.limits.max_snapshot_bytes:
+            return self._too_large(thread, len(raw))
+        await self._put(archive, thread, raw, blobs)
+        status = await self.store.mark_archived(
+            tenant, thread_id, thread.version, created_at=thread.created_at
+        )
         await self._prune(archive, thread)
         outcome = "archived" if status == "clean" else status
         self._count_snapshot(outcome)
@@ -110,7 +116,9 @@ class Tiering:
         the index update) and gives the turns the hot TTL, which the archive allows
         because it holds this exact version; a write meanwhile makes it a no-op.
         """
-        await self.store.mark_archived(thread.tenant, thread.id, thread.version)
+        await self.store.mark_archived(
+            thread.tenant, thread.id, thread.version, created_at=thread.created_at
+        )
         return "clean"
 
     def _count_snapshot(self, outcome: str) -> None:
@@ -120,18 +128,56 @@ class Tiering:
         log.warning("archive %s failed: %s", operation, exc.detail)
         record_archive_failure(operation, self.counters)
 
-    async def _put(
-        self, archive: Archive, thread: Thread, blobs: list[bytes], idem: dict[str, bytes]
-    ) -> None:
-        as_archived = _as_archived(thread)
-        raw = encode_snapshot(Snapshot(dict(as_archived.to_hash()), blobs, idem))
+    def _too_large(self, thread: Thread, size: int) -> str:
+        """Refuse a snapshot that could not be read back: the thread stays hot and dirty."""
+        cap = self.settings.limits.max_snapshot_bytes
+        log.error(
+            "thread %s:%s (version %d) makes a %d-byte snapshot, over the %d bytes a snapshot "
+            "may be read back (THREADKEEPER_MAX_SNAPSHOT_BYTES): not archived, it stays in "
+            "Redis with no TTL. Raise THREADKEEPER_MAX_SNAPSHOT_BYTES (for every process), or "
+            "fork the thread and continue in the fork",
+            thread.tenant, thread.id, thread.version, size, cap,
+        )  # fmt: skip
+        self._count_snapshot("too_large")
+        return "too_large"
+
+    async def _put(self, archive: Archive, thread: Thread, raw: bytes, blobs: list[bytes]) -> None:
         key = keys.snapshot_key(thread.tenant, thread.id, thread.created_at, thread.version)
         try:
             await asyncio.to_thread(archive.put_if_absent, key, raw)
+        except ArchiveObjectExists as exc:
+            if not await self._holds_version(archive, key, thread, blobs):
+                self._count_put_failure(exc)
+                raise
         except ArchiveError as exc:
-            self._count_snapshot("failed")
-            self._count_failure("put", exc)
+            self._count_put_failure(exc)
             raise
+
+    async def _holds_version(
+        self, archive: Archive, key: str, thread: Thread, blobs: list[bytes]
+    ) -> bool:
+        """Whether the object already at `key` is this very version, in other bytes.
+
+        A snapshot written by a worker killed before its compare-and-set, say, under an
+        older encoding: what defines the version matches, so it can be marked archived.
+        """
+        limits = self.settings.limits
+        try:
+            raw = await asyncio.to_thread(archive.get, key, limits.max_snapshot_bytes)
+            snap = decode_snapshot(
+                raw, max_bytes=limits.max_snapshot_bytes, max_turns=limits.max_turns
+            )
+            held = Thread.from_hash(snap.thread)
+        except (ArchiveError, KeyError, ValueError):
+            return False
+        same = (held.tenant, held.id, held.created_at, held.version, held.turn_count) == (
+            thread.tenant, thread.id, thread.created_at, thread.version, thread.turn_count,
+        )  # fmt: skip
+        return same and snap.turns == blobs
+
+    def _count_put_failure(self, exc: ArchiveError) -> None:
+        self._count_snapshot("failed")
+        self._count_failure("put", exc)
 
     async def _prune(self, archive: Archive, thread: Thread) -> None:
         """Delete the snapshot this one supersedes (only now that the new one is verified)."""
@@ -186,7 +232,10 @@ class Tiering:
         try:
             snap = await self.load(tenant, thread_id, thread.created_at, thread.archived_version)
         except ArchiveObjectMissing:
-            return Rehydrated("lost", thread, missing=(1, thread.turn_count))
+            found = await self._unmarked_snapshot(thread)
+            if found is None:
+                return Rehydrated("lost", thread, missing=(1, thread.turn_count))
+            snap = found
         # The snapshot's own version, so the script refuses it when the thread moved past it.
         archived = Thread.from_hash(snap.thread)
         result = await self.store.restore(archived, snap.turns, snap.idempotency, create_meta=False)
@@ -195,10 +244,35 @@ class Tiering:
             return Rehydrated("behind", thread, snap.turns, (held + 1, thread.turn_count))
         return Rehydrated("restored" if result.status == "ok" else result.status, thread)
 
+    async def _unmarked_snapshot(self, thread: Thread) -> Snapshot | None:
+        """The newest snapshot past `archived_version`, when that one is gone.
+
+        The older snapshot is pruned right after the compare-and-set; if Redis then loses
+        the set (a crash under `appendfsync everysec`), it points at the pruned object
+        while a newer one of this same thread holds the turns.
+        """
+        archive = self.require_archive()
+        prefix = keys.snapshot_prefix(thread.tenant, thread.id)
+        names = await asyncio.to_thread(lambda: list(archive.list_keys(prefix)))
+        found = [v for v in map(keys.snapshot_version, names) if v is not None]
+        newer = [version for created_at, version in found if created_at == thread.created_at
+                 and thread.archived_version < version <= thread.version]  # fmt: skip
+        if not newer:
+            return None
+        log.warning(
+            "thread %s:%s: snapshot of version %d is gone; using version %d instead",
+            thread.tenant, thread.id, thread.archived_version, max(newer),
+        )  # fmt: skip
+        return await self.load(thread.tenant, thread.id, thread.created_at, max(newer))
+
     async def recover_thread(self, tenant: str, thread_id: str) -> Rehydrated:
         """Rebuild one thread whose metadata Redis no longer has, from its newest snapshot."""
         if self.archive is None:
             return Rehydrated("never_archived")
+        if await self.store.tombstone(tenant, thread_id) is not None:
+            # Deleted here (its archive purge may still be owed): the restore would refuse
+            # it anyway, and this answers without the archive, even while it is down.
+            return Rehydrated("tombstoned")
         names = await asyncio.to_thread(
             lambda: list(self.archive.list_keys(keys.snapshot_prefix(tenant, thread_id)))  # type: ignore[union-attr]
         )
@@ -213,21 +287,47 @@ class Tiering:
         result = await self.store.restore(
             thread, snap.turns, snap.idempotency, create_meta=True, ttl=True
         )
+        if result.status == "tombstoned":
+            # Deleted here, its archive purge still owed: no thread to show.
+            return Rehydrated("tombstoned")
         return Rehydrated("restored" if result.status == "ok" else result.status, thread)
 
     # -- removal ---------------------------------------------------------------
 
+    async def purge(self, tenant: str, thread_id: str, reason: GoneReason, at: int) -> None:
+        """Purge a thread deleted at `at` from the archive, owed in Redis until it succeeds.
+
+        A failure is counted and raised; the sweeper retries what is owed every tick.
+        """
+        if self.archive is None:
+            return
+        await self.store.owe_purge(tenant, thread_id, reason.value, at)
+        try:
+            await self.purge_archive(tenant, thread_id, reason, at)
+        except ArchiveError as exc:
+            self._count_failure("purge", exc)
+            raise
+        await self.store.purge_done(tenant, thread_id, reason.value, at)
+
     async def purge_archive(self, tenant: str, thread_id: str, reason: GoneReason, at: int) -> None:
-        """Leave a tombstone in the archive, then delete every snapshot of the thread."""
+        """Leave a tombstone in the archive, then delete the deleted thread's snapshots.
+
+        Idempotent. Only snapshots of a thread created by `at` go: a thread re-created
+        under the same id later (another created_at) keeps its own.
+        """
         if self.archive is None:
             return
         archive = self.archive
         body = json.dumps({"reason": reason.value, "at": at}).encode()
         tomb_key = keys.tombstone_object(tenant, thread_id, at)
         await asyncio.to_thread(archive.put_if_absent, tomb_key, body)
+        live = await self.store.get(tenant, thread_id)
         prefix = keys.snapshot_prefix(tenant, thread_id)
         names = await asyncio.to_thread(lambda: list(archive.list_keys(prefix)))
         for name in names:
+            found = keys.snapshot_version(name)
+            if found is None or found[0] > at or (live and found[0] == live.created_at):
+                continue
             await asyncio.to_thread(archive.delete, name)
 
     async def apply_retention(self, tenant: str, thread_id: str) -> str:
@@ -255,11 +355,7 @@ class Tiering:
         tomb = await self.store.tombstone(tenant, thread_id)
         if tomb is None or tomb.reason is not GoneReason.RETENTION:
             return "missing"
-        try:
-            await self.purge_archive(tenant, thread_id, GoneReason.RETENTION, tomb.at)
-        except ArchiveError as exc:
-            self._count_failure("purge", exc)
-            raise
+        await self.purge(tenant, thread_id, GoneReason.RETENTION, tomb.at)
         return "deleted"
 
     async def archive_tombstone(self, tenant: str, thread_id: str) -> ArchiveTombstone | None:
@@ -288,9 +384,18 @@ def _named(exc: SnapshotCorrupt, url: str, key: str, thread_id: str) -> Snapshot
     )
 
 
+def _encode(thread: Thread, blobs: list[bytes], idem: dict[str, bytes]) -> bytes:
+    return encode_snapshot(Snapshot(dict(_as_archived(thread).to_hash()), blobs, idem))
+
+
 def _as_archived(thread: Thread) -> Thread:
-    """The thread as its own snapshot records it: clean at this version."""
+    """The thread as its own snapshot records it: clean at this version.
+
+    Only what defines the version goes in: a read's `touched_at` does not, so the
+    snapshot of one version is the same bytes however often it is read meanwhile.
+    """
     fields = thread.to_hash()
     fields["archived_version"] = thread.version
     fields["dirty_since"] = ""
+    fields["touched_at"] = thread.updated_at
     return Thread.from_hash({k: str(v) for k, v in fields.items()})

@@ -108,7 +108,7 @@ def _parse(text: str, limits: Limits) -> Portable:
             f"thread says {thread.turn_count} turns / {said} bytes, the line holds "
             f"{len(blobs)} turns / {sum(map(len, blobs))} bytes (truncated or edited?)"
         )
-    return Portable(thread, blobs, _parse_idempotency(record["idempotency"]))
+    return Portable(thread, blobs, _parse_idempotency(record["idempotency"], thread))
 
 
 def _parse_thread(raw: object, limits: Limits) -> Thread:
@@ -160,13 +160,33 @@ def _parse_turn(raw: object, seq: int, limits: Limits) -> bytes:
     return blob
 
 
-def _parse_idempotency(raw: object) -> dict[str, bytes]:
+def _parse_idempotency(raw: object, thread: Thread) -> dict[str, bytes]:
     if not isinstance(raw, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and len(k) <= MAX_IDEMPOTENCY_KEY
         for k, v in raw.items()
     ):
         raise InvalidInput("idempotency must map keys (at most 256 characters) to strings")
+    for key, value in raw.items():
+        _check_dedupe_record(key, value, thread)
     return {key: value.encode() for key, value in raw.items()}
+
+
+def _check_dedupe_record(key: str, value: str, thread: Thread) -> None:
+    """`first:last:version:fingerprint`, as the append script writes it, within the thread.
+
+    A record that does not parse would break every later append retried with its key.
+    """
+    parts = value.split(":", 3)
+    numbers = [int(n) if n.isascii() and n.isdigit() else 0 for n in parts[:3]]
+    low, high, at = (numbers + [0, 0, 0])[:3]
+    if len(parts) != 4 or not (1 <= low <= high <= thread.turn_count and 1 <= at <= thread.version):
+        raise InvalidInput(
+            f"idempotency[{key!r}] is {value!r}: a dedupe record reads "
+            "'first:last:version:fingerprint' with 1 <= first <= last <= the thread's "
+            f"turn_count ({thread.turn_count}) and 1 <= version <= its version "
+            f"({thread.version})",
+            field="idempotency",
+        )
 
 
 def parse_lines(lines: Iterable[str], limits: Limits) -> Iterator[tuple[int, Portable]]:

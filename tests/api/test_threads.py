@@ -168,3 +168,19 @@ def test_openapi_document_lists_the_routes(client: TestClient) -> None:
 def test_healthz_and_readyz(client: TestClient) -> None:
     assert client.get("/healthz").status_code == 200
     assert client.get("/readyz").status_code == 200
+
+
+def test_a_keyed_create_without_an_id_is_one_thread_however_often_retried(
+    client: TestClient,
+) -> None:
+    body = {"turns": [user("hi")]}
+    first = client.post("/v1/threads", json=body, headers={"Idempotency-Key": "new-1"})
+    again = client.post("/v1/threads", json=body, headers={"Idempotency-Key": "new-1"})
+    assert (first.status_code, again.status_code) == (201, 200)
+    thread_id = first.json()["thread"]["id"]
+    assert again.json()["thread"]["id"] == thread_id and again.json()["thread"]["turn_count"] == 1
+    assert [t["id"] for t in client.get("/v1/threads").json()["threads"]] == [thread_id]
+    other = client.post("/v1/threads", json=body, headers={"Idempotency-Key": "new-2"})
+    assert other.status_code == 201 and other.json()["thread"]["id"] != thread_id
+    reused = client.post("/v1/threads", json={"turns": []}, headers={"Idempotency-Key": "new-1"})
+    assert reused.status_code == 422

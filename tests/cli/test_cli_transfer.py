@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,14 @@ def _not_msgpack(r: dict[str, Any]) -> None:
     r["turns"][0]["stored"] = base64.b64encode(b"\xc1\xc1").decode()
 
 
+def _dedupe(record: str) -> Callable[[dict[str, Any]], None]:
+    def edit(r: dict[str, Any]) -> None:
+        r["idempotency"]["k-good"] = record
+
+    return edit
+
+
+DEDUPE = "idempotency['k-good'] is"
 BREAKAGES = {
     "edited content": (_edit_content, "turns[1] (seq 2) does not match its stored bytes"),
     "bad base64": (_bad_base64, "turns[0].stored is not a stored turn"),
@@ -153,6 +162,13 @@ BREAKAGES = {
     "bad id": (_bad_id, "thread id 'no spaces allowed' is not valid"),
     "other format": (_bad_format, "format is 'something-else/9'; this threadkeeper reads"),
     "not msgpack": (_not_msgpack, "turns[0].stored is not a stored turn"),
+    # A dedupe record that does not parse would break every later append with its key.
+    "dedupe garbage": (_dedupe("garbage"), f"{DEDUPE} 'garbage': a dedupe record reads"),
+    "dedupe 3 fields": (_dedupe("2:3:2"), f"{DEDUPE} '2:3:2'"),
+    "dedupe past the end": (_dedupe("2:4:2:f"), f"{DEDUPE} '2:4:2:f'"),
+    "dedupe first > last": (_dedupe("3:2:2:f"), f"{DEDUPE} '3:2:2:f'"),
+    "dedupe zero": (_dedupe("0:1:2:f"), f"{DEDUPE} '0:1:2:f'"),
+    "dedupe future version": (_dedupe("2:3:9:f"), f"{DEDUPE} '2:3:9:f'"),
 }
 
 

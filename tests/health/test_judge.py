@@ -42,7 +42,8 @@ def test_healthy_is_ok_without_warnings() -> None:
     assert body["durability"]["memory_used_ratio"] == round((10 << 20) / (8 << 30), 6)
     assert body["restart"]["redis_run_id"] == "abc"
     assert body["workers"] == {"alive": 1, "queue": "threadkeeper", "sweeper_lag_s": 2.0,
-                               "sweeper_last_run": "2027-01-15T07:59:57.000Z"}  # fmt: skip
+                               "sweeper_last_run": "2027-01-15T07:59:57.000Z",
+                               "purges_owed": 0}  # fmt: skip
 
 
 @pytest.mark.parametrize("policy", ["allkeys-lru", "volatile-lru", "volatile-ttl", "allkeys-lfu"])
@@ -155,6 +156,13 @@ def test_workers_and_sweeper() -> None:
     assert behind.status is Status.DEGRADED
     assert any("3600 s old" in w for w in behind.warnings)
     assert judge(replace(GOOD, sweeper_lag_s=200.0)).status is Status.OK  # within backup interval
+
+
+def test_owed_archive_purges_are_degraded_and_say_why() -> None:
+    owed = judge(replace(GOOD, purges_owed=3))
+    assert owed.status is Status.DEGRADED
+    assert any("3 deleted thread(s)" in w and "recover" in w for w in owed.warnings)
+    assert owed.public()["workers"]["purges_owed"] == 3
 
 
 def test_open_bind_without_tokens_is_failing() -> None:

@@ -182,14 +182,18 @@ async def thread_context(request: Request) -> Response:
             page = TurnPage.decode(view.next, page.limit) if view.next else None
     assert view is not None
     kept.reverse()
-    return JSONResponse(
-        {
-            "thread": view.thread.public(view.state),
-            "turns": kept,
-            "tokens": used,
-            "omitted": view.thread.turn_count - len(kept),
-        },  # fmt: skip
-    )
+    # Turns nothing holds any more are reported as missing, not as left out for the budget.
+    lost = view.missing[1] - view.missing[0] + 1 if view.missing is not None else 0
+    body: dict[str, Any] = {
+        "thread": view.thread.public(view.state),
+        "turns": kept,
+        "tokens": used,
+        "omitted": view.thread.turn_count - lost - len(kept),
+    }
+    if view.missing is not None:
+        body["missing_turns"] = list(view.missing)
+        body["detail"] = view.missing_detail
+    return JSONResponse(body, headers=_view_headers(view))
 
 
 routes = [

@@ -81,6 +81,7 @@ async def _gather_redis(client: redis.asyncio.Redis, settings: Settings) -> dict
         "restart": await _restart(client),
         "sweeper_last_run": int(beat["last_run"]) if beat.get("last_run") else None,
         "sweeper_lag_s": sweeper_lag_s(beat),
+        "purges_owed": int(beat.get("purges_owed") or 0),
         "workers_alive": await _workers_alive(settings),
     }
 

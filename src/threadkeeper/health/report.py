@@ -73,6 +73,7 @@ class Facts:
     queue: str = "threadkeeper"
     sweeper_lag_s: float | None = None
     sweeper_last_run: int | None = None
+    purges_owed: int = 0
     sweep_interval: float = 10.0
     backup_interval: float = 300.0
     now: int = 0
@@ -118,6 +119,7 @@ class HealthReport:
                 "alive": f.workers_alive,
                 "queue": f.queue,
                 "sweeper_lag_s": f.sweeper_lag_s,
+                "purges_owed": f.purges_owed,
                 "sweeper_last_run": rfc3339(f.sweeper_last_run),
             },
             "warnings": list(self.warnings),

@@ -230,6 +230,17 @@ def _sweeper(facts: Facts) -> Finding | None:
     )
 
 
+def _purges_owed(facts: Facts) -> Finding | None:
+    if not facts.purges_owed:
+        return None
+    return _degraded(
+        f"{facts.purges_owed} deleted thread(s) still have snapshots in the archive (the "
+        "archive refused their removal); the sweeper retries every tick. Until it succeeds, "
+        "`threadkeeper recover` after a total Redis loss would bring them back: check the "
+        "archive's reachability and credentials"
+    )
+
+
 def _open_bind(facts: Facts) -> Finding | None:
     try:
         check_bind(facts.host, facts.auth_enabled)
@@ -242,7 +253,9 @@ REDIS_RULES: tuple[Rule, ...] = (
     _aof_off, _fsync_no, _aof_write, _bgsave, _aof_rewrite, _slow_fsync, _loading,
     _eviction, _memory, _old_redis, _no_waitaof, _restart_lost,
 )  # fmt: skip
-OTHER_RULES: tuple[Rule, ...] = (_cache_only, _archive_down, _no_workers, _sweeper, _open_bind)
+OTHER_RULES: tuple[Rule, ...] = (
+    _cache_only, _archive_down, _no_workers, _sweeper, _purges_owed, _open_bind,
+)  # fmt: skip
 
 
 # -- gathering -------------------------------------------------------------------------

@@ -1,12 +1,20 @@
 -- Append turns: validate everything, then write (Lua never rolls back).
--- KEYS: meta, turns, idem
+-- KEYS: meta, turns, idem, recent
 -- ARGV: now_ms, expected_version ('' = any), idem_key ('' = none), fingerprint,
---       max_turns, cache_ttl_ms (0 = persist: the archive will hold it), then one blob per turn
-local meta, turns, idem = KEYS[1], KEYS[2], KEYS[3]
+--       max_turns, cache_ttl_ms (0 = persist: the archive will hold it),
+--       request_id ('' = none: the server's id for a keyless append), recent_ttl_ms,
+--       recent_max, then one blob per turn
+-- A request id makes a resent append (redis-py retries one whose reply was lost) answer
+-- like the first one instead of storing its turns twice. Keyed requests are remembered
+-- with the thread; a keyless one only for a few minutes, in a short list.
+local meta, turns, idem, recent = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, expected, key, fingerprint = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local max_turns = tonumber(ARGV[5])
 local cache_ttl = tonumber(ARGV[6])
-local n = #ARGV - 6
+local request_id = ARGV[7]
+local recent_ttl, recent_max = tonumber(ARGV[8]), tonumber(ARGV[9])
+local first_blob = 10
+local n = #ARGV - first_blob + 1
 
 local state = redis.call('HMGET', meta, 'version', 'turn_count', 'archived_version', 'bytes')
 if not state[1] then
@@ -16,6 +24,14 @@ if key ~= '' then
   local record = redis.call('HGET', idem, key)
   if record then
     return {'duplicate', record}
+  end
+end
+if request_id ~= '' then
+  local prefix = request_id .. '|'
+  for _, record in ipairs(redis.call('LRANGE', recent, 0, -1)) do
+    if string.sub(record, 1, #prefix) == prefix then
+      return {'resent', string.sub(record, #prefix + 1)}
+    end
   end
 end
 local version = tonumber(state[1])
@@ -32,8 +48,9 @@ end
 
 local added = 0
 for i = 1, n do
-  redis.call('XADD', turns, '0-' .. (count + i), 't', ARGV[6 + i])
-  added = added + string.len(ARGV[6 + i])
+  local blob = ARGV[first_blob + i - 1]
+  redis.call('XADD', turns, '0-' .. (count + i), 't', blob)
+  added = added + string.len(blob)
 end
 local new_version = version + 1
 redis.call('HSET', meta, 'version', new_version, 'turn_count', count + n,
@@ -41,9 +58,14 @@ redis.call('HSET', meta, 'version', new_version, 'turn_count', count + n,
 if tonumber(state[3]) >= version then
   redis.call('HSET', meta, 'dirty_since', now)
 end
+local done = (count + 1) .. ':' .. (count + n) .. ':' .. new_version
 if key ~= '' then
-  local record = (count + 1) .. ':' .. (count + n) .. ':' .. new_version .. ':' .. fingerprint
-  redis.call('HSET', idem, key, record)
+  redis.call('HSET', idem, key, done .. ':' .. fingerprint)
+end
+if request_id ~= '' then
+  redis.call('LPUSH', recent, request_id .. '|' .. done)
+  redis.call('LTRIM', recent, 0, recent_max - 1)
+  redis.call('PEXPIRE', recent, recent_ttl)
 end
 if cache_ttl > 0 then
   redis.call('PEXPIRE', turns, cache_ttl)

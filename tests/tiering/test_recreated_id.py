@@ -1,0 +1,62 @@
+"""A snapshot belongs to one incarnation of an id: a re-created thread is never marked by it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from tiering_support import Backend, Clock, MakeRuntime, meta, new_thread, turns_ttl
+
+from threadkeeper import keys
+from threadkeeper.archive import Archive
+from threadkeeper.paging import TurnPage
+
+pytestmark = pytest.mark.anyio
+
+
+class AfterPut:
+    """An archive that runs `hook(key)` after each put, once the object is in place."""
+
+    def __init__(self, inner: Archive, hook: Callable[[str], None]) -> None:
+        self.inner = inner
+        self.hook = hook
+        self.url = inner.url
+
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        self.inner.put_if_absent(key, data)
+        self.hook(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+async def test_a_thread_recreated_during_its_snapshot_stays_dirty(
+    make_runtime: MakeRuntime, backend: Backend, clock: Clock
+) -> None:
+    rt = make_runtime(backend.archive, snapshot_idle=60)
+    old = await new_thread(rt, "t1")
+    loop = asyncio.get_running_loop()
+
+    async def reset() -> None:
+        # The client deletes the thread and creates it again: version 1 once more.
+        await rt.service.delete("default", "t1")
+        clock.advance(5)
+        await new_thread(rt, "t1", turns=2)
+
+    def race(key: str) -> None:
+        if keys.snapshot_version(key) is not None:  # not the deletion's own tombstone
+            asyncio.run_coroutine_threadsafe(reset(), loop).result(30)
+
+    rt.tiering.archive = AfterPut(backend.archive, race)
+    assert await rt.tiering.archive_thread("default", "t1") == "missing"
+    rt.tiering.archive = backend.archive
+
+    new = await meta(rt, "t1")
+    assert new.created_at != old.created_at and new.version == old.version == 1
+    assert new.archived_version == 0 and new.dirty  # the archive holds nothing of it
+    assert await turns_ttl(rt, "t1") == -1  # so its turns never expire
+    assert await rt.redis.zscore(keys.DIRTY_INDEX, "default:t1") is not None
+    view = await rt.service.read("default", "t1", TurnPage())
+    assert [t["content"] for t in view.turns] == ["turn 1", "turn 2"]
