@@ -4,35 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from tiering_support import Backend, Clock, MakeRuntime, append, meta, new_thread, turns_ttl
+from tiering_support import (
+    AfterPut,
+    Backend,
+    Clock,
+    MakeRuntime,
+    append,
+    meta,
+    new_thread,
+    turns_ttl,
+)
 
 from threadkeeper import keys, metrics
-from threadkeeper.archive import Archive
 from threadkeeper.errors import ArchiveUnavailable, SnapshotCorrupt, ThreadNotFound
 from threadkeeper.paging import TurnPage
 from threadkeeper.sweeper import InlineDispatch, sweep
 
 pytestmark = pytest.mark.anyio
-
-
-class AfterPut:
-    """An archive that runs `hook(key)` after each put, once the object is in place."""
-
-    def __init__(self, inner: Archive, hook: Callable[[str], None]) -> None:
-        self.inner = inner
-        self.hook = hook
-        self.url = inner.url
-
-    def put_if_absent(self, key: str, data: bytes) -> None:
-        self.inner.put_if_absent(key, data)
-        self.hook(key)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 async def test_a_turn_appended_during_the_snapshot_is_never_lost(

@@ -3,33 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from typing import Any
 
 import pytest
-from tiering_support import Backend, Clock, MakeRuntime, meta, new_thread, turns_ttl
+from tiering_support import AfterPut, Backend, Clock, MakeRuntime, meta, new_thread, turns_ttl
 
 from threadkeeper import keys
-from threadkeeper.archive import Archive
 from threadkeeper.paging import TurnPage
 
 pytestmark = pytest.mark.anyio
-
-
-class AfterPut:
-    """An archive that runs `hook(key)` after each put, once the object is in place."""
-
-    def __init__(self, inner: Archive, hook: Callable[[str], None]) -> None:
-        self.inner = inner
-        self.hook = hook
-        self.url = inner.url
-
-    def put_if_absent(self, key: str, data: bytes) -> None:
-        self.inner.put_if_absent(key, data)
-        self.hook(key)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 async def test_a_thread_recreated_during_its_snapshot_stays_dirty(

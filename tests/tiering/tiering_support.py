@@ -21,6 +21,22 @@ from threadkeeper.settings import Limits, Settings
 from threadkeeper.validation import parse_new_thread, parse_new_turns
 
 
+class AfterPut:
+    """An archive that runs `hook(key)` after each put, once the object is in place."""
+
+    def __init__(self, inner: Archive, hook: Callable[[str], None]) -> None:
+        self.inner = inner
+        self.hook = hook
+        self.url = inner.url
+
+    def put_if_absent(self, key: str, data: bytes) -> None:
+        self.inner.put_if_absent(key, data)
+        self.hook(key)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
 @dataclass
 class Backend:
     """One archive under test, and a way to cut it off and bring it back."""
