@@ -187,7 +187,8 @@ async def test_an_append_whose_reply_was_lost_is_stored_once(through_proxy: Prox
 async def test_a_create_whose_reply_was_lost_answers_created(through_proxy: Proxied) -> None:
     rt, proxy = await through_proxy(b"lost-reply-create")
     new = NewThread("t1", None, None, {}, [turn("lost-reply-create")])
-    thread, created = await rt.service.create("default", new)
+    view, created = await rt.service.create("default", new)
+    thread = view.thread
     assert proxy.dropped and created and thread.id == "t1" and thread.turn_count == 1
     raw = await rt.redis.xrange(keys.thread_keys("default", "t1").turns)
     assert [load_turn(fields[b"t"])["content"] for _, fields in raw] == ["lost-reply-create"]

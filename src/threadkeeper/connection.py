@@ -73,8 +73,9 @@ def _describe(exc: Exception) -> StoreError:
     if text.startswith("OOM") or "maxmemory" in text:
         return StoreFull(
             "Redis is at maxmemory and refuses writes (nothing was stored; nothing stored "
-            "before is lost): archive cold threads (threadkeeper archive --cold), lower "
-            "THREADKEEPER_HOT_TTL or raise Redis maxmemory",
+            "before is lost; reads still work): raise Redis maxmemory (CONFIG SET maxmemory), "
+            "then keep it clear by archiving cold threads (threadkeeper archive --cold) and "
+            "a shorter THREADKEEPER_HOT_TTL",
         )
     if isinstance(exc, ReadOnlyError):
         return StoreUnavailable(

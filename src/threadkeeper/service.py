@@ -100,8 +100,8 @@ class ThreadService:
 
     async def create(
         self, tenant: str, new: NewThread, *, idempotency_key: str | None = None, digest: str = ""
-    ) -> tuple[Thread, bool]:
-        """Store a new thread; (thread, created). A keyed retry returns the same thread."""
+    ) -> tuple[ThreadView, bool]:
+        """Store a new thread; (its first page, created). A keyed retry returns the same."""
         now = self.store.clock()
         blobs = [encode_turn(t, now) for t in new.turns]
         thread = Thread(
@@ -110,7 +110,18 @@ class ThreadService:
             fork_seq=None, turn_count=len(blobs), byte_count=sum(map(len, blobs)), version=1,
             archived_version=0, archived_at=None, dirty_since=now,
         )  # fmt: skip
-        return await self._create(thread, blobs, idempotency_key, digest)
+        stored, created = await self._create(thread, blobs, idempotency_key, digest)
+        if created:
+            return self._first_page(stored, blobs), True
+        return await self.read(
+            tenant, stored.id, TurnPage(limit=self.settings.limits.max_page)
+        ), False
+
+    def _first_page(self, thread: Thread, blobs: list[bytes]) -> ThreadView:
+        """The page a read would give of a thread just stored from `blobs`, without reading."""
+        page = TurnPage(limit=self.settings.limits.max_page)
+        turns = list(enumerate(blobs[: page.limit], start=1))
+        return _view(thread, turns, len(blobs) > page.limit, page, "redis")
 
     async def _create(
         self, thread: Thread, blobs: list[bytes], key: str | None, digest: str
@@ -312,7 +323,9 @@ class ThreadService:
                 "by the sweeper: %s", thread_id, exc.detail,
             )  # fmt: skip
 
-    async def fork(self, tenant: str, thread_id: str, at_seq: int, new_id: str | None) -> Thread:
+    async def fork(
+        self, tenant: str, thread_id: str, at_seq: int, new_id: str | None
+    ) -> ThreadView:
         source = await self.read(tenant, thread_id, TurnPage(limit=1))
         parent = source.thread
         if at_seq > parent.turn_count:
@@ -330,7 +343,7 @@ class ThreadService:
             dirty_since=now,
         )  # fmt: skip
         created, _ = await self._create(thread, blobs, None, "")
-        return created
+        return self._first_page(created, blobs)
 
 
 def _view(

@@ -45,7 +45,6 @@ class Read:
     turns: list[tuple[int, bytes]]
     more: bool
     turns_in_redis: bool  # False once the stream has gone (TTL lapsed or lost)
-    ttl_ms: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +73,10 @@ RECENT_MAX = 32
 
 def new_request_id() -> str:
     return secrets.token_urlsafe(12)
+
+
+def _nothing(pipe: Pipeline) -> None:
+    """No index writes in the script's round trip."""
 
 
 def _flatten(mapping: dict[str, Any]) -> list[Any]:
@@ -117,10 +120,8 @@ class ThreadStore:
         k = keys.thread_keys(thread.tenant, thread.id)
         fields = thread.to_hash() | {"create_key": create_key}
         args = [self.cache_ttl_ms, create_key, len(fields), *_flatten(fields), *blobs]
-        result, _ = await self._script_pipeline(
-            self.scripts.create, k.all, args,
-            lambda pipe: pipe.zadd(keys.ACTIVITY_INDEX, {k.member: thread.updated_at}, xx=True),
-        )  # fmt: skip
+        # The indexes follow in their own round trip, once the script says the id was free.
+        (result,) = await self._script_pipeline(self.scripts.create, k.all, args, _nothing)
         status = _text(result[0])
         if status == "replay":
             stored = await self.get(thread.tenant, thread.id)
@@ -252,9 +253,12 @@ class ThreadStore:
         return status
 
     async def _undirty(self, k: keys.ThreadKeys) -> None:
-        # ZREM, then re-check: an append that landed meanwhile puts the thread back.
-        await self.redis.zrem(keys.DIRTY_INDEX, k.member)
-        state = await self.redis.hmget(k.meta, ["version", "archived_version", "dirty_since"])
+        # ZREM, then re-check (in that order, one round trip): an append that landed
+        # meanwhile puts the thread back.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zrem(keys.DIRTY_INDEX, k.member)
+            pipe.hmget(k.meta, ["version", "archived_version", "dirty_since"])
+            _, state = await pipe.execute()
         if state[0] is not None and int(state[0]) > int(state[1]):
             await self.redis.zadd(keys.DIRTY_INDEX, {k.member: int(state[2] or 0)}, nx=True)
 
@@ -295,7 +299,7 @@ class ThreadStore:
         k = keys.thread_keys(tenant, thread_id)
         now = self.clock()
         async with self.redis.pipeline(transaction=False) as pipe:
-            await self.scripts.touch(k.all[:3], [now, self.hot_ttl_ms or 0], pipe)
+            await self.scripts.touch(k.all[:3], [now, self.hot_ttl_ms], pipe)
             pipe.zadd(keys.ACTIVITY_INDEX, {k.member: now}, xx=True)
             await pipe.execute()
 
@@ -308,10 +312,17 @@ class ThreadStore:
 
     @translated
     async def read(self, tenant: str, thread_id: str, page: TurnPage) -> Read | None:
-        """Metadata and one page of turns, atomically, in one round trip."""
+        """Metadata and one page of turns, in one round trip.
+
+        Not MULTI: a Redis over maxmemory refuses every command queued in a transaction,
+        reads too, and reads must keep working then. A write landing between the three
+        reads is harmless: a stream gone by the PTTL leads to rehydrate, which finds the
+        thread restored, deleted (tombstone) or present, and a page may show a turn the
+        metadata does not count yet.
+        """
         k = keys.thread_keys(tenant, thread_id)
         low, high = page.redis_range()
-        async with self.redis.pipeline(transaction=True) as pipe:
+        async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(k.meta)
             if page.order == "asc":
                 pipe.xrange(k.turns, low, high, count=page.limit + 1)
@@ -324,7 +335,7 @@ class ThreadStore:
         thread = Thread.from_hash(raw)
         turns = [(seq_of(entry_id), fields[b"t"]) for entry_id, fields in entries]
         present = ttl != -2 or thread.turn_count == 0
-        return Read(thread, turns[: page.limit], len(turns) > page.limit, present, ttl)
+        return Read(thread, turns[: page.limit], len(turns) > page.limit, present)
 
     @translated
     async def meta_field(self, tenant: str, thread_id: str, name: str) -> str | None:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import redis
 from starlette.testclient import TestClient
 
 from threadkeeper.api import create_app
@@ -47,8 +48,13 @@ def test_full_redis_refuses_appends_and_keeps_what_it_acknowledged(
         assert problem["type"].endswith("/store-full") and problem["status"] == 507
         assert "maxmemory" in problem["detail"] and "archive" in problem["detail"]
 
+        # Well over the limit, not at its edge: Redis then refuses anything queued in MULTI.
+        admin = redis.Redis.from_url(server.url)
+        admin.config_set("maxmemory", "1mb")
         r = client.get("/v1/threads/big", params={"limit": 1000})
-        assert r.status_code == 200  # reads still work
+        admin.config_set("maxmemory", "3mb")
+        admin.close()
+        assert r.status_code == 200, r.text  # reads still work
         body = r.json()
         stored = {t["seq"]: t["content"] for t in body["turns"]}
         assert len(body["turns"]) == body["thread"]["turn_count"]

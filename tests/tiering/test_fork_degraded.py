@@ -32,7 +32,7 @@ async def test_a_thread_behind_its_archive_forks_from_what_the_archive_holds(
     await append(rt, "t1", "only in redis")
     await _lose_stream(rt, "t1")
 
-    fork = await rt.service.fork("default", "t1", 2, "f2")
+    fork = (await rt.service.fork("default", "t1", 2, "f2")).thread
 
     assert (fork.fork_seq, fork.turn_count) == (2, 2)
     assert await _contents(rt, "f2") == ["turn 1", "turn 2"]
@@ -54,7 +54,7 @@ async def test_a_thread_with_every_turn_lost_cannot_be_forked_past_zero(
         await rt.service.fork("default", "t1", 1, "f1")
     assert refused.value.extra["missing_turns"] == [1, 2]
     assert await rt.store.get("default", "f1") is None
-    assert (await rt.service.fork("default", "t1", 0, "f0")).turn_count == 0
+    assert (await rt.service.fork("default", "t1", 0, "f0")).thread.turn_count == 0
 
 
 async def test_an_evicted_archived_thread_forks_whole(
@@ -65,7 +65,7 @@ async def test_an_evicted_archived_thread_forks_whole(
     await rt.tiering.archive_thread("default", "t1")
     await _lose_stream(rt, "t1")  # the hot TTL lapsed: the archive holds this version
 
-    fork = await rt.service.fork("default", "t1", 3, "f3")
+    fork = (await rt.service.fork("default", "t1", 3, "f3")).thread
 
     assert fork.turn_count == 3
     assert await _contents(rt, "f3") == ["turn 1", "turn 2", "turn 3"]

@@ -74,8 +74,8 @@ async def new_thread(runtime: Runtime, thread_id: str, turns: int = 3) -> Thread
     body = {"id": thread_id, "title": "t", "turns": [
         {"role": "user", "content": f"turn {i}"} for i in range(1, turns + 1)
     ]}  # fmt: skip
-    thread, _ = await runtime.service.create("default", parse_new_thread(body, Limits()))
-    return thread
+    view, _ = await runtime.service.create("default", parse_new_thread(body, Limits()))
+    return view.thread
 
 
 async def append(runtime: Runtime, thread_id: str, content: str) -> int:

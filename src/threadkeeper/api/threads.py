@@ -88,14 +88,13 @@ async def create_thread(request: Request) -> Response:
     body = await read_json(request, _settings(request).limits.max_body_bytes)
     new = parse_new_thread(body, _settings(request).limits)
     service = _service(request)
-    thread, created = await service.create(
+    view, created = await service.create(
         tenant, new, idempotency_key=_idempotency_key(request), digest=fingerprint(body)
     )
-    view = await service.read(tenant, thread.id, TurnPage(limit=_settings(request).limits.max_page))
     return JSONResponse(
         _view_body(view),
         status_code=201 if created else 200,
-        headers={"Location": f"/v1/threads/{thread.id}"},
+        headers={"Location": f"/v1/threads/{view.thread.id}"},
     )
 
 
@@ -152,11 +151,9 @@ async def delete_thread(request: Request) -> Response:
 async def fork_thread(request: Request) -> Response:
     tenant, thread_id = _tenant(request), _thread_id(request)
     at_seq, new_id = parse_fork(await read_json(request, _settings(request).limits.max_body_bytes))
-    service = _service(request)
-    fork = await service.fork(tenant, thread_id, at_seq, new_id)
-    view = await service.read(tenant, fork.id, TurnPage(limit=_settings(request).limits.max_page))
+    view = await _service(request).fork(tenant, thread_id, at_seq, new_id)
     return JSONResponse(
-        _view_body(view), status_code=201, headers={"Location": f"/v1/threads/{fork.id}"}
+        _view_body(view), status_code=201, headers={"Location": f"/v1/threads/{view.thread.id}"}
     )
 
 
