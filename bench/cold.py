@@ -24,8 +24,8 @@ from servers import S3Server
 from threadkeeper import keys
 from threadkeeper.archive.s3 import S3Archive
 from threadkeeper.connection import async_client
+from threadkeeper.jobqueue import enqueue, make_queue
 from threadkeeper.paging import TurnPage
-from threadkeeper.queue import enqueue, make_queue
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
 from threadkeeper.snapshot import Snapshot, encode_snapshot

@@ -11,7 +11,7 @@ from __future__ import annotations
 from rq import cron
 
 from threadkeeper import jobs
-from threadkeeper.queue import sweep_registration
+from threadkeeper.cron import sweep_registration
 from threadkeeper.settings import Settings
 
 cron.register(jobs.sweep, **sweep_registration(Settings.from_env()))

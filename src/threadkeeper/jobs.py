@@ -23,7 +23,7 @@ import redis
 
 from threadkeeper import keys
 from threadkeeper.connection import sync_client
-from threadkeeper.queue import QueueDispatch, make_queue
+from threadkeeper.jobqueue import QueueDispatch, make_queue
 from threadkeeper.runtime import Runtime, build_runtime, redis_url
 from threadkeeper.settings import Settings
 from threadkeeper.sweeper import run_batch

@@ -24,7 +24,7 @@ from redis.exceptions import WatchError
 
 from threadkeeper import keys
 from threadkeeper.archive import Archive
-from threadkeeper.bulk import Progress, Ref, Report, require_archive, tally
+from threadkeeper.batch import Progress, Ref, Report, require_archive, tally
 from threadkeeper.connection import translated
 from threadkeeper.models import Thread
 from threadkeeper.runtime import Runtime

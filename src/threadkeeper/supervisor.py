@@ -9,7 +9,6 @@ reloads its AOF), and on Ctrl-C stops everything, Redis last so it can fsync.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import subprocess
@@ -21,6 +20,7 @@ import uvicorn
 
 from threadkeeper.api import create_app
 from threadkeeper.errors import ConfigError
+from threadkeeper.home import write_run_file
 from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.settings import PREFIX, Settings
 from threadkeeper.tokens import check_bind
@@ -137,18 +137,6 @@ class Supervisor:
             await server.serve()
         finally:
             watcher.cancel()
-
-
-RUN_FILE = "run.json"  # where `up`'s Redis and API listen, for the other commands
-
-
-def run_file(home: Path) -> Path:
-    return home / RUN_FILE
-
-
-def write_run_file(home: Path, redis_url: str, archive_url: str | None, api: str) -> None:
-    info = {"redis_url": redis_url, "archive_url": archive_url, "api": api}
-    run_file(home).write_text(json.dumps(info))
 
 
 def _saved_port(home: Path) -> int:

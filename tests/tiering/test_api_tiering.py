@@ -14,7 +14,7 @@ from tiering_support import Backend
 
 from threadkeeper import keys
 from threadkeeper.api import create_app
-from threadkeeper.queue import make_queue
+from threadkeeper.jobqueue import make_queue
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
 

@@ -18,9 +18,11 @@ from rq.serializers import JSONSerializer
 from tiering_support import Backend, Proc, process_env, sync_redis, threadkeeper, wait_for
 
 from threadkeeper import jobs, keys
+from threadkeeper.cron import Cron, sweep_registration
+from threadkeeper.jobqueue import enqueue, make_queue
 from threadkeeper.models import Thread
-from threadkeeper.queue import Cron, enqueue, make_queue, make_worker, sweep_registration
 from threadkeeper.settings import Settings
+from threadkeeper.worker import make_worker
 
 Spawn = Callable[..., Proc]
 

@@ -12,8 +12,8 @@ from starlette.routing import BaseRoute, Route
 from threadkeeper.api.http import choice_param
 from threadkeeper.api.threads import _service, _settings, _tenant, _thread_id
 from threadkeeper.connection import sync_client
+from threadkeeper.jobqueue import archive_job_id, enqueue, make_queue
 from threadkeeper.models import Thread, ThreadState
-from threadkeeper.queue import archive_job_id, enqueue, make_queue
 from threadkeeper.runtime import Runtime, redis_url
 from threadkeeper.settings import Settings
 from threadkeeper.tiering import Rehydrated

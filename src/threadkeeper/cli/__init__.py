@@ -11,7 +11,7 @@ import click
 from threadkeeper.errors import ThreadkeeperError
 
 # Each module registers its commands on `main` when imported.
-COMMAND_MODULES = ("daemon", "threads", "tokens", "workers", "bulk", "health")
+COMMAND_MODULES = ("daemon", "threads", "tokens", "workers", "tiering", "export", "health")
 
 
 class Main(click.Group):

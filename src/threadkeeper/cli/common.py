@@ -1,16 +1,22 @@
-"""What every command shares: settings with `up`'s Redis found, and an async runner."""
+"""What every command shares: settings with `up`'s Redis found, an async runner, options."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import TypeVar
 
+import click
+
+from threadkeeper import batch
+from threadkeeper.batch import Progress, Ref, Report
+from threadkeeper.home import run_file
+from threadkeeper.models import DEFAULT_TENANT
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
-from threadkeeper.supervisor import run_file
 
 T = TypeVar("T")
 
@@ -41,3 +47,35 @@ def run(settings: Settings, work: Callable[[Runtime], Awaitable[T]]) -> T:
             return await work(runtime)
 
     return asyncio.run(main())
+
+
+tenant_option = click.option(
+    "--tenant", default=DEFAULT_TENANT, show_default=True, help="Tenant of bare IDs."
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+
+
+@contextmanager
+def progress_bar(length: int, label: str) -> Iterator[Progress]:
+    """A click progress bar on stderr, as the callback the bulk functions take."""
+    with click.progressbar(length=length, label=label, file=sys.stderr, show_pos=True) as bar:
+        yield bar.update
+
+
+def parse_refs(ids: Sequence[str], tenant: str) -> list[Ref]:
+    return [batch.parse_ref(text, tenant) for text in ids]
+
+
+def print_report(report: Report, as_json: bool, what: str) -> None:
+    """Print the report; exit 1 if any thread failed or ended in a problem status."""
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2))
+    else:
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
+        click.echo(f"{what}: {counts or 'nothing to do'}")
+        for member, status in report.flagged:
+            click.echo(f"  {member}: {status}", err=True)
+        for member, reason in report.failed:
+            click.echo(f"  {member}: FAILED: {reason}", err=True)
+    if not report.ok:
+        sys.exit(1)

@@ -5,13 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import uvicorn
 
-from threadkeeper.api import create_app
 from threadkeeper.cli import main
 from threadkeeper.cli.common import load_settings
 from threadkeeper.settings import Settings
-from threadkeeper.supervisor import run_up
 from threadkeeper.tokens import check_bind
 
 
@@ -26,6 +23,8 @@ def up(home: Path | None, port: int | None) -> None:
         overrides["home"] = home
     if port is not None:
         overrides["port"] = port
+    from threadkeeper.supervisor import run_up  # uvicorn and the API: only for `up`
+
     run_up(settings.with_overrides(**overrides))
 
 
@@ -37,6 +36,10 @@ def serve(port: int | None) -> None:
     if port is not None:
         settings = settings.with_overrides(port=port)
     check_bind(settings.host, settings.tokens_file is not None)
+    import uvicorn  # only for the serving commands: every other command starts faster
+
+    from threadkeeper.api import create_app
+
     try:
         uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
     except KeyboardInterrupt:

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from threadkeeper.bulk import parse_ref
+from threadkeeper.batch import parse_ref
 from threadkeeper.cli import main
 from threadkeeper.cli.common import load_settings, run
 from threadkeeper.models import DEFAULT_TENANT

@@ -8,8 +8,9 @@ from threadkeeper import jobs
 from threadkeeper.cli import main
 from threadkeeper.cli.common import load_settings
 from threadkeeper.connection import sync_client
-from threadkeeper.queue import Cron, die_with_this_process, make_worker, sweep_registration
+from threadkeeper.cron import Cron, sweep_registration
 from threadkeeper.runtime import redis_url
+from threadkeeper.worker import die_with_this_process, make_worker
 
 
 @main.command()

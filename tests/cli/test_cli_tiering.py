@@ -9,9 +9,9 @@ import pytest
 from cli_support import Harness
 
 from threadkeeper import keys
-from threadkeeper.bulk import parse_ref
+from threadkeeper.batch import parse_ref
 from threadkeeper.errors import InvalidInput
-from threadkeeper.queue import make_queue
+from threadkeeper.jobqueue import make_queue
 from threadkeeper.runtime import Runtime
 from threadkeeper.validation import parse_new_turns
 

@@ -12,9 +12,9 @@ import pytest
 from cli_support import Harness
 
 from threadkeeper import keys
+from threadkeeper.export import FORMAT
 from threadkeeper.paging import TurnPage
 from threadkeeper.runtime import Runtime
-from threadkeeper.transfer import FORMAT
 
 IDS = ["one", "two", "three"]
 

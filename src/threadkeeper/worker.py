@@ -1,0 +1,53 @@
+"""The RQ worker process: a SimpleWorker on the queue, and its scheduler child's leash."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+
+import redis
+from rq.serializers import JSONSerializer
+from rq.worker import SimpleWorker
+
+from threadkeeper.jobqueue import make_queue
+from threadkeeper.settings import Settings
+
+
+def make_worker(settings: Settings, connection: redis.Redis) -> SimpleWorker:
+    """A worker on the queue: SimpleWorker, so jobs reuse this process's clients and loop.
+
+    rq's forking Worker runs each job in a fresh child: about 3x the per-job overhead
+    (68 vs 194 jobs/s measured) and no client reuse. What forking buys, surviving a
+    job that crashes the interpreter, the supervisor gives too: it restarts the worker,
+    and the abandoned job is retried by the next maintenance pass.
+    """
+    return SimpleWorker(
+        [make_queue(settings, connection)],
+        connection=connection,
+        serializer=JSONSerializer,
+        maintenance_interval=max(1, round(settings.worker_maintenance_interval)),
+    )
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def die_with_this_process() -> None:
+    """Make every child forked from here on (rq's scheduler) get SIGTERM when we die.
+
+    rq's scheduler runs in a forked child that never checks its parent: a worker
+    killed with SIGKILL would leave it running, holding the scheduler lock. Linux
+    only (prctl); elsewhere the orphan lingers as in plain rq.
+    """
+    parent = os.getpid()
+
+    def in_child() -> None:
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+        except (OSError, AttributeError):
+            return
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    os.register_at_fork(after_in_child=in_child)
