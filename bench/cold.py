@@ -115,8 +115,8 @@ async def _rehydrate(kit: Kit, thread_id: str) -> None:
 
 async def _cold_read(kit: Kit, thread_id: str, turns: int) -> None:
     view = await kit.service.read(TENANT, thread_id, TurnPage(limit=turns))
-    if view.source != "archive" or len(view.turns) != turns:
-        raise RuntimeError(f"cold read of {thread_id}: {view.source}, {len(view.turns)} turns")
+    if view.source != "archive" or len(view.turns_json) != turns:
+        raise RuntimeError(f"cold read of {thread_id}: {view.source}, {len(view.turns_json)} turns")
 
 
 def s3_put_floor(server: S3Server, objects: int, size: int, workers: int) -> float:

@@ -12,13 +12,14 @@ from threadkeeper import keys
 from threadkeeper.paging import TurnPage
 from threadkeeper.runtime import Runtime
 from threadkeeper.settings import Limits
-from threadkeeper.validation import NewThread, NewTurns, check_turn
+from threadkeeper.wire.decode import turn_from_dict
+from threadkeeper.wire.shapes import NewThread, NewTurns, TurnIn
 
 FILL_BATCH = 500
 
 
-def valid_turns(first: int, count: int) -> list[dict[str, Any]]:
-    return [check_turn(turn(first + i), Limits(), "turn") for i in range(count)]
+def valid_turns(first: int, count: int) -> list[TurnIn]:
+    return [turn_from_dict(turn(first + i), Limits(), "turn") for i in range(count)]
 
 
 @dataclass
@@ -33,10 +34,12 @@ class Kit:
 
     async def create(self, thread_id: str, turns: int = 0) -> str:
         first = valid_turns(0, min(turns, FILL_BATCH))
-        await self.service.create(TENANT, NewThread(thread_id, "bench", "bench", {}, first))
+        await self.service.create(
+            TENANT, NewThread(id=thread_id, title="bench", tool="bench", turns=first)
+        )
         for start in range(len(first), turns, FILL_BATCH):
             batch = valid_turns(start, min(FILL_BATCH, turns - start))
-            await self.service.append(TENANT, thread_id, NewTurns(batch, None))
+            await self.service.append(TENANT, thread_id, NewTurns(turns=batch))
         return thread_id
 
     def stream_key(self, thread_id: str) -> str:
@@ -47,18 +50,18 @@ class Kit:
 
     async def read_all(self, thread_id: str, turns: int) -> int:
         view = await self.service.read(TENANT, thread_id, TurnPage(limit=turns))
-        return len(view.turns)
+        return len(view.turns_json)
 
     async def read_last(self, thread_id: str, count: int) -> int:
         view = await self.service.read(TENANT, thread_id, TurnPage(order="desc", limit=count))
-        return len(view.turns)
+        return len(view.turns_json)
 
     async def throughput(
         self, clients: int, total: int, seconds: float, tag: str, per_request: int = 1
     ) -> Run:
         """`clients` concurrent appenders, each to its own thread; Run.ops counts requests."""
         ids = [await self.create(f"tp-{tag}-{c}") for c in range(clients)]
-        new = NewTurns(valid_turns(0, per_request), None)
+        new = NewTurns(turns=valid_turns(0, per_request))
         return await drive(clients, total, seconds, lambda c, i: self.append(ids[c], new))
 
 

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from threadkeeper import keys
 from threadkeeper.service import fingerprint
-from threadkeeper.validation import NewTurns
+from threadkeeper.wire.shapes import NewTurns
 
 
 async def usage(redis: Redis, *names: str) -> int:
@@ -49,7 +49,7 @@ async def keyed_thread(kit: Kit, turns: int) -> str:
         await kit.service.append(
             TENANT,
             thread_id,
-            NewTurns(valid_turns(i, 1), None),
+            NewTurns(turns=valid_turns(i, 1)),
             idempotency_key=uuid.uuid4().hex,
             digest=fingerprint(body),
         )

@@ -21,7 +21,7 @@ from floor import redis_benchmark
 from http_api import HttpKit
 from inproc import growth, growth_threads, valid_turns
 
-from threadkeeper.validation import NewTurns
+from threadkeeper.wire.shapes import NewTurns
 
 # -- floor and in-process appends ------------------------------------------------
 
@@ -121,7 +121,7 @@ async def http_appends(b: Bench, host: str, port: int, floors: dict[int, list[Ru
 async def append_growth(b: Bench, host: str, port: int) -> None:
     s = b.sizes
     threads = await growth_threads(b.kit, "inproc", s.growth_samples, s.growth_long_turns)
-    new = NewTurns(valid_turns(0, 1), None)
+    new = NewTurns(turns=valid_turns(0, 1))
     early, late = await growth(threads, lambda t: b.kit.append(t, new))
     _growth_rows(b, "in-process", early, late)
     threads = await growth_threads(b.kit, "http", s.growth_samples, s.growth_long_turns)

@@ -10,14 +10,14 @@ import pytest
 import redis.asyncio
 
 from threadkeeper import keys
-from threadkeeper.codec import encode_turn, load_turn
+from threadkeeper.codec import encode_turn, load_turn, stored_turn
 from threadkeeper.connection import async_client
 from threadkeeper.models import Thread
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
 from threadkeeper.store import RECENT_MAX, RECENT_TTL_MS, ThreadStore
-from threadkeeper.validation import NewThread, NewTurns
+from threadkeeper.wire.shapes import NewThread, NewTurns, TurnIn
 
 pytestmark = pytest.mark.anyio
 
@@ -35,8 +35,8 @@ def new_thread(thread_id: str = "t1") -> Thread:
     )  # fmt: skip
 
 
-def turn(content: str) -> dict[str, object]:
-    return {"role": "user", "content": content}
+def turn(content: str) -> TurnIn:
+    return TurnIn(role="user", content=content)
 
 
 @pytest.fixture
@@ -78,13 +78,15 @@ async def test_a_create_resent_with_its_key_writes_the_indexes_it_missed(
     store: ThreadStore,
 ) -> None:
     k = keys.thread_keys("acme", "t1")
-    assert await store.create(new_thread(), [blob("a")], create_key="~c1")
+    assert await store.create(new_thread(), [stored_turn(1, blob("a"))], create_key="~c1")
     # The first attempt's reply was lost before its index writes went out.
     await store.redis.delete(keys.ACTIVITY_INDEX, keys.DIRTY_INDEX, keys.tenant_index("acme"))
-    assert not await store.create(new_thread(), [blob("a")], create_key="~c1")  # caller compares
+    assert not await store.create(
+        new_thread(), [stored_turn(1, blob("a"))], create_key="~c1"
+    )  # caller compares
     assert await store.redis.zscore(keys.tenant_index("acme"), "t1") == 1
     assert await store.redis.zscore(keys.DIRTY_INDEX, k.member) == 1
-    assert not await store.create(new_thread(), [blob("x")], create_key="~other")
+    assert not await store.create(new_thread(), [stored_turn(1, blob("x"))], create_key="~other")
     assert await store.redis.xlen(k.turns) == 1
 
 
@@ -164,8 +166,8 @@ async def through_proxy(
         runtime = build_runtime(make_settings(), redis=async_client(url))
         opened.append((runtime, proxy))
         # Scripts loaded beforehand: the marked request is the one that runs, not a NOSCRIPT.
-        await runtime.service.create("default", NewThread("warm", None, None, {}, [turn("w")]))
-        await runtime.service.append("default", "warm", NewTurns([turn("w")], None))
+        await runtime.service.create("default", NewThread(id="warm", turns=[turn("w")]))
+        await runtime.service.append("default", "warm", NewTurns(turns=[turn("w")]))
         return runtime, proxy
 
     yield make
@@ -176,8 +178,8 @@ async def through_proxy(
 
 async def test_an_append_whose_reply_was_lost_is_stored_once(through_proxy: Proxied) -> None:
     rt, proxy = await through_proxy(b"lost-reply-append")
-    await rt.service.create("default", NewThread("t1", None, None, {}, [turn("first")]))
-    result = await rt.service.append("default", "t1", NewTurns([turn("lost-reply-append")], None))
+    await rt.service.create("default", NewThread(id="t1", turns=[turn("first")]))
+    result = await rt.service.append("default", "t1", NewTurns(turns=[turn("lost-reply-append")]))
     assert proxy.dropped  # redis-py resent it on a new connection
     assert (result.seqs, result.version, result.replayed) == ([2], 2, False)
     view = await rt.service.read("default", "t1", TurnPage())
@@ -186,12 +188,12 @@ async def test_an_append_whose_reply_was_lost_is_stored_once(through_proxy: Prox
 
 async def test_a_create_whose_reply_was_lost_answers_created(through_proxy: Proxied) -> None:
     rt, proxy = await through_proxy(b"lost-reply-create")
-    new = NewThread("t1", None, None, {}, [turn("lost-reply-create")])
+    new = NewThread(id="t1", turns=[turn("lost-reply-create")])
     view, created = await rt.service.create("default", new)
     thread = view.thread
     assert proxy.dropped and created and thread.id == "t1" and thread.turn_count == 1
     raw = await rt.redis.xrange(keys.thread_keys("default", "t1").turns)
-    assert [load_turn(fields[b"t"])["content"] for _, fields in raw] == ["lost-reply-create"]
+    assert [load_turn(1, fields[b"t"]).content for _, fields in raw] == ["lost-reply-create"]
     listed, _ = await rt.store.list_threads("default", ThreadPage(limit=10))
     assert "t1" in [x.thread.id for x in listed]
     assert await rt.redis.zscore(keys.DIRTY_INDEX, "default:t1") is not None

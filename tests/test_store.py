@@ -9,7 +9,7 @@ import pytest
 import redis.asyncio
 
 from threadkeeper import keys
-from threadkeeper.codec import encode_turn, load_turn
+from threadkeeper.codec import encode_turn, load_turn, stored_turn
 from threadkeeper.models import Thread
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.store import ThreadStore
@@ -46,12 +46,12 @@ def new_thread(thread_id: str = "t1", tenant: str = "acme", n: int = 0, at: int 
 
 
 async def make(store: ThreadStore, n: int, thread_id: str = "t1", tenant: str = "acme") -> None:
-    blobs = [blob(f"turn {i}") for i in range(1, n + 1)]
+    blobs = [stored_turn(i, blob(f"turn {i}")) for i in range(1, n + 1)]
     assert await store.create(new_thread(thread_id, tenant, n), blobs)
 
 
 def contents(read_turns: list[tuple[int, bytes]]) -> list[str]:
-    return [load_turn(b)["content"] for _, b in read_turns]
+    return [load_turn(seq, b).content for seq, b in read_turns]
 
 
 async def test_create_then_read_back_in_both_orders(store: ThreadStore) -> None:
@@ -81,7 +81,7 @@ async def test_paging_follows_seq_both_ways(store: ThreadStore) -> None:
 
 async def test_create_refuses_an_existing_id(store: ThreadStore) -> None:
     await make(store, 1)
-    assert not await store.create(new_thread(), [blob("again")])
+    assert not await store.create(new_thread(), [stored_turn(1, blob("again"))])
     read = await store.read("acme", "t1", TurnPage(limit=10))
     assert read is not None and contents(read.turns) == ["turn 1"]
 

@@ -18,7 +18,7 @@ from threadkeeper.archive import Archive
 from threadkeeper.errors import ArchiveNotConfigured, ThreadkeeperError
 from threadkeeper.models import DEFAULT_TENANT, now_ms
 from threadkeeper.runtime import Runtime
-from threadkeeper.validation import check_id
+from threadkeeper.wire.decode import check_id
 
 T = TypeVar("T")
 

@@ -1,8 +1,14 @@
-"""How one turn is stored: a msgpack map in a single stream field, its seq in the stream ID.
+"""How one turn is stored: its public JSON, in a single stream field, its seq in the stream ID.
 
-The same bytes go into snapshots unchanged, so archiving and rehydrating never
-re-encode a turn. Decoding treats the bytes as untrusted: no ext types, string
-map keys only, bounded sizes.
+A turn is encoded once, when it is written, exactly as every read shows it
+(`wire.shapes.Turn`), so serving a page joins stored bytes. Its seq is
+assigned where the store assigns it: the append script writes the opening
+`{"seq":N,` before the rest (`encode_turn`), a create or a fork stores whole
+turns (`stored_turn`). The same bytes go into snapshots unchanged.
+
+Turns written before this format are msgpack maps (first byte 0x80-0x8f or
+0xde/0xdf, never `{`): they read correctly, converted on read (`turn_json`), and
+so do snapshots that hold them. Decoding treats stored bytes as untrusted.
 """
 
 from __future__ import annotations
@@ -10,26 +16,57 @@ from __future__ import annotations
 from typing import Any
 
 import msgpack
+import msgspec
 
 from threadkeeper.errors import SnapshotCorrupt
 from threadkeeper.models import rfc3339
+from threadkeeper.wire.shapes import Turn, TurnIn
 
 TURN_FIELD = b"t"
+JSON_TURN = ord("{")  # the first byte of a turn stored as JSON
+_SEQ_OPENING = b'{"seq":0,'
 
-# Optional turn fields in wire order; only those present are stored.
-OPTIONAL_FIELDS = ("tool_name", "model", "files", "images", "metadata", "tokens")
-# Built once: the same literal inside the loop below would allocate a list and a dict per field.
-_ABSENT: tuple[object, ...] = (None, [], {})
+_encode = msgspec.json.Encoder().encode
+_decode_turn = msgspec.json.Decoder(Turn).decode
 
 
-def encode_turn(turn: dict[str, Any], created_at: int) -> bytes:
-    """A validated input turn -> its stored bytes."""
-    stored: dict[str, Any] = {"role": turn["role"], "content": turn["content"], "at": created_at}
-    for name in OPTIONAL_FIELDS:
-        value = turn.get(name)
-        if value not in _ABSENT:
-            stored[name] = value
-    return msgpack.packb(stored, use_bin_type=True)  # type: ignore[no-any-return]
+def encode_turn(turn: TurnIn | dict[str, Any], created_at: int) -> bytes:
+    """A validated input turn -> its stored JSON without the opening `{"seq":N,`."""
+    if isinstance(turn, dict):  # a test's or a tool's plain turn
+        turn = msgspec.convert(turn, TurnIn)
+    public = Turn(
+        seq=0, role=turn.role, content=turn.content, created_at=rfc3339(created_at),
+        tool_name=turn.tool_name, model=turn.model, files=turn.files, images=turn.images,
+        metadata=turn.metadata, tokens=turn.tokens,
+    )  # fmt: skip
+    return _encode(public)[len(_SEQ_OPENING) :]
+
+
+def stored_turn(seq: int, body: bytes) -> bytes:
+    """The whole stored turn, from `encode_turn`'s bytes (what the append script writes)."""
+    return b'{"seq":%d,%b' % (seq, body)
+
+
+def turn_json(seq: int, blob: bytes) -> bytes:
+    """Stored bytes -> the turn's public JSON (a turn of the old format is converted)."""
+    if blob[:1] == b"{":
+        return blob
+    return _encode(_legacy_turn(seq, blob))
+
+
+def decode_turn(seq: int, blob: bytes) -> dict[str, Any]:
+    """Stored bytes -> the turn as the API shows it, as a dict."""
+    return msgspec.structs.asdict(load_turn(seq, blob))
+
+
+def load_turn(seq: int, blob: bytes) -> Turn:
+    """Stored bytes -> the turn, refusing anything a turn cannot hold."""
+    if blob[:1] != b"{":
+        return _legacy_turn(seq, blob)
+    try:
+        return _decode_turn(blob)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise SnapshotCorrupt(f"a stored turn does not decode: {exc}") from exc
 
 
 def _refuse_ext(code: int, data: bytes) -> Any:
@@ -39,34 +76,19 @@ def _refuse_ext(code: int, data: bytes) -> Any:
 _UNDECODABLE = (ValueError, msgpack.UnpackException, TypeError)
 
 
-def load_turn(blob: bytes) -> dict[str, Any]:
-    """Stored bytes -> the stored map, refusing anything a turn cannot hold."""
+def _legacy_turn(seq: int, blob: bytes) -> Turn:
+    """A turn stored as a msgpack map (before the JSON format) -> the turn."""
     try:
         stored = msgpack.unpackb(blob, raw=False, strict_map_key=True, ext_hook=_refuse_ext)
     except _UNDECODABLE as exc:
         raise SnapshotCorrupt(f"a stored turn does not decode: {exc}") from exc
-    # type() rather than isinstance(): msgpack builds plain dicts, and this runs per turn.
     if type(stored) is not dict or "role" not in stored or "content" not in stored:
         raise SnapshotCorrupt("a stored turn lacks its role or content")
-    return stored
-
-
-def decode_turn(seq: int, blob: bytes) -> dict[str, Any]:
-    """Stored bytes -> the turn as the API shows it."""
-    stored = load_turn(blob)
-    get = stored.get  # runs for every turn of every read: bound once
-    return {
-        "seq": seq,
-        "role": stored["role"],
-        "content": stored["content"],
-        "created_at": rfc3339(get("at")),
-        "tool_name": get("tool_name"),
-        "model": get("model"),
-        "files": get("files", []),
-        "images": get("images", []),
-        "metadata": get("metadata", {}),
-        "tokens": get("tokens"),
-    }
+    at = stored.pop("at", None)
+    try:
+        return msgspec.convert({**stored, "seq": seq, "created_at": rfc3339(at)}, Turn)
+    except (msgspec.ValidationError, ValueError) as exc:
+        raise SnapshotCorrupt(f"a stored turn does not decode: {exc}") from exc
 
 
 def seq_of(stream_id: bytes | str) -> int:

@@ -4,7 +4,7 @@ One line per thread, in the archive's schema:
 
     {"format": "threadkeeper-export/1",
      "thread": {...the thread's metadata map, as its snapshot records it...},
-     "turns": [{...the turn as the API shows it..., "stored": "<base64 of its msgpack>"}],
+     "turns": [{...the turn as the API shows it..., "stored": "<base64 of its stored bytes>"}],
      "idempotency": {"<key>": "<dedupe record>"}}
 
 `stored` is the source of truth: import writes those exact bytes, so a thread
@@ -28,7 +28,8 @@ from threadkeeper.errors import InvalidInput, SnapshotCorrupt, ThreadkeeperError
 from threadkeeper.models import Thread, now_ms
 from threadkeeper.runtime import Runtime
 from threadkeeper.settings import Limits
-from threadkeeper.validation import MAX_LABEL, check_id, check_metadata, check_turn
+from threadkeeper.wire.decode import check_id, check_metadata, turn_from_dict
+from threadkeeper.wire.shapes import MAX_LABEL
 
 FORMAT = "threadkeeper-export/1"
 LINE_FIELDS = frozenset({"format", "thread", "turns", "idempotency"})
@@ -145,7 +146,7 @@ def _parse_turn(raw: object, seq: int, limits: Limits) -> bytes:
     if not isinstance(raw, dict) or not isinstance(raw.get("stored"), str):
         raise InvalidInput(f"{where} must be an object with its stored bytes in 'stored'")
     readable = {k: v for k, v in raw.items() if k != "stored"}
-    check_turn(readable, limits, where)
+    turn_from_dict(readable, limits, where)
     try:
         blob = base64.b64decode(raw["stored"], validate=True)
         decoded = decode_turn(seq, blob)

@@ -11,6 +11,10 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+import msgspec
+
+from threadkeeper.wire.shapes import ThreadInfo
+
 DEFAULT_TENANT = "default"
 _EPOCH = date(1970, 1, 1)
 _HOUR_MINUTE = [f"T{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
@@ -150,25 +154,20 @@ class Thread:
     def dirty(self) -> bool:
         return self.version > self.archived_version
 
-    def public(self, state: ThreadState) -> dict[str, Any]:
+    def info(self, state: ThreadState) -> ThreadInfo:
         """The thread as the API shows it."""
-        return {
-            "id": self.id,
-            "tenant": self.tenant,
-            "title": self.title,
-            "tool": self.tool,
-            "metadata": self.metadata,
-            "created_at": rfc3339(self.created_at),
-            "updated_at": rfc3339(self.updated_at),
-            "turn_count": self.turn_count,
-            "bytes": self.byte_count,
-            "version": self.version,
-            "parent_id": self.parent_id,
-            "fork_seq": self.fork_seq,
-            "state": state.value,
-            "archived_version": self.archived_version,
-            "archived_at": rfc3339(self.archived_at),
-        }
+        return ThreadInfo(
+            id=self.id, tenant=self.tenant, title=self.title, tool=self.tool,
+            metadata=self.metadata, created_at=rfc3339(self.created_at),
+            updated_at=rfc3339(self.updated_at), turn_count=self.turn_count,
+            bytes=self.byte_count, version=self.version, parent_id=self.parent_id,
+            fork_seq=self.fork_seq, state=state.value, archived_version=self.archived_version,
+            archived_at=rfc3339(self.archived_at),
+        )  # fmt: skip
+
+    def public(self, state: ThreadState) -> dict[str, Any]:
+        """The thread as the API shows it, as a dict (the CLI's JSON output)."""
+        return msgspec.structs.asdict(self.info(state))
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,15 +7,16 @@ a thread is gone they say exactly what, when and why.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from threadkeeper import metrics
-from threadkeeper.codec import decode_turn, encode_turn
+from threadkeeper.codec import JSON_TURN, encode_turn, stored_turn, turn_json
 from threadkeeper.errors import (
     ArchiveError,
     Conflict,
@@ -31,7 +32,7 @@ from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.settings import Settings
 from threadkeeper.store import Appended, Listed, ThreadStore
 from threadkeeper.tiering import Rehydrated, Tiering
-from threadkeeper.validation import NewThread, NewTurns
+from threadkeeper.wire.shapes import NewThread, NewTurns
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +47,17 @@ class ThreadView:
     """One page of a thread, with where it came from and anything missing."""
 
     thread: Thread
-    turns: list[dict[str, Any]]
+    turns_json: list[bytes]  # each turn's public JSON, as stored
     next: str | None
     source: str  # redis | archive
     state: ThreadState
     missing: tuple[int, int] | None = None
     missing_detail: str | None = None
+
+    @property
+    def turns(self) -> list[dict[str, Any]]:
+        """The page's turns decoded (the CLI and tests; the API sends `turns_json`)."""
+        return [msgspec.json.decode(turn) for turn in self.turns_json]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +67,12 @@ class AppendResult:
     replayed: bool
 
 
-def fingerprint(body: object) -> str:
-    """A stable digest of a request body, to tell a retry from a reused key."""
-    raw = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+def fingerprint(body: NewThread | NewTurns) -> str:
+    """A stable digest of a decoded request, to tell a retry from a reused key.
+
+    Sorted keys: a retry that sends the same fields in another order is the same request.
+    """
+    raw = msgspec.json.encode(body, order="sorted")
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
@@ -103,7 +112,7 @@ class ThreadService:
     ) -> tuple[ThreadView, bool]:
         """Store a new thread; (its first page, created). A keyed retry returns the same."""
         now = self.store.clock()
-        blobs = [encode_turn(t, now) for t in new.turns]
+        blobs = [stored_turn(seq, encode_turn(t, now)) for seq, t in enumerate(new.turns, 1)]
         thread = Thread(
             id=new.id or _default_id(tenant, idempotency_key), tenant=tenant, created_at=now,
             updated_at=now, title=new.title, tool=new.tool, metadata=new.metadata, parent_id=None,
@@ -158,10 +167,10 @@ class ThreadService:
         digest: str = "",
     ) -> AppendResult:
         now = self.store.clock()
-        blobs = [encode_turn(t, now) for t in new.turns]
+        bodies = [encode_turn(t, now) for t in new.turns]
         for attempt in range(2):
             result = await self.store.append(
-                tenant, thread_id, blobs, max_turns=self.settings.limits.max_turns,
+                tenant, thread_id, bodies, max_turns=self.settings.limits.max_turns,
                 expected_version=new.expected_version, idempotency_key=idempotency_key,
                 fingerprint=digest,
             )  # fmt: skip
@@ -246,8 +255,8 @@ class ThreadService:
         first, last = outcome.missing
         detail = await self._loss_detail(thread, first, last)
         return ThreadView(
-            view.thread, view.turns, view.next, "archive", ThreadState.ARCHIVED, outcome.missing,
-            detail,
+            view.thread, view.turns_json, view.next, "archive", ThreadState.ARCHIVED,
+            outcome.missing, detail,
         )  # fmt: skip
 
     async def _loss_detail(self, thread: Thread, first: int, last: int) -> str:
@@ -349,10 +358,11 @@ class ThreadService:
 def _view(
     thread: Thread, turns: list[tuple[int, bytes]], more: bool, page: TurnPage, source: str
 ) -> ThreadView:
-    decoded = [decode_turn(seq, blob) for seq, blob in turns]
+    # A turn stored as JSON is served as it is; only one of the old format is converted.
+    stored = [blob if blob[0] == JSON_TURN else turn_json(seq, blob) for seq, blob in turns]
     cursor = page.next_after(turns[-1][0]).encode() if more and turns else None
     # Served from Redis, even if just rehydrated: the source header says where it came from.
-    return ThreadView(thread, decoded, cursor, source, ThreadState.HOT)
+    return ThreadView(thread, stored, cursor, source, ThreadState.HOT)
 
 
 def _gone(thread_id: str, reason: GoneReason, at: int) -> ThreadNotFound:

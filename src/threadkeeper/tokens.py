@@ -18,7 +18,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from threadkeeper.errors import ConfigError, Unauthorized
-from threadkeeper.validation import check_id
+from threadkeeper.wire.decode import check_id
 
 TOKEN_PREFIX = "tk_"
 

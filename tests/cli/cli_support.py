@@ -21,7 +21,7 @@ from threadkeeper.api import create_app
 from threadkeeper.cli import main
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
-from threadkeeper.validation import parse_new_thread, parse_new_turns
+from threadkeeper.wire.decode import parse_new_thread, parse_new_turns
 
 T = TypeVar("T")
 

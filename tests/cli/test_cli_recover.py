@@ -13,7 +13,7 @@ from threadkeeper.errors import ThreadNotFound
 from threadkeeper.models import GoneReason
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.runtime import Runtime
-from threadkeeper.validation import parse_new_turns
+from threadkeeper.wire.decode import parse_new_turns
 
 THREADS = [("default", "alpha"), ("default", "beta"), ("default", "gamma"), ("acme", "delta")]
 TENANTS = ("default", "acme")

@@ -13,7 +13,7 @@ from threadkeeper.batch import parse_ref
 from threadkeeper.errors import InvalidInput
 from threadkeeper.jobqueue import make_queue
 from threadkeeper.runtime import Runtime
-from threadkeeper.validation import parse_new_turns
+from threadkeeper.wire.decode import parse_new_turns
 
 IDS = [f"t{n:02d}" for n in range(12)]
 

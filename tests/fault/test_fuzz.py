@@ -1,5 +1,6 @@
 """The API fuzzed from its own OpenAPI document (schemathesis) against a real uvicorn: no 5xx,
-and afterwards every stored thread still reads back."""
+every answer as the document says (status, content type, body schema, headers), and
+afterwards every stored thread still reads back."""
 
 from __future__ import annotations
 
@@ -12,7 +13,13 @@ import pytest
 import schemathesis
 import uvicorn
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from threadkeeper.api import create_app
 from threadkeeper.redis_server import ManagedRedis, free_port
@@ -21,6 +28,8 @@ from threadkeeper.settings import Settings
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(240)]
 
 MAX_EXAMPLES = 30
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
+          response_schema_conformance, response_headers_conformance]  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -50,11 +59,13 @@ def api_schema(live_api: str) -> schemathesis.BaseSchema:
     return schemathesis.openapi.from_url(f"{live_api}/openapi.json")
 
 
-def test_no_server_errors(api_schema: schemathesis.BaseSchema, live_api: str) -> None:
+def test_no_server_errors_and_answers_conform(
+    api_schema: schemathesis.BaseSchema, live_api: str
+) -> None:
     """Every operation, MAX_EXAMPLES generated requests each (schemathesis's pytest plugin does
     not load on pytest 9, so its Python API drives hypothesis here)."""
     operations = [result.ok() for result in api_schema.get_all_operations()]
-    assert len(operations) >= 8
+    assert len(operations) >= 13  # every route, archive and rehydrate included
 
     for operation in operations:
 
@@ -62,7 +73,7 @@ def test_no_server_errors(api_schema: schemathesis.BaseSchema, live_api: str) ->
         @settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
                   suppress_health_check=list(HealthCheck))  # fmt: skip
         def run(case: schemathesis.Case) -> None:
-            case.call_and_validate(base_url=live_api, checks=[not_a_server_error])
+            case.call_and_validate(base_url=live_api, checks=CHECKS)
 
         run()
 

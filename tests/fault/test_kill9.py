@@ -21,7 +21,7 @@ from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.service import fingerprint
 from threadkeeper.settings import Settings
-from threadkeeper.validation import parse_new_thread, parse_new_turns
+from threadkeeper.wire.decode import parse_new_thread, parse_new_turns
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
 

@@ -17,7 +17,7 @@ from threadkeeper.runtime import Runtime
 from threadkeeper.settings import Limits
 from threadkeeper.snapshot import Snapshot, encode_snapshot
 from threadkeeper.sweeper import InlineDispatch, sweep
-from threadkeeper.validation import parse_new_thread
+from threadkeeper.wire.decode import parse_new_thread
 
 pytestmark = pytest.mark.anyio
 

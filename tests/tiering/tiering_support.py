@@ -18,7 +18,7 @@ from threadkeeper.archive import Archive
 from threadkeeper.models import Thread
 from threadkeeper.runtime import Runtime
 from threadkeeper.settings import Limits, Settings
-from threadkeeper.validation import parse_new_thread, parse_new_turns
+from threadkeeper.wire.decode import parse_new_thread, parse_new_turns
 
 
 class AfterPut:

@@ -14,7 +14,7 @@ from starlette.routing import Route
 
 from threadkeeper.api import health, threads, tiering
 from threadkeeper.api.http import on_error, on_unexpected
-from threadkeeper.api.openapi import openapi_document
+from threadkeeper.api.schema import openapi_document
 from threadkeeper.errors import ThreadkeeperError
 from threadkeeper.models import DEFAULT_TENANT
 from threadkeeper.runtime import Runtime, build_runtime

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any
+from collections.abc import Mapping
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from threadkeeper.errors import InvalidInput, InvalidJSON, LimitExceeded, ThreadkeeperError
+from threadkeeper.errors import InvalidInput, LimitExceeded, ThreadkeeperError
 
 log = logging.getLogger("threadkeeper.api")
 
@@ -41,8 +41,19 @@ async def on_unexpected(request: Request, exc: Exception) -> Response:
     return problem_response(problem)
 
 
-async def read_json(request: Request, max_bytes: int) -> Any:
-    """The body as JSON, refusing more than `max_bytes` before reading it all."""
+_encode = msgspec.json.Encoder().encode
+
+
+def wire_response(
+    body: msgspec.Struct, status_code: int = 200, headers: Mapping[str, str] | None = None
+) -> Response:
+    """A response body from the wire shapes, encoded by msgspec (stored turns pass as is)."""
+    return Response(_encode(body), status_code, headers, media_type="application/json")
+
+
+async def read_body(request: Request) -> bytes:
+    """The raw body, refusing more than THREADKEEPER_MAX_BODY_BYTES before reading it all."""
+    max_bytes: int = request.app.state.settings.limits.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(int(declared), max_bytes)
@@ -53,16 +64,7 @@ async def read_json(request: Request, max_bytes: int) -> Any:
         if size > max_bytes:
             raise _too_large(size, max_bytes)
         chunks.append(chunk)
-    return _parse(b"".join(chunks))
-
-
-def _parse(raw: bytes) -> Any:
-    if not raw.strip():
-        raise InvalidJSON("the request body is empty; send a JSON object")
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidJSON(f"the request body is not valid JSON: {exc}") from None
+    return b"".join(chunks)
 
 
 def _too_large(size: int, limit: int) -> LimitExceeded:

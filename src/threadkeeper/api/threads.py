@@ -2,19 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from threadkeeper.api.http import choice_param, int_param, read_json
+from threadkeeper.api.http import choice_param, int_param, read_body, wire_response
+from threadkeeper.context import fill_context
 from threadkeeper.errors import InvalidInput
 from threadkeeper.models import parse_rfc3339
 from threadkeeper.paging import ThreadPage, TurnPage
-from threadkeeper.service import ThreadService, ThreadView, fingerprint
+from threadkeeper.service import ThreadService, fingerprint
+from threadkeeper.service import ThreadView as View
 from threadkeeper.settings import Settings
-from threadkeeper.validation import check_id, parse_fork, parse_new_thread, parse_new_turns
+from threadkeeper.wire.decode import check_id, decode_body, parse_new_thread, parse_new_turns
+from threadkeeper.wire.shapes import (
+    AppendedTurns,
+    ForkRequest,
+    ThreadContext,
+    ThreadList,
+    ThreadView,
+    joined,
+)
 
 DEFAULT_PAGE = 50
 MAX_SEQ = 2**53  # far past any thread (THREADKEEPER_MAX_TURNS), inside Redis stream IDs
@@ -64,19 +72,16 @@ def _turn_page(request: Request) -> TurnPage:
     return TurnPage(order, after, before, limit)  # type: ignore[arg-type]
 
 
-def _view_body(view: ThreadView) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "thread": view.thread.public(view.state),
-        "turns": view.turns,
-        "next": view.next,
-    }
+def _view_body(view: View) -> ThreadView:
+    body = ThreadView(thread=view.thread.info(view.state), turns=joined(view.turns_json),
+                      next=view.next)  # fmt: skip
     if view.missing is not None:
-        body["missing_turns"] = list(view.missing)
-        body["detail"] = view.missing_detail
+        body.missing_turns = list(view.missing)
+        body.detail = view.missing_detail
     return body
 
 
-def _view_headers(view: ThreadView) -> dict[str, str]:
+def _view_headers(view: View) -> dict[str, str]:
     headers = {"Threadkeeper-Source": view.source}
     if view.missing is not None:
         headers["Threadkeeper-Degraded"] = f"missing-turns={view.missing[0]}-{view.missing[1]}"
@@ -85,13 +90,11 @@ def _view_headers(view: ThreadView) -> dict[str, str]:
 
 async def create_thread(request: Request) -> Response:
     tenant = _tenant(request)
-    body = await read_json(request, _settings(request).limits.max_body_bytes)
-    new = parse_new_thread(body, _settings(request).limits)
-    service = _service(request)
-    view, created = await service.create(
-        tenant, new, idempotency_key=_idempotency_key(request), digest=fingerprint(body)
+    new = parse_new_thread(await read_body(request), _settings(request).limits)
+    view, created = await _service(request).create(
+        tenant, new, idempotency_key=_idempotency_key(request), digest=fingerprint(new)
     )
-    return JSONResponse(
+    return wire_response(
         _view_body(view),
         status_code=201 if created else 200,
         headers={"Location": f"/v1/threads/{view.thread.id}"},
@@ -100,18 +103,17 @@ async def create_thread(request: Request) -> Response:
 
 async def read_thread(request: Request) -> Response:
     view = await _service(request).read(_tenant(request), _thread_id(request), _turn_page(request))
-    return JSONResponse(_view_body(view), headers=_view_headers(view))
+    return wire_response(_view_body(view), headers=_view_headers(view))
 
 
 async def append_turns(request: Request) -> Response:
     tenant, thread_id = _tenant(request), _thread_id(request)
-    body = await read_json(request, _settings(request).limits.max_body_bytes)
-    new = parse_new_turns(body, _settings(request).limits)
+    new = parse_new_turns(await read_body(request), _settings(request).limits)
     result = await _service(request).append(
-        tenant, thread_id, new, idempotency_key=_idempotency_key(request), digest=fingerprint(body)
+        tenant, thread_id, new, idempotency_key=_idempotency_key(request), digest=fingerprint(new)
     )
-    return JSONResponse(
-        {"seqs": result.seqs, "version": result.version},
+    return wire_response(
+        AppendedTurns(seqs=result.seqs, version=result.version),
         status_code=200 if result.replayed else 201,
         headers={"Idempotent-Replayed": "true"} if result.replayed else None,
     )
@@ -126,8 +128,8 @@ async def list_threads(request: Request) -> Response:
         after = request.query_params.get("updated_after")
         page = ThreadPage(limit, request.query_params.get("tool") or None, _time_param(after))
     threads, next_cursor = await _service(request).list(tenant, page)
-    return JSONResponse(
-        {"threads": [x.thread.public(x.state) for x in threads], "next": next_cursor}
+    return wire_response(
+        ThreadList(threads=[x.thread.info(x.state) for x in threads], next=next_cursor)
     )
 
 
@@ -150,9 +152,10 @@ async def delete_thread(request: Request) -> Response:
 
 async def fork_thread(request: Request) -> Response:
     tenant, thread_id = _tenant(request), _thread_id(request)
-    at_seq, new_id = parse_fork(await read_json(request, _settings(request).limits.max_body_bytes))
-    view = await _service(request).fork(tenant, thread_id, at_seq, new_id)
-    return JSONResponse(
+    fork = decode_body(await read_body(request), ForkRequest)
+    new_id = None if fork.id is None else check_id(fork.id)
+    view = await _service(request).fork(tenant, thread_id, fork.at_seq, new_id)
+    return wire_response(
         _view_body(view), status_code=201, headers={"Location": f"/v1/threads/{view.thread.id}"}
     )
 
@@ -162,35 +165,15 @@ async def thread_context(request: Request) -> Response:
     budget = int_param(request, "max_tokens", low=1)
     if budget is None:
         raise InvalidInput("max_tokens is required: the token budget to fill", field="max_tokens")
-    service = _service(request)
-    page: TurnPage | None = TurnPage(order="desc", limit=_settings(request).limits.max_page)
-    kept: list[dict[str, Any]] = []
-    used, view = 0, None
-    while page is not None:
-        view = await service.read(tenant, thread_id, page)
-        for turn in view.turns:
-            cost = turn["tokens"] if turn["tokens"] is not None else -(-len(turn["content"]) // 4)
-            if used + cost > budget:
-                page = None
-                break
-            used += cost
-            kept.append(turn)
-        else:
-            page = TurnPage.decode(view.next, page.limit) if view.next else None
-    assert view is not None
-    kept.reverse()
-    # Turns nothing holds any more are reported as missing, not as left out for the budget.
-    lost = view.missing[1] - view.missing[0] + 1 if view.missing is not None else 0
-    body: dict[str, Any] = {
-        "thread": view.thread.public(view.state),
-        "turns": kept,
-        "tokens": used,
-        "omitted": view.thread.turn_count - lost - len(kept),
-    }
+    page_size = _settings(request).limits.max_page
+    found = await fill_context(_service(request), tenant, thread_id, budget, page_size)
+    view = found.view
+    body = ThreadContext(thread=view.thread.info(view.state), turns=joined(found.turns_json),
+                         tokens=found.tokens, omitted=found.omitted)  # fmt: skip
     if view.missing is not None:
-        body["missing_turns"] = list(view.missing)
-        body["detail"] = view.missing_detail
-    return JSONResponse(body, headers=_view_headers(view))
+        body.missing_turns = list(view.missing)
+        body.detail = view.missing_detail
+    return wire_response(body, headers=_view_headers(view))
 
 
 routes = [

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from threadkeeper.api.http import choice_param
+from threadkeeper.api.http import choice_param, wire_response
 from threadkeeper.api.threads import _service, _settings, _tenant, _thread_id
 from threadkeeper.connection import sync_client
 from threadkeeper.jobqueue import archive_job_id, enqueue, make_queue
@@ -17,6 +16,7 @@ from threadkeeper.models import Thread, ThreadState
 from threadkeeper.runtime import Runtime, redis_url
 from threadkeeper.settings import Settings
 from threadkeeper.tiering import Rehydrated
+from threadkeeper.wire.shapes import ArchiveDone, ArchiveQueued, RehydrateDone
 
 
 def _runtime(request: Request) -> Runtime:
@@ -56,16 +56,16 @@ async def archive_thread(request: Request) -> Response:
     job_id, queued = await asyncio.to_thread(
         _queue_archive, _settings(request), f"{tenant}:{thread_id}", thread.version
     )
-    body: dict[str, Any] = {"status": "queued" if queued else "already_queued",
-                            "job_id": job_id, "version": thread.version}  # fmt: skip
-    return JSONResponse(body, status_code=202)
+    body = ArchiveQueued(status="queued" if queued else "already_queued", job_id=job_id,
+                         version=thread.version)  # fmt: skip
+    return wire_response(body, status_code=202)
 
 
 async def _archive_now(request: Request, thread: Thread) -> Response:
     status = await _runtime(request).tiering.archive_thread(thread.tenant, thread.id)
     thread = await _existing(request, thread.tenant, thread.id)
-    body = {"status": status, "thread": thread.public(await _state(request, thread))}
-    return JSONResponse(body)
+    body = ArchiveDone(status=status, thread=thread.info(await _state(request, thread)))
+    return wire_response(body)
 
 
 async def rehydrate_thread(request: Request) -> Response:
@@ -80,13 +80,13 @@ async def rehydrate_thread(request: Request) -> Response:
 def _rehydrated(outcome: Rehydrated, thread: Thread) -> Response:
     lost = outcome.missing is not None
     state = ThreadState.ARCHIVED if lost else ThreadState.HOT
-    body: dict[str, Any] = {"status": outcome.status, "thread": thread.public(state)}
+    body = RehydrateDone(status=outcome.status, thread=thread.info(state))
     headers: dict[str, str] = {}
     if outcome.missing is not None:
         first, last = outcome.missing
-        body["missing_turns"] = [first, last]
+        body.missing_turns = [first, last]
         headers["Threadkeeper-Degraded"] = f"missing-turns={first}-{last}"
-    return JSONResponse(body, headers=headers)
+    return wire_response(body, headers=headers)
 
 
 routes: list[BaseRoute] = [

@@ -3,7 +3,8 @@
 -- ARGV: now_ms, expected_version ('' = any), idem_key ('' = none), fingerprint,
 --       max_turns, cache_ttl_ms (0 = persist: the archive will hold it),
 --       request_id ('' = none: the server's id for a keyless append), recent_ttl_ms,
---       recent_max, then one blob per turn
+--       recent_max, then one turn per argument: its JSON without the opening `{"seq":N,`,
+--       written here, where the seq is assigned (codec.encode_turn)
 -- A request id makes a resent append (redis-py retries one whose reply was lost) answer
 -- like the first one instead of storing its turns twice. Keyed requests are remembered
 -- with the thread; a keyless one only for a few minutes, in a short list.
@@ -48,7 +49,7 @@ end
 
 local added = 0
 for i = 1, n do
-  local blob = ARGV[first_blob + i - 1]
+  local blob = '{"seq":' .. (count + i) .. ',' .. ARGV[first_blob + i - 1]
   redis.call('XADD', turns, '0-' .. (count + i), 't', blob)
   added = added + string.len(blob)
 end

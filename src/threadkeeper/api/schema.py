@@ -1,0 +1,168 @@
+"""/openapi.json, generated from the wire shapes and one table of the app's operations.
+
+Each route of the app has its entry in OPERATIONS (a test walks the app's routes
+to hold that true); request and response bodies are the msgspec Structs the
+handlers decode and encode, so the document cannot drift from the code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+import msgspec
+
+from threadkeeper.wire import shapes
+from threadkeeper.wire.shapes import ID_REGEX
+
+REF = "#/components/schemas/{name}"
+PROBLEM_STATUSES = (400, 401, 404, 413, 422, 503, 507)
+AUTH_NOTE = "A bearer token, required when THREADKEEPER_TOKENS_FILE is set (it picks the tenant)."
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    summary: str
+    responses: dict[int, Any]  # status -> a shape, None (no body), or (media type, schema)
+    body: Any = None
+    params: tuple[dict[str, Any], ...] = ()
+    problems: tuple[int, ...] = ()
+    tenant: bool = True  # answers per tenant: takes the bearer token
+    headers: dict[int, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "schema": schema,
+            "description": description}  # fmt: skip
+
+
+PATH_ID = {"name": "thread_id", "in": "path", "required": True,
+           "schema": {"type": "string", "pattern": ID_REGEX}}  # fmt: skip
+IDEMPOTENCY = {
+    "name": "Idempotency-Key", "in": "header", "required": False,
+    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "description": "a retry with the same key and body answers as the first attempt did",
+}  # fmt: skip
+LIMIT = _query("limit", {"type": "integer", "minimum": 1}, "at most THREADKEEPER_MAX_PAGE")
+CURSOR = _query("cursor", {"type": "string"}, "the `next` of the previous page")
+TEXT = ("text/plain", {"type": "string"})
+HEADERS = {
+    "Location": {"type": "string"},
+    "Threadkeeper-Source": {"type": "string", "enum": ["redis", "archive"]},
+    "Threadkeeper-Degraded": {"type": "string"},
+    "Idempotent-Replayed": {"type": "string", "enum": ["true"]},
+}
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("/v1/threads", "post"): Operation(
+        "Create a thread", {201: shapes.ThreadView, 200: shapes.ThreadView}, shapes.NewThread,
+        (IDEMPOTENCY,), (409,), headers={201: ("Location",), 200: ("Location",)},
+    ),
+    ("/v1/threads", "get"): Operation(
+        "List the tenant's threads, newest first", {200: shapes.ThreadList}, None,
+        (LIMIT, CURSOR, _query("tool", {"type": "string"}),
+         _query("updated_after", {"type": "string", "format": "date-time"})),
+    ),
+    ("/v1/threads/{thread_id}", "get"): Operation(
+        "Read a page of a thread (rehydrated from the archive if needed)",
+        {200: shapes.ThreadView}, None,
+        (LIMIT, CURSOR, _query("order", {"type": "string", "enum": ["asc", "desc"]}),
+         _query("after", {"type": "integer", "minimum": 0}),
+         _query("before", {"type": "integer", "minimum": 1})),
+        (409, 502), headers={200: ("Threadkeeper-Source", "Threadkeeper-Degraded")},
+    ),
+    ("/v1/threads/{thread_id}", "delete"): Operation(
+        "Delete from both tiers, leaving a tombstone", {204: None}
+    ),
+    ("/v1/threads/{thread_id}/turns", "post"): Operation(
+        "Append turns", {201: shapes.AppendedTurns, 200: shapes.AppendedTurns},
+        shapes.NewTurns, (IDEMPOTENCY,), (409, 502), headers={200: ("Idempotent-Replayed",)},
+    ),
+    ("/v1/threads/{thread_id}/fork", "post"): Operation(
+        "Fork at a turn into a new thread", {201: shapes.ThreadView}, shapes.ForkRequest,
+        (), (409, 502), headers={201: ("Location",)},
+    ),
+    ("/v1/threads/{thread_id}/context", "get"): Operation(
+        "The newest turns that fit a token budget, oldest first", {200: shapes.ThreadContext},
+        None, ({**_query("max_tokens", {"type": "integer", "minimum": 1}), "required": True},),
+        (409, 502), headers={200: ("Threadkeeper-Source", "Threadkeeper-Degraded")},
+    ),
+    ("/v1/threads/{thread_id}/archive", "post"): Operation(
+        "Archive now: 202 with the job queued, or with wait=true 200 once verified",
+        {202: shapes.ArchiveQueued, 200: shapes.ArchiveDone}, None,
+        (_query("wait", {"type": "string", "enum": ["true", "false"]}),), (409, 502),
+    ),
+    ("/v1/threads/{thread_id}/rehydrate", "post"): Operation(
+        "Bring an archived thread back into Redis", {200: shapes.RehydrateDone}, None, (),
+        (409, 502), headers={200: ("Threadkeeper-Degraded",)},
+    ),
+    ("/v1/health", "get"): Operation(
+        "The restart-survival report", {200: shapes.HealthReport}, tenant=False
+    ),
+    ("/healthz", "get"): Operation("Liveness", {200: shapes.Liveness}, tenant=False),
+    ("/readyz", "get"): Operation(
+        "Readiness: Redis answers and the archive is reachable",
+        {200: shapes.Readiness, 503: shapes.Readiness}, tenant=False,
+    ),
+    ("/metrics", "get"): Operation("Prometheus metrics", {200: TEXT}, tenant=False),
+    ("/openapi.json", "get"): Operation(
+        "This document", {200: ("application/json", {"type": "object"})}, tenant=False
+    ),
+}  # fmt: skip
+
+
+def _shapes() -> list[Any]:
+    found = [shapes.Turn, shapes.Problem]
+    for op in OPERATIONS.values():
+        for shape in (op.body, *op.responses.values()):
+            if shape is not None and not isinstance(shape, tuple) and shape not in found:
+                found.append(shape)
+    return found
+
+
+def _response(status: int, shape: Any, op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
+    answer: dict[str, Any] = {"description": str(status)}
+    if shape is not None:
+        media, schema = shape if isinstance(shape, tuple) else ("application/json", refs[id(shape)])
+        answer["content"] = {media: {"schema": schema}}
+    if op.headers.get(status):
+        answer["headers"] = {h: {"schema": HEADERS[h]} for h in op.headers[status]}
+    return answer
+
+
+def _operation(path: str, op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
+    problem = {"application/problem+json": {"schema": refs[id(shapes.Problem)]}}
+    statuses = (*PROBLEM_STATUSES, *op.problems) if op.tenant else (500,)
+    responses = {str(s): _response(s, shape, op, refs) for s, shape in op.responses.items()}
+    responses |= {str(s): {"description": "problem", "content": problem} for s in statuses}
+    spec: dict[str, Any] = {"summary": op.summary, "responses": responses}
+    params = [PATH_ID, *op.params] if "{thread_id}" in path else list(op.params)
+    if params:
+        spec["parameters"] = params
+    if op.body is not None:
+        content = {"application/json": {"schema": refs[id(op.body)]}}
+        spec["requestBody"] = {"required": True, "content": content}
+    spec["security"] = [{"bearer": []}, {}] if op.tenant else []
+    return spec
+
+
+@cache
+def openapi_document() -> dict[str, Any]:
+    kinds = _shapes()
+    schemas, components = msgspec.json.schema_components(kinds, ref_template=REF)
+    refs = {id(kind): schema for kind, schema in zip(kinds, schemas, strict=True)}
+    paths: dict[str, dict[str, Any]] = {}
+    for (path, method), op in OPERATIONS.items():
+        paths.setdefault(path, {})[method] = _operation(path, op, refs)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "threadkeeper", "version": "1"},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": AUTH_NOTE}
+            },  # fmt: skip
+        },
+    }

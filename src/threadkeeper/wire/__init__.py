@@ -1,0 +1,1 @@
+"""The API's wire format: shapes declared once (shapes), decoding and checks (decode)."""

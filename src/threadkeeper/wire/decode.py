@@ -1,0 +1,248 @@
+"""Request bodies decoded straight into the wire shapes, then checked against the settings.
+
+msgspec checks what the declarations say; a refusal is translated into the
+project's problem wording, naming the field and what it must be. Limits that
+depend on the settings (turn size, turn count, metadata size) are checked right
+after decoding and name the setting that changes them. Nothing here touches Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, TypeVar
+
+import msgspec
+
+from threadkeeper.errors import InvalidInput, InvalidJSON, LimitExceeded
+from threadkeeper.keys import ID_PATTERN
+from threadkeeper.settings import Limits
+from threadkeeper.wire.shapes import MAX_LABEL, NewThread, NewTurns, TurnIn
+
+T = TypeVar("T")
+
+MAX_NESTING = 32
+INT_RANGE = (-(2**63), 2**64 - 1)  # what msgpack, and so an old snapshot, can hold
+_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}
+# "Object contains unknown field `x` - at `$.turns[0]`" and its siblings.
+_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_QUOTED = re.compile(r"`([^`]*)`")
+
+
+def decode_body(raw: bytes | object, shape: type[T]) -> T:
+    """A request body (bytes, or a Python object: a tool's) as `shape`, or what to fix."""
+    if not isinstance(raw, bytes):
+        raw = msgspec.json.encode(raw)
+    if not raw.strip():
+        raise InvalidJSON("the request body is empty; send a JSON object")
+    decoder = _DECODERS.get(shape)
+    if decoder is None:
+        decoder = _DECODERS[shape] = msgspec.json.Decoder(shape)
+    try:
+        return decoder.decode(raw)  # type: ignore[no-any-return]
+    except msgspec.ValidationError as exc:
+        raise _refusal(shape, str(exc)) from None
+    except msgspec.DecodeError as exc:
+        raise _undecodable(raw, exc) from None
+
+
+def _undecodable(raw: bytes, exc: msgspec.DecodeError) -> InvalidInput:
+    """Why msgspec refused the JSON: Python's parser says where it breaks, if it does."""
+
+    def refuse_constant(name: str) -> Any:
+        raise InvalidInput(f"the request body holds {name}, which is not a JSON number")
+
+    try:
+        json.loads(raw, parse_constant=refuse_constant)
+    except InvalidInput as refused:
+        return refused
+    except (ValueError, RecursionError) as why:
+        return InvalidJSON(f"the request body is not valid JSON: {why}")
+    # Python reads it, msgspec does not: the \u escapes of a lone surrogate, not text.
+    return InvalidInput(
+        "the request body is not valid Unicode (an unpaired surrogate such as \\ud800): "
+        f"send UTF-8 text ({exc})"
+    )
+
+
+def _refusal(shape: type, message: str) -> InvalidInput:
+    match = _AT.match(message)
+    assert match is not None  # the pattern matches any text
+    what, path = match["what"], _path(match["path"] or "")
+    named = _QUOTED.findall(what)
+    if what.startswith("Object contains unknown field"):
+        return _unknown(shape, path, named[0])
+    if what.startswith("Object missing required field"):
+        path = f"{path}.{named[0]}" if path else named[0]
+    if "length <=" in what and "`str`" in what:
+        return LimitExceeded(f"{path} is longer than {MAX_LABEL} characters", field=path)
+    wanted = _requirement(shape, path)
+    if wanted is None:
+        return InvalidInput(f"the request body is refused: {message}", field=path or None)
+    return InvalidInput(f"{path or 'the request body'} must be {wanted}", field=path or None)
+
+
+def _path(raw: str) -> str:
+    """`.turns[0].content` -> `turns[0].content`; a metadata key's `[...]` is dropped."""
+    return raw.replace("[...]", "").lstrip(".")
+
+
+def _unknown(shape: type, path: str, name: str) -> InvalidInput:
+    where = path or "request body"
+    target = TurnIn if path.startswith("turns[") else shape
+    allowed = sorted(msgspec.structs.fields(target), key=lambda f: f.encode_name)
+    return InvalidInput(
+        f"unknown field(s) {name} in the {where}; "
+        f"allowed: {', '.join(f.encode_name for f in allowed)}",
+        fields=[name],
+    )
+
+
+def _requirement(shape: type, path: str) -> str | None:
+    """The description of the field at `path`, which says what it must be."""
+    if not path:
+        return "a JSON object"
+    target: Any = shape
+    for part in path.split("."):
+        name = part.partition("[")[0]
+        if "[" in part:
+            target = TurnIn
+            continue
+        fields = {f.encode_name: f for f in msgspec.structs.fields(target)}
+        if name not in fields:
+            return None
+        target = fields[name].type
+    return _description(target)
+
+
+def _description(annotation: Any) -> str | None:
+    for arg in (annotation, *getattr(annotation, "__args__", ())):
+        for meta in getattr(arg, "__metadata__", ()):
+            if isinstance(meta, msgspec.Meta) and meta.description:
+                return meta.description
+    return None
+
+
+# -- settings-dependent checks, right after decoding --------------------------------
+
+
+def check_id(value: object, what: str = "thread id") -> str:
+    if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
+        raise InvalidInput(
+            f"{what} {value!r} is not valid: use 1-128 characters of A-Z, a-z, 0-9, '_' and '-'",
+            field="id",
+        )
+    return value
+
+
+def _utf8_size(text: str, where: str) -> int:
+    """Bytes as UTF-8; a lone surrogate that reached a str is not text."""
+    try:
+        return len(text.encode())
+    except UnicodeEncodeError:
+        raise InvalidInput(
+            f"{where} is not valid Unicode (an unpaired surrogate such as \\ud800): "
+            "send UTF-8 text",
+            field=where,
+        ) from None
+
+
+def _check_values(value: object, where: str, depth: int = 0) -> None:
+    """Refuse what a snapshot could not hold: integers past 64 bits, deep nesting."""
+    if depth > MAX_NESTING:
+        raise InvalidInput(f"{where} nests deeper than {MAX_NESTING} levels", field=where)
+    if type(value) is int and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        raise InvalidInput(
+            f"{where} holds the integer {value}, beyond 64 bits: send it as a string",
+            field=where,
+        )
+    if type(value) is dict:
+        for key, child in value.items():
+            _utf8_size(key, where)
+            _check_values(child, where, depth + 1)
+    elif type(value) is list:
+        for child in value:
+            _check_values(child, where, depth + 1)
+    elif type(value) is str:
+        _utf8_size(value, where)
+
+
+def check_metadata(value: dict[str, Any], limits: Limits, where: str) -> dict[str, Any]:
+    if not value:
+        return value
+    _check_values(value, where)
+    size = len(msgspec.json.encode(value))
+    if size > limits.max_metadata_bytes:
+        raise LimitExceeded(
+            f"{where} is {size} bytes; the limit is {limits.max_metadata_bytes} bytes "
+            "(THREADKEEPER_MAX_METADATA_BYTES)",
+            field=where,
+            limit=limits.max_metadata_bytes,
+            setting="THREADKEEPER_MAX_METADATA_BYTES",
+        )
+    return value
+
+
+def check_turn(turn: TurnIn, limits: Limits, where: str) -> TurnIn:
+    size = _utf8_size(turn.content, f"{where}.content")
+    for name in ("tool_name", "model"):
+        label = getattr(turn, name)
+        if label is not None:
+            _utf8_size(label, f"{where}.{name}")
+    size += sum(_utf8_size(ref, f"{where}.files/images") for ref in turn.files + turn.images)
+    if size > limits.max_turn_bytes:
+        raise LimitExceeded(
+            f"{where} is {size} bytes; the limit is {limits.max_turn_bytes} bytes per turn "
+            "(THREADKEEPER_MAX_TURN_BYTES): split the content or raise the limit",
+            field=where,
+            limit=limits.max_turn_bytes,
+            setting="THREADKEEPER_MAX_TURN_BYTES",
+        )
+    check_metadata(turn.metadata, limits, f"{where}.metadata")
+    return turn
+
+
+def check_turns(turns: list[TurnIn], limits: Limits) -> list[TurnIn]:
+    if len(turns) > limits.max_turns:
+        raise LimitExceeded(
+            f"{len(turns)} turns in one request; a thread holds at most {limits.max_turns} "
+            "(THREADKEEPER_MAX_TURNS)",
+            limit=limits.max_turns,
+            setting="THREADKEEPER_MAX_TURNS",
+        )
+    for i, turn in enumerate(turns):
+        check_turn(turn, limits, f"turns[{i}]")
+    return turns
+
+
+def _check_labels(body: NewThread) -> None:
+    for name in ("title", "tool"):
+        label = getattr(body, name)
+        if label is not None:
+            _utf8_size(label, f"body.{name}")
+
+
+def parse_new_thread(raw: bytes | object, limits: Limits) -> NewThread:
+    body = decode_body(raw, NewThread)
+    if body.id is not None:
+        check_id(body.id)
+    _check_labels(body)
+    check_metadata(body.metadata, limits, "metadata")
+    check_turns(body.turns, limits)
+    return body
+
+
+def parse_new_turns(raw: bytes | object, limits: Limits) -> NewTurns:
+    body = decode_body(raw, NewTurns)
+    check_turns(body.turns, limits)
+    return body
+
+
+def turn_from_dict(raw: object, limits: Limits, where: str) -> TurnIn:
+    """A turn given as a Python object (an import line), checked like a request's."""
+    try:
+        turn = msgspec.convert(raw, TurnIn)
+    except msgspec.ValidationError as exc:
+        detail = _refusal(TurnIn, str(exc).replace("`$", f"`$.{where}", 1)).detail
+        raise InvalidInput(detail.replace(f"the {where}", where)) from None
+    return check_turn(turn, limits, where)
