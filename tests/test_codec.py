@@ -91,3 +91,25 @@ def test_an_old_format_snapshot_rehydrates_and_reads(client: TestClient, redis_u
 
     assert response.headers["threadkeeper-source"] == "archive"
     assert response.json()["turns"] == EXPECTED
+
+
+def test_a_turn_without_optional_fields_is_stored_short_and_read_whole(
+    client: TestClient, redis_url: str
+) -> None:
+    plain = {"role": "user", "content": "just text"}
+    assert client.post("/v1/threads", json={"id": "t1", "turns": [plain]}).status_code == 201
+    assert client.post("/v1/threads/t1/turns", json={"turns": [plain]}).status_code == 201
+
+    with redis.Redis.from_url(redis_url) as r:
+        entries = r.xrange(keys.thread_keys("default", "t1").turns)
+    stored = [fields[b"t"] for _, fields in entries]
+    turns = client.get("/v1/threads/t1").json()["turns"]
+
+    assert all(b"tool_name" not in blob and blob.endswith(b'Z"}') for blob in stored)
+    assert [t["seq"] for t in turns] == [1, 2]
+    for turn in turns:
+        assert turn | {"seq": 0, "created_at": ""} == {
+            "seq": 0, "role": "user", "content": "just text", "created_at": "",
+            "tool_name": None, "model": None, "files": [], "images": [], "metadata": {},
+            "tokens": None,
+        }  # fmt: skip

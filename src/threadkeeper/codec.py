@@ -1,10 +1,16 @@
 """How one turn is stored: its public JSON, in a single stream field, its seq in the stream ID.
 
-A turn is encoded once, when it is written, exactly as every read shows it
+A turn is encoded once, when it is written, as every read shows it
 (`wire.shapes.Turn`), so serving a page joins stored bytes. Its seq is
 assigned where the store assigns it: the append script writes the opening
 `{"seq":N,` before the rest (`encode_turn`), a create or a fork stores whole
 turns (`stored_turn`). The same bytes go into snapshots unchanged.
+
+A turn that uses none of the optional fields (most do not) is stored without
+them, ending at its `created_at`: `..."created_at":"…Z"}`. Reading it puts the
+fixed tail of defaults back (`DEFAULTS`), a slice and a join rather than a
+decode, and saves ~80 bytes of Redis per turn. A whole turn never ends in `"}`
+(its last field is `tokens`: null or a number), so the two cannot be confused.
 
 Turns written before this format are msgpack maps (first byte 0x80-0x8f or
 0xde/0xdf, never `{`): they read correctly, converted on read (`turn_json`), and
@@ -25,6 +31,9 @@ from threadkeeper.wire.shapes import Turn, TurnIn
 TURN_FIELD = b"t"
 JSON_TURN = ord("{")  # the first byte of a turn stored as JSON
 _SEQ_OPENING = b'{"seq":0,'
+# The optional fields at their defaults, in wire order: what a short stored turn leaves out.
+DEFAULTS = b',"tool_name":null,"model":null,"files":[],"images":[],"metadata":{},"tokens":null}'
+SHORT_END = b'"}'  # how a turn stored without its defaults ends (at its created_at)
 
 _encode = msgspec.json.Encoder().encode
 _decode_turn = msgspec.json.Decoder(Turn).decode
@@ -39,7 +48,10 @@ def encode_turn(turn: TurnIn | dict[str, Any], created_at: int) -> bytes:
         tool_name=turn.tool_name, model=turn.model, files=turn.files, images=turn.images,
         metadata=turn.metadata, tokens=turn.tokens,
     )  # fmt: skip
-    return _encode(public)[len(_SEQ_OPENING) :]
+    whole = _encode(public)
+    if whole.endswith(DEFAULTS) and public.created_at is not None:
+        return whole[len(_SEQ_OPENING) : -len(DEFAULTS)] + b"}"
+    return whole[len(_SEQ_OPENING) :]
 
 
 def stored_turn(seq: int, body: bytes) -> bytes:
@@ -49,6 +61,8 @@ def stored_turn(seq: int, body: bytes) -> bytes:
 
 def turn_json(seq: int, blob: bytes) -> bytes:
     """Stored bytes -> the turn's public JSON (a turn of the old format is converted)."""
+    if blob[-2:] == SHORT_END:
+        return blob[:-1] + DEFAULTS
     if blob[:1] == b"{":
         return blob
     return _encode(_legacy_turn(seq, blob))

@@ -16,7 +16,7 @@ from typing import Any
 import msgspec
 
 from threadkeeper import metrics
-from threadkeeper.codec import JSON_TURN, encode_turn, stored_turn, turn_json
+from threadkeeper.codec import DEFAULTS, JSON_TURN, SHORT_END, encode_turn, stored_turn, turn_json
 from threadkeeper.errors import (
     ArchiveError,
     Conflict,
@@ -358,8 +358,14 @@ class ThreadService:
 def _view(
     thread: Thread, turns: list[tuple[int, bytes]], more: bool, page: TurnPage, source: str
 ) -> ThreadView:
-    # A turn stored as JSON is served as it is; only one of the old format is converted.
-    stored = [blob if blob[0] == JSON_TURN else turn_json(seq, blob) for seq, blob in turns]
+    # Stored JSON is served as it is, a short turn with its defaults put back; only a turn
+    # of the old format is decoded (codec.turn_json). Inline: this runs for every turn.
+    stored = [
+        blob[:-1] + DEFAULTS if blob[-2:] == SHORT_END
+        else blob if blob[0] == JSON_TURN
+        else turn_json(seq, blob)
+        for seq, blob in turns
+    ]  # fmt: skip
     cursor = page.next_after(turns[-1][0]).encode() if more and turns else None
     # Served from Redis, even if just rehydrated: the source header says where it came from.
     return ThreadView(thread, stored, cursor, source, ThreadState.HOT)
