@@ -30,7 +30,7 @@ def _old_thread(redis_url: str, thread_id: str) -> None:
         r.hset(k.meta, mapping=thread.to_hash())
         for seq, blob in enumerate(blobs, start=1):
             r.xadd(k.turns, {"t": blob}, id=f"0-{seq}")
-        r.zadd(keys.tenant_index("default"), {thread_id: thread.updated_at})
+        r.zadd(k.listing, {thread_id: thread.updated_at})
 
 
 EXPECTED = [

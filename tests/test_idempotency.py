@@ -80,12 +80,12 @@ async def test_a_create_resent_with_its_key_writes_the_indexes_it_missed(
     k = keys.thread_keys("acme", "t1")
     assert await store.create(new_thread(), [stored_turn(1, blob("a"))], create_key="~c1")
     # The first attempt's reply was lost before its index writes went out.
-    await store.redis.delete(keys.ACTIVITY_INDEX, keys.DIRTY_INDEX, keys.tenant_index("acme"))
+    await store.redis.delete(k.activity, k.dirty, k.listing)
     assert not await store.create(
         new_thread(), [stored_turn(1, blob("a"))], create_key="~c1"
     )  # caller compares
-    assert await store.redis.zscore(keys.tenant_index("acme"), "t1") == 1
-    assert await store.redis.zscore(keys.DIRTY_INDEX, k.member) == 1
+    assert await store.redis.zscore(k.listing, "t1") == 1
+    assert await store.redis.zscore(k.dirty, k.member) == 1
     assert not await store.create(new_thread(), [stored_turn(1, blob("x"))], create_key="~other")
     assert await store.redis.xlen(k.turns) == 1
 
@@ -196,4 +196,4 @@ async def test_a_create_whose_reply_was_lost_answers_created(through_proxy: Prox
     assert [load_turn(1, fields[b"t"]).content for _, fields in raw] == ["lost-reply-create"]
     listed, _ = await rt.store.list_threads("default", ThreadPage(limit=10))
     assert "t1" in [x.thread.id for x in listed]
-    assert await rt.redis.zscore(keys.DIRTY_INDEX, "default:t1") is not None
+    assert await rt.redis.zscore(keys.thread_keys("default", "t1").dirty, "default:t1") is not None

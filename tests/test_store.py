@@ -50,6 +50,18 @@ async def make(store: ThreadStore, n: int, thread_id: str = "t1", tenant: str = 
     assert await store.create(new_thread(thread_id, tenant, n), blobs)
 
 
+async def list_all(store: ThreadStore, limit: int, tenant: str = "acme") -> list[str]:
+    """Every page of a tenant's listing, in order, by following the cursors."""
+    seen: list[str] = []
+    page = ThreadPage(limit=limit)
+    while True:
+        threads, cursor = await store.list_threads(tenant, page)
+        seen += [x.thread.id for x in threads]
+        if cursor is None:
+            return seen
+        page = ThreadPage.decode(cursor, limit)
+
+
 def contents(read_turns: list[tuple[int, bytes]]) -> list[str]:
     return [load_turn(seq, b).content for seq, b in read_turns]
 
@@ -125,7 +137,7 @@ async def test_append_to_a_missing_thread_writes_nothing(store: ThreadStore) -> 
     result = await store.append("acme", "nope", [blob("x")], max_turns=9)
     assert result.status == "missing"
     assert await store.redis.keys("tk:{acme:nope}*") == []
-    assert await store.redis.zscore(keys.ACTIVITY_INDEX, "acme:nope") is None
+    assert await store.redis.zscore(keys.thread_keys("acme", "nope").activity, "acme:nope") is None
 
 
 async def test_append_removes_any_ttl_from_the_turns(store: ThreadStore) -> None:
@@ -161,7 +173,7 @@ async def test_delete_leaves_a_tombstone_and_clears_indexes(store: ThreadStore) 
     tomb = await store.tombstone("acme", "t1")
     assert tomb is not None and tomb.reason.value == "deleted" and tomb.turn_count == 3
     assert await store.get("acme", "t1") is None
-    assert await store.redis.zscore(keys.ACTIVITY_INDEX, "acme:t1") is None
+    assert await store.redis.zscore(keys.thread_keys("acme", "t1").activity, "acme:t1") is None
     assert await store.delete("acme", "t1", "deleted") is None
 
 
@@ -186,26 +198,18 @@ async def test_listing_is_newest_first_paged_and_per_tenant(store: ThreadStore) 
 async def test_listing_pages_through_threads_with_equal_timestamps(store: ThreadStore) -> None:
     for i in range(5):
         assert await store.create(new_thread(f"t{i}", at=1000), [])
-    seen: list[str] = []
-    cursor: str | None = None
-    page = ThreadPage(limit=2)
-    while True:
-        threads, cursor = await store.list_threads("acme", page)
-        seen += [x.thread.id for x in threads]
-        if cursor is None:
-            break
-        page = ThreadPage.decode(cursor, 2)
+    seen = await list_all(store, 2)
     assert sorted(seen) == [f"t{i}" for i in range(5)] and len(seen) == 5
 
 
 async def test_listing_filters_by_tool_and_drops_stale_entries(store: ThreadStore) -> None:
     await make(store, 0, "a")
-    await store.redis.zadd(keys.tenant_index("acme"), {"ghost": 5})
+    await store.redis.zadd(keys.thread_keys("acme", "ghost").listing, {"ghost": 5})
     threads, _ = await store.list_threads("acme", ThreadPage(limit=10, tool="chat"))
     assert [x.thread.id for x in threads] == ["a"]
     none, _ = await store.list_threads("acme", ThreadPage(limit=10, tool="other"))
     assert none == []
-    assert await store.redis.zscore(keys.tenant_index("acme"), "ghost") is None
+    assert await store.redis.zscore(keys.thread_keys("acme", "ghost").listing, "ghost") is None
 
 
 async def test_mark_archived_is_compare_and_set(store: ThreadStore) -> None:
@@ -218,7 +222,7 @@ async def test_mark_archived_is_compare_and_set(store: ThreadStore) -> None:
     assert thread is not None and thread.dirty and thread.archived_version == 1
     assert await store.mark_archived("acme", "t1", 2, created_at=1) == "clean"
     assert 0 < await store.redis.pttl(k.turns) <= 3_600_000
-    assert await store.redis.zscore(keys.DIRTY_INDEX, "acme:t1") is None
+    assert await store.redis.zscore(keys.thread_keys("acme", "t1").dirty, "acme:t1") is None
 
 
 async def test_restore_puts_turns_back_only_at_the_same_version(store: ThreadStore) -> None:
@@ -243,7 +247,7 @@ async def test_cache_only_mode_puts_the_hot_ttl_on_every_write(redis_url: str) -
     assert 0 < await client.pttl(k.turns) <= 60_000
     await store.append("acme", "t1", [blob("x")], max_turns=9)
     assert 0 < await client.pttl(k.turns) <= 60_000
-    assert await client.zscore(keys.DIRTY_INDEX, k.member) is None
+    assert await client.zscore(k.dirty, k.member) is None
     await client.aclose()
 
 
@@ -275,14 +279,9 @@ async def test_listing_past_stale_entries_skips_no_live_thread(store: ThreadStor
     for i, thread_id in enumerate(live):
         assert await store.create(new_thread(thread_id, at=1000 + 2 * i), [])
     ghosts = {f"ghost{i:02d}": 1000 + 2 * i + 1 for i in range(0, 70, 3)}
-    await store.redis.zadd(keys.tenant_index("acme"), ghosts)
-    seen: list[str] = []
-    page = ThreadPage(limit=7)
-    while True:
-        threads, cursor = await store.list_threads("acme", page)
-        seen += [x.thread.id for x in threads]
-        if cursor is None:
-            break
-        page = ThreadPage.decode(cursor, 7)
+    for ghost, score in ghosts.items():
+        await store.redis.zadd(keys.thread_keys("acme", ghost).listing, {ghost: score})
+    seen = await list_all(store, 7)
     assert sorted(seen) == live and len(seen) == len(live)
-    assert await store.redis.zcard(keys.tenant_index("acme")) == len(live)  # ghosts dropped
+    listed = [await store.redis.zcard(keys.tenant_index("acme", b)) for b in keys.BUCKETS]
+    assert sum(listed) == len(live)  # ghosts dropped

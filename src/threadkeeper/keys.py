@@ -3,23 +3,79 @@
 A thread is identified by (tenant, id). All keys of one thread carry the hash tag
 `{tenant:id}`, so they share one Redis Cluster slot and one Lua script can touch
 them atomically. Tenants and ids are `[A-Za-z0-9_-]`, so `:` cannot be forged.
+
+The indexes every write touches (activity, dirty, per-tenant listing, purges owed)
+are split into INDEX_BUCKETS buckets, each under its own hash tag, so that on a
+cluster no single slot (and no single master) takes every append. A thread's
+entries all sit in one bucket, chosen from its member name: one slot per write.
+The bucket tags are picked so their slots spread evenly over the 16384 slots,
+hence over the masters of a cluster whose slots are split in even ranges.
 """
 
 from __future__ import annotations
 
 import re
+import zlib
 from dataclasses import dataclass
+from functools import cache
+
+from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 NAMESPACE = "tk"
 ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 SNAPSHOT_SUFFIX = ".tks"
 
-ACTIVITY_INDEX = f"{NAMESPACE}:idx:activity"  # member -> last touch (ms)
-DIRTY_INDEX = f"{NAMESPACE}:idx:dirty"  # member -> dirty since (ms)
+# Fixed, not a setting: a thread's bucket is derived from it, so changing it would
+# orphan every index entry already written.
+INDEX_BUCKETS = 16
+
 CANARY = f"{NAMESPACE}:canary"  # restart-survival canary (hash)
 SWEEPER_HEARTBEAT = f"{NAMESPACE}:sweeper"  # last sweep (hash)
 WORKER_COUNTERS = f"{NAMESPACE}:metrics"  # counters from worker processes (hash)
-PURGE_INDEX = f"{NAMESPACE}:idx:purge"  # "tenant:id:reason:at" -> at (ms): archive purges owed
+
+# The unsharded indexes of earlier versions, adopted into the buckets at start.
+LEGACY_ACTIVITY_INDEX = f"{NAMESPACE}:idx:activity"
+LEGACY_DIRTY_INDEX = f"{NAMESPACE}:idx:dirty"
+LEGACY_PURGE_INDEX = f"{NAMESPACE}:idx:purge"
+LEGACY_TENANT_INDEXES = f"{NAMESPACE}:idx:tenant:*"  # a SCAN pattern
+
+
+@cache
+def bucket_tag(bucket: int) -> str:
+    """The hash tag of one index bucket: the first `b<n>.<i>` in the bucket's slot range."""
+    span = REDIS_CLUSTER_HASH_SLOTS // INDEX_BUCKETS
+    low, high = bucket * span, (bucket + 1) * span
+    attempt = 0
+    while not low <= key_slot(f"b{bucket}.{attempt}".encode()) < high:
+        attempt += 1
+    return f"b{bucket}.{attempt}"
+
+
+def bucket_of(member: str) -> int:
+    return zlib.crc32(member.encode()) % INDEX_BUCKETS
+
+
+def activity_index(bucket: int) -> str:
+    """member -> last touch (ms)."""
+    return f"{NAMESPACE}:idx:{{{bucket_tag(bucket)}}}:activity"
+
+
+def dirty_index(bucket: int) -> str:
+    """member -> dirty since (ms)."""
+    return f"{NAMESPACE}:idx:{{{bucket_tag(bucket)}}}:dirty"
+
+
+def purge_index(bucket: int) -> str:
+    """ "tenant:id:reason:at" -> at (ms): archive purges owed."""
+    return f"{NAMESPACE}:idx:{{{bucket_tag(bucket)}}}:purge"
+
+
+def tenant_index(tenant: str, bucket: int) -> str:
+    """One bucket of a tenant's listing: id -> updated_at (ms)."""
+    return f"{NAMESPACE}:idx:{{{bucket_tag(bucket)}}}:tenant:{tenant}"
+
+
+BUCKETS = range(INDEX_BUCKETS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +116,28 @@ class ThreadKeys:
         return f"{self.tenant}:{self.thread_id}"
 
     @property
+    def bucket(self) -> int:
+        return bucket_of(self.member)
+
+    @property
+    def activity(self) -> str:
+        """The activity index bucket holding this thread."""
+        return activity_index(self.bucket)
+
+    @property
+    def dirty(self) -> str:
+        return dirty_index(self.bucket)
+
+    @property
+    def purges(self) -> str:
+        return purge_index(self.bucket)
+
+    @property
+    def listing(self) -> str:
+        """The bucket of its tenant's listing that holds this thread."""
+        return tenant_index(self.tenant, self.bucket)
+
+    @property
     def all(self) -> list[str]:
         """The thread's own keys, in the order every Lua script receives them."""
         return [self.meta, self.turns, self.idempotency, self.tombstone, self.recent]
@@ -72,11 +150,6 @@ def thread_keys(tenant: str, thread_id: str) -> ThreadKeys:
 def from_member(member: str) -> ThreadKeys:
     tenant, _, thread_id = member.partition(":")
     return ThreadKeys(tenant, thread_id)
-
-
-def tenant_index(tenant: str) -> str:
-    """Per-tenant listing: id -> updated_at (ms)."""
-    return f"{NAMESPACE}:idx:tenant:{tenant}"
 
 
 SNAPSHOTS = "threads/"

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 
 from threadkeeper import keys
+from threadkeeper.indexes import Indexes
 from threadkeeper.settings import Settings
 
 # Counters from worker processes (hash: "<family>:<label>" -> count).
@@ -151,13 +152,11 @@ async def refresh(client: Redis, settings: Settings) -> None:
     now = int(time.time() * 1000)
     hot_ttl = settings.hot_ttl
     cutoff = "-inf" if hot_ttl is None else now - int(hot_ttl * 1000)
+    total, hot, dirty = await Indexes(client).counts(cutoff)
     async with client.pipeline(transaction=False) as pipe:
-        pipe.zcard(keys.ACTIVITY_INDEX)
-        pipe.zcount(keys.ACTIVITY_INDEX, cutoff, "+inf")
-        pipe.zcard(keys.DIRTY_INDEX)
         pipe.hgetall(keys.SWEEPER_HEARTBEAT)
         pipe.hgetall(WORKER_COUNTERS)
-        total, hot, dirty, heartbeat, counters = await pipe.execute()
+        heartbeat, counters = await pipe.execute()
     THREADS.labels("hot").set(hot)
     THREADS.labels("archived").set(total - hot)
     DIRTY_THREADS.set(dirty)

@@ -10,7 +10,7 @@ again is harmless.
 
 One window it cannot close: a deletion writes its archive tombstone (then drops the
 snapshots) only when the archive takes it. If the archive was down at the deletion,
-the purge is owed in Redis (`keys.PURGE_INDEX`) and the sweeper retries it every
+the purge is owed in Redis (`keys.purge_index`) and the sweeper retries it every
 tick; should Redis be lost entirely before one retry succeeds, nothing remembers the
 deletion, and `recover` brings that thread back from its snapshots: delete it again.
 """

@@ -2,7 +2,9 @@
 
 Indexes (activity, dirty, per-tenant listing) are written after the thread's own
 atomic change, in the same round trip; they are hints that the sweeper and the
-listing check against the thread itself, so a stale entry never loses data.
+listing check against the thread itself, so a stale entry never loses data. Each
+thread's entries sit in one index bucket (keys.py); reads across all buckets are
+in indexes.py.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from threadkeeper import keys
 from threadkeeper.codec import seq_of
 from threadkeeper.connection import translated
 from threadkeeper.errors import StoreError
+from threadkeeper.indexes import Indexes, TenantListing, purge_member
 from threadkeeper.models import Thread, ThreadState, Tombstone, now_ms
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.scripts import Scripts
@@ -102,6 +105,7 @@ class ThreadStore:
         # fixed by the commands we send, so the client is handled as Any here.
         self.redis: Any = redis
         self.scripts = Scripts.register(redis)
+        self.indexes = Indexes(redis)
         self.hot_ttl_ms = 0 if hot_ttl is None else int(hot_ttl * 1000)
         # Without an archive, threads are a cache: the hot TTL applies from each write.
         self.cache_ttl_ms = self.hot_ttl_ms if cache_only else 0
@@ -135,11 +139,11 @@ class ThreadStore:
     async def _index_new(self, k: keys.ThreadKeys, thread: Thread, *, again: bool = False) -> None:
         # Again (a replayed create): never move an index back past a later write.
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: thread.updated_at}, gt=again)
+            pipe.zadd(k.activity, {k.member: thread.updated_at}, gt=again)
             if not self.cache_ttl_ms and thread.dirty:
                 since = thread.dirty_since or thread.updated_at
-                pipe.zadd(keys.DIRTY_INDEX, {k.member: since}, nx=True)
-            pipe.zadd(keys.tenant_index(thread.tenant), {thread.id: thread.updated_at}, gt=again)
+                pipe.zadd(k.dirty, {k.member: since}, nx=True)
+            pipe.zadd(k.listing, {thread.id: thread.updated_at}, gt=again)
             await pipe.execute()
 
     @translated
@@ -170,10 +174,10 @@ class ThreadStore:
                 request, RECENT_TTL_MS, RECENT_MAX, *blobs]  # fmt: skip
 
         def indexes(pipe: Pipeline) -> None:
-            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: now}, xx=True)
+            pipe.zadd(k.activity, {k.member: now}, xx=True)
             if not self.cache_ttl_ms:
-                pipe.zadd(keys.DIRTY_INDEX, {k.member: now}, nx=True)
-            pipe.zadd(keys.tenant_index(tenant), {thread_id: now}, xx=True)
+                pipe.zadd(k.dirty, {k.member: now}, nx=True)
+            pipe.zadd(k.listing, {thread_id: now}, xx=True)
 
         names = [k.meta, k.turns, k.idempotency, k.recent]
         result, *_ = await self._script_pipeline(self.scripts.append, names, args, indexes)
@@ -229,9 +233,9 @@ class ThreadStore:
 
     async def _unindex(self, k: keys.ThreadKeys) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(keys.ACTIVITY_INDEX, k.member)
-            pipe.zrem(keys.DIRTY_INDEX, k.member)
-            pipe.zrem(keys.tenant_index(k.tenant), k.thread_id)
+            pipe.zrem(k.activity, k.member)
+            pipe.zrem(k.dirty, k.member)
+            pipe.zrem(k.listing, k.thread_id)
             await pipe.execute()
 
     @translated
@@ -256,11 +260,11 @@ class ThreadStore:
         # ZREM, then re-check (in that order, one round trip): an append that landed
         # meanwhile puts the thread back.
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(keys.DIRTY_INDEX, k.member)
+            pipe.zrem(k.dirty, k.member)
             pipe.hmget(k.meta, ["version", "archived_version", "dirty_since"])
             _, state = await pipe.execute()
         if state[0] is not None and int(state[0]) > int(state[1]):
-            await self.redis.zadd(keys.DIRTY_INDEX, {k.member: int(state[2] or 0)}, nx=True)
+            await self.redis.zadd(k.dirty, {k.member: int(state[2] or 0)}, nx=True)
 
     @translated
     async def restore(
@@ -288,10 +292,10 @@ class ThreadStore:
 
     async def _index_restored(self, k: keys.ThreadKeys, thread: Thread) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: thread.updated_at})
-            pipe.zadd(keys.tenant_index(thread.tenant), {thread.id: thread.updated_at})
+            pipe.zadd(k.activity, {k.member: thread.updated_at})
+            pipe.zadd(k.listing, {thread.id: thread.updated_at})
             if thread.dirty:
-                pipe.zadd(keys.DIRTY_INDEX, {k.member: thread.dirty_since or thread.updated_at})
+                pipe.zadd(k.dirty, {k.member: thread.dirty_since or thread.updated_at})
             await pipe.execute()
 
     @translated
@@ -300,7 +304,7 @@ class ThreadStore:
         now = self.clock()
         async with self.redis.pipeline(transaction=False) as pipe:
             await self.scripts.touch(k.all[:3], [now, self.hot_ttl_ms], pipe)
-            pipe.zadd(keys.ACTIVITY_INDEX, {k.member: now}, xx=True)
+            pipe.zadd(k.activity, {k.member: now}, xx=True)
             await pipe.execute()
 
     # -- reads ----------------------------------------------------------------
@@ -373,45 +377,28 @@ class ThreadStore:
     @translated
     async def list_threads(self, tenant: str, page: ThreadPage) -> tuple[list[Listed], str | None]:
         """A tenant's threads, newest first; entries whose thread is gone are dropped."""
-        index = keys.tenant_index(tenant)
-        found: list[Listed] = []
-        high: float | str = "+inf" if page.last_score is None else page.last_score
-        low = "-inf" if page.updated_after is None else f"({page.updated_after}"
-        offset, batch = 0, page.limit + 1
-        stale: list[str] = []
-        while len(found) <= page.limit:
-            rows = await self.redis.zrevrangebyscore(
-                index, high, low, start=offset, num=batch, withscores=True
-            )
-            offset += len(rows)
-            listed, gone = await self._threads_for(tenant, page, rows)
-            found.extend(listed)
-            stale.extend(gone)
-            if len(rows) < batch:
-                break
-        if stale:  # only now: removing them mid-page would shift the offsets past live ones
-            await self.redis.zrem(index, *stale)
-        more = len(found) > page.limit
-        found = found[: page.limit]
+        listing: TenantListing[Listed] = TenantListing(self.redis, tenant, page)
+        rows = await listing.collect(self._live_among)
+        more = len(rows) > page.limit
+        found = rows[: page.limit]
         cursor = page.encode(found[-1].score, found[-1].thread.id) if more and found else None
         return found, cursor
 
-    async def _threads_for(
-        self, tenant: str, page: ThreadPage, rows: list[tuple[bytes, float]]
+    async def _live_among(
+        self, tenant: str, page: ThreadPage, rows: list[tuple[int, str]]
     ) -> tuple[list[Listed], list[str]]:
-        """The live threads among `rows`, and the ids whose thread is gone."""
-        fresh = [(_text(m), int(score)) for m, score in rows if not _seen(page, m, score)]
+        """The live threads among `rows` (score, id), and the ids whose thread is gone."""
         async with self.redis.pipeline(transaction=False) as pipe:
-            for thread_id, _ in fresh:
+            for _, thread_id in rows:
                 k = keys.thread_keys(tenant, thread_id)
                 pipe.hgetall(k.meta)
                 pipe.exists(k.turns)
             replies = await pipe.execute()
         metas, present = replies[0::2], replies[1::2]
-        stale = [i for (i, _), m in zip(fresh, metas, strict=True) if not m]
+        stale = [i for (_, i), m in zip(rows, metas, strict=True) if not m]
         listed = [
             _listed(meta, bool(hot), score)
-            for (_, score), meta, hot in zip(fresh, metas, present, strict=True)
+            for (score, _), meta, hot in zip(rows, metas, present, strict=True)
             if meta
         ]
         return [x for x in listed if page.tool is None or x.thread.tool == page.tool], stale
@@ -420,88 +407,59 @@ class ThreadStore:
     async def turns_exist(self, tenant: str, thread_id: str) -> bool:
         return bool(await self.redis.exists(keys.thread_keys(tenant, thread_id).turns))
 
-    # -- sweeper support -------------------------------------------------------
+    # -- sweeper support: every read spans all the index buckets ------------------
 
     @translated
     async def due_for_snapshot(
         self, now: int, idle_ms: int, backup_ms: int, limit: int
     ) -> list[str]:
-        """Dirty threads idle for `idle_ms`, or dirty for longer than `backup_ms`.
-
-        A thread idle since `now - idle_ms` has been dirty at least that long, so both
-        kinds sit at the low end of the dirty index; a window of it is enough.
-        """
-        rows = await self.redis.zrangebyscore(
-            keys.DIRTY_INDEX, "-inf", now - idle_ms, start=0, num=limit * 4, withscores=True
-        )
-        overdue = [m for m, since in rows if since <= now - backup_ms]
-        rest = [m for m, since in rows if since > now - backup_ms]
-        chosen = overdue + await self._idle_among(rest, now - idle_ms)
-        return [_text(m) for m in chosen[:limit]]
-
-    async def _idle_among(self, members: list[bytes], idle_before: int) -> list[bytes]:
-        if not members:
-            return []
-        scores = await self.redis.zmscore(keys.ACTIVITY_INDEX, members)
-        return [m for m, s in zip(members, scores, strict=True) if s is None or s <= idle_before]
+        """Dirty threads idle for `idle_ms`, or dirty for longer than `backup_ms`."""
+        return await self.indexes.due_for_snapshot(now, idle_ms, backup_ms, limit)
 
     @translated
     async def idle_since(self, before: int, limit: int) -> list[str]:
-        rows = await self.redis.zrangebyscore(
-            keys.ACTIVITY_INDEX, "-inf", before, start=0, num=limit
-        )
-        return [_text(m) for m in rows]
+        return await self.indexes.idle_since(before, limit)
+
+    @translated
+    async def adopt_legacy_indexes(self) -> int:
+        """Move the entries of an earlier version's unsharded indexes into the buckets."""
+        return await self.indexes.adopt_legacy()
 
     @translated
     async def dirty_count(self) -> int:
-        return int(await self.redis.zcard(keys.DIRTY_INDEX))
+        return await self.indexes.dirty_count()
 
     @translated
     async def oldest_dirty(self) -> int | None:
-        rows = await self.redis.zrange(keys.DIRTY_INDEX, 0, 0, withscores=True)
-        return int(rows[0][1]) if rows else None
+        return await self.indexes.oldest_dirty()
 
     # -- archive purges owed (a deletion whose archive cleanup has not succeeded yet) --
 
     @translated
     async def owe_purge(self, tenant: str, thread_id: str, reason: str, at: int) -> None:
         """Remember, until `purge_done`, that the archive may still hold a deleted thread."""
-        member = self._purge_member(tenant, thread_id, reason, at)
-        await self.redis.zadd(keys.PURGE_INDEX, {member: at})
+        k = keys.thread_keys(tenant, thread_id)
+        await self.redis.zadd(k.purges, {purge_member(k, reason, at): at})
 
     @translated
     async def owed_purges(self, limit: int) -> list[tuple[str, str, str, int]]:
         """The oldest owed purges, as (tenant, id, reason, deleted at)."""
-        rows = await self.redis.zrange(keys.PURGE_INDEX, 0, limit - 1)
-        parts = [_text(member).split(":") for member in rows]
-        return [(p[0], p[1], p[2], int(p[3])) for p in parts if len(p) == 4 and p[3].isdigit()]
+        return await self.indexes.owed_purges(limit)
 
     @translated
     async def purge_done(self, tenant: str, thread_id: str, reason: str, at: int) -> None:
-        member = self._purge_member(tenant, thread_id, reason, at)
-        await self.redis.zrem(keys.PURGE_INDEX, member)
+        k = keys.thread_keys(tenant, thread_id)
+        await self.redis.zrem(k.purges, purge_member(k, reason, at))
 
     @translated
     async def owed_purge_count(self) -> int:
-        return int(await self.redis.zcard(keys.PURGE_INDEX))
-
-    @staticmethod
-    def _purge_member(tenant: str, thread_id: str, reason: str, at: int) -> str:
-        # Exact per deletion: a later deletion of a re-created id is owed separately.
-        return f"{tenant}:{thread_id}:{reason}:{at}"
+        return await self.indexes.owed_purge_count()
 
 
 def _listed(meta: dict[bytes, bytes], turns_in_redis: bool, score: int) -> Listed:
     thread = Thread.from_hash(meta)
     hot = turns_in_redis or thread.turn_count == 0
     return Listed(thread, ThreadState.HOT if hot else ThreadState.ARCHIVED, score)
-
-
-def _seen(page: ThreadPage, member: bytes, score: float) -> bool:
-    """True for rows at or before the cursor (ties broken by id, descending)."""
-    if page.last_score is None or page.last_id is None:
-        return False
-    return int(score) == page.last_score and _text(member) >= page.last_id
 
 
 def _appended(result: list[Any]) -> Appended:

@@ -63,6 +63,7 @@ async def sweep(
     store: ThreadStore, settings: Settings, dispatch: Dispatch, *, tiering: Tiering | None = None
 ) -> SweepReport:
     """One pass: owed purges, retention (no point snapshotting what is about to go), snapshots."""
+    await store.adopt_legacy_indexes()
     purges = await retry_purges(tiering, settings.sweep_batch) if tiering is not None else {}
     now = store.clock()
     limit = settings.sweep_batch * MAX_BATCHES

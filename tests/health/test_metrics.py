@@ -78,7 +78,7 @@ def test_gauges_are_read_from_redis_at_scrape(make_client: MakeClient, redis_url
         assert client.post("/v1/threads", json={"id": f"g{n}", "turns": [turn]}).status_code == 201
     conn = redis.Redis.from_url(redis_url)
     old = int(time.time() * 1000) - 7200_000  # untouched for two hours: past the hot TTL
-    conn.zadd(keys.ACTIVITY_INDEX, {"default:g3": old})
+    conn.zadd(keys.thread_keys("default", "g3").activity, {"default:g3": old})
     conn.hset(keys.SWEEPER_HEARTBEAT, mapping={"last_run": old, "lag_ms": 4200})
     samples = scrape(client)
     assert value(samples, "threadkeeper_threads", tier="hot") == 3

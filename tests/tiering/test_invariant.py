@@ -45,7 +45,7 @@ async def test_a_turn_appended_during_the_snapshot_is_never_lost(
     assert thread.version == first.version + 1 and thread.turn_count == 4
     assert thread.archived_version == first.version  # the archive holds v1, nothing claims more
     assert thread.dirty and await turns_ttl(rt, "t1") == -1  # dirty: no TTL
-    assert await rt.redis.zscore(keys.DIRTY_INDEX, "default:t1") is not None
+    assert await rt.redis.zscore(keys.thread_keys("default", "t1").dirty, "default:t1") is not None
 
     clock.advance(61)
     dispatch = InlineDispatch(rt.tiering)

@@ -38,6 +38,6 @@ async def test_a_thread_recreated_during_its_snapshot_stays_dirty(
     assert new.created_at != old.created_at and new.version == old.version == 1
     assert new.archived_version == 0 and new.dirty  # the archive holds nothing of it
     assert await turns_ttl(rt, "t1") == -1  # so its turns never expire
-    assert await rt.redis.zscore(keys.DIRTY_INDEX, "default:t1") is not None
+    assert await rt.redis.zscore(keys.thread_keys("default", "t1").dirty, "default:t1") is not None
     view = await rt.service.read("default", "t1", TurnPage())
     assert [t["content"] for t in view.turns] == ["turn 1", "turn 2"]

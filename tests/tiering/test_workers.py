@@ -67,8 +67,8 @@ def create_dirty(settings: Settings, thread_id: str, n: int = 3) -> None:
         pipe.hset(k.meta, mapping=thread.to_hash())
         for seq, blob in enumerate(blobs, start=1):
             pipe.xadd(k.turns, {"t": blob}, id=f"0-{seq}")
-        pipe.zadd(keys.DIRTY_INDEX, {k.member: 1})
-        pipe.zadd(keys.ACTIVITY_INDEX, {k.member: 1})
+        pipe.zadd(k.dirty, {k.member: 1})
+        pipe.zadd(k.activity, {k.member: 1})
         pipe.execute()
     client.close()
 
