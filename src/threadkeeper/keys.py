@@ -22,7 +22,7 @@ from functools import cache
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 NAMESPACE = "tk"
-ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")  # use fullmatch: `$` admits a final "\n"
 SNAPSHOT_SUFFIX = ".tks"
 
 # Fixed, not a setting: a thread's bucket is derived from it, so changing it would

@@ -155,3 +155,57 @@ def test_a_bad_idempotency_key_is_refused(small: TestClient) -> None:
     )
     problem(r, 400)
     assert_untouched(small)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"id": "n1", "metadata": {"x": NaN}}',
+        b'{"id": "n1", "metadata": {"x": {"y": [Infinity]}}}',
+        b'{"id": "n1", "metadata": {"x": -1e999}}',
+        b'{"id": "n1", "turns": [{"role": "user", "content": "x", "metadata": {"v": -Infinity}}]}',
+    ],
+)
+def test_nan_and_infinity_are_refused_at_create(small: TestClient, raw: bytes) -> None:
+    r = small.post("/v1/threads", content=raw, headers={"content-type": "application/json"})
+    body = problem(r, 400)
+    assert "metadata" in body["field"] and "finite" in body["detail"]
+    assert small.get("/v1/threads/n1").json()["reason"] == "never_stored"
+    assert small.get("/v1/threads").status_code == 200
+
+
+@pytest.mark.parametrize("number", [b"Infinity", b"NaN", b"1e999", b"-1e999"])
+def test_nan_and_infinity_in_a_turn_are_refused(small: TestClient, number: bytes) -> None:
+    raw = b'{"turns": [{"role": "user", "content": "x", "metadata": {"v": ' + number + b"}}]}"
+    r = small.post(
+        "/v1/threads/t1/turns", content=raw, headers={"content-type": "application/json"}
+    )
+    assert problem(r, 400)["field"] == "turns[0].metadata"
+    assert_untouched(small)
+    assert small.post("/v1/threads/t1/fork", json={"at_seq": 1}).status_code == 201
+
+
+def test_an_unexpected_failure_does_not_claim_nothing_was_stored(
+    small: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure after the write (here: rendering the answer) must not deny the write."""
+    from starlette.responses import JSONResponse
+
+    class Unrenderable(JSONResponse):
+        def render(self, content: Any) -> bytes:
+            raise ValueError("cannot render")
+
+    monkeypatch.setattr("threadkeeper.api.threads.JSONResponse", Unrenderable)
+    r = TestClient(small.app, raise_server_exceptions=False).post("/v1/threads", json={"id": "n2"})
+    assert r.status_code == 500
+    assert "nothing was acknowledged" not in r.text and "may have been stored" in r.text
+
+
+@pytest.mark.parametrize("bad_id", ["x\n", "a" * 128 + "\n"])
+def test_an_id_with_a_trailing_newline_is_refused(small: TestClient, bad_id: str) -> None:
+    assert "A-Z, a-z, 0-9" in problem(small.post("/v1/threads", json={"id": bad_id}), 400)["detail"]
+    problem(small.post("/v1/threads/t1/fork", json={"at_seq": 1, "id": bad_id}), 400)
+    problem(small.get("/v1/threads/x%0A"), 400)
+    problem(small.post("/v1/threads/t1%0A/turns", json={"turns": [user("y")]}), 400)
+    assert_untouched(small)
+    assert small.get("/v1/threads").json()["threads"][0]["id"] == "t1"

@@ -35,8 +35,9 @@ async def on_error(request: Request, exc: Exception) -> Response:
 async def on_unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error on %s %s", request.method, request.url.path)
     problem = ThreadkeeperError(
-        "the server failed unexpectedly; nothing was acknowledged. Retry with the same "
-        "Idempotency-Key, and report this if it persists"
+        "the server failed unexpectedly and the outcome is unknown: a write may have been "
+        "stored. Retry with the same Idempotency-Key (or read the thread first), and report "
+        "this if it persists"
     )
     return problem_response(problem)
 
