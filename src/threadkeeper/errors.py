@@ -19,6 +19,7 @@
         ├── ArchiveObjectExists           409
         ├── ArchiveObjectMissing          404
         ├── SnapshotCorrupt               502
+        │   └── SnapshotTooLarge          502  (over what this daemon decompresses)
         └── ArchiveNotConfigured          409
 
 Each class carries its status and a stable `type` slug; the API registers one
@@ -154,6 +155,11 @@ class ArchiveObjectMissing(ArchiveError):
 class SnapshotCorrupt(ArchiveError):
     title = "Snapshot corrupt"
     slug = "snapshot-corrupt"
+
+
+class SnapshotTooLarge(SnapshotCorrupt):
+    title = "Snapshot too large"
+    slug = "snapshot-too-large"
 
 
 class ArchiveNotConfigured(ArchiveError):

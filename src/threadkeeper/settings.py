@@ -59,6 +59,8 @@ class Limits:
     max_metadata_bytes: int = 16 * 1024
     max_page: int = 1000
     max_snapshot_bytes: int = 512 * 1024 * 1024
+    max_snapshot_raw_bytes: int = 512 * 1024 * 1024  # a snapshot's body, decompressed
+    max_snapshot_ratio: int = 64  # decompressed / compressed, above a 16 MiB floor
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +131,8 @@ def _read(env: Mapping[str, str]) -> Settings:
         max_metadata_bytes=size("MAX_METADATA_BYTES", base.max_metadata_bytes),
         max_page=integer("MAX_PAGE", base.max_page),
         max_snapshot_bytes=size("MAX_SNAPSHOT_BYTES", base.max_snapshot_bytes),
+        max_snapshot_raw_bytes=size("MAX_SNAPSHOT_RAW_BYTES", base.max_snapshot_raw_bytes),
+        max_snapshot_ratio=integer("MAX_SNAPSHOT_RATIO", base.max_snapshot_ratio),
     )
     tokens = get("TOKENS_FILE")
     archive = env.get(PREFIX + "ARCHIVE_URL")  # "" is meaningful: cache-only mode

@@ -7,7 +7,10 @@
 
 A snapshot coming back from the archive is untrusted input: every length is
 checked against a cap and the body against its checksum before anything is
-decompressed or decoded, decompression is bounded, msgpack refuses ext types
+decompressed or decoded. Decompression is streamed and stops at a budget that
+holds whatever the header declares: a hard cap on the output and a cap on the
+ratio to the compressed body (a few KB of zstd can claim gigabytes). msgpack
+refuses ext types
 and non-string map keys, and any failure is a `SnapshotCorrupt` that says which
 part is wrong and how.
 """
@@ -23,8 +26,9 @@ from typing import Any, NoReturn
 import msgpack
 import zstandard
 
-from threadkeeper.errors import SnapshotCorrupt
+from threadkeeper.errors import SnapshotCorrupt, SnapshotTooLarge
 from threadkeeper.keys import SNAPSHOT_SUFFIX
+from threadkeeper.settings import Limits
 
 __all__ = [
     "FORMAT_VERSION",
@@ -32,6 +36,7 @@ __all__ = [
     "MAX_HEADER_BYTES",
     "SNAPSHOT_SUFFIX",
     "Snapshot",
+    "check_readable",
     "decode_snapshot",
     "encode_snapshot",
 ]
@@ -39,9 +44,10 @@ __all__ = [
 MAGIC = b"TKSNAP"
 FORMAT_VERSION = 1
 MAX_HEADER_BYTES = 64 * 1024
-# Chat text compresses 3-5x; allowing 32x covers pathological but honest content
-# while still bounding what a crafted body can make us allocate.
-MAX_EXPANSION = 32
+# Any body may expand this far whatever its ratio: small honest threads of repeated
+# text compress far better than the ratio cap allows, and this much is cheap.
+RATIO_FLOOR = 16 * 1024 * 1024
+_DEFAULTS = Limits()
 COMPRESSION = "zstd"
 ZSTD_LEVEL = 3
 
@@ -99,21 +105,61 @@ def encode_snapshot(snap: Snapshot) -> bytes:
     return _PREFIX.pack(MAGIC, FORMAT_VERSION, len(header)) + header + body
 
 
-def decode_snapshot(data: bytes, *, max_bytes: int, max_turns: int) -> Snapshot:
-    """Verify and decode a snapshot, refusing anything oversized, tampered with or malformed."""
+def decode_snapshot(
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_turns: int,
+    max_raw_bytes: int = _DEFAULTS.max_snapshot_raw_bytes,
+    max_ratio: int = _DEFAULTS.max_snapshot_ratio,
+) -> Snapshot:
+    """Verify and decode a snapshot, refusing anything oversized, tampered with or malformed.
+
+    CPU- and memory-heavy for a big thread: call it off the event loop.
+    """
     if len(data) > max_bytes:
         _corrupt("file", f"is {len(data)} bytes, over the limit of {max_bytes}")
-    header_len = _check_prefix(data)
-    header_end = _PREFIX.size + header_len
-    header = _read_header(data[_PREFIX.size : header_end])
-    body = data[header_end:]
+    header, body = _split(data)
     _check_body(body, header)
-    raw_limit = max_bytes * MAX_EXPANSION
-    if header["body_raw_len"] > raw_limit:
-        _corrupt("body", f"claims {header['body_raw_len']} bytes uncompressed, over {raw_limit}")
+    _check_budget(header, len(body), max_raw_bytes, max_ratio)
     raw = _decompress(body, header["body_raw_len"])
     turns, idempotency = _read_body(raw, header, max_turns)
     return Snapshot(thread=header["thread"], turns=turns, idempotency=idempotency)
+
+
+def check_readable(data: bytes, *, max_raw_bytes: int, max_ratio: int) -> None:
+    """Raise SnapshotTooLarge if `decode_snapshot` would refuse this (honest) snapshot's size.
+
+    The writer's check, so that nothing is archived that could not be read back.
+    """
+    header, body = _split(data)
+    _check_budget(header, len(body), max_raw_bytes, max_ratio)
+
+
+def raw_budget(body_len: int, max_raw_bytes: int, max_ratio: int) -> int:
+    """How many bytes a compressed body of `body_len` bytes may decompress to."""
+    return min(max_raw_bytes, max(RATIO_FLOOR, body_len * max_ratio))
+
+
+def _split(data: bytes) -> tuple[dict[str, Any], bytes]:
+    header_len = _check_prefix(data)
+    header_end = _PREFIX.size + header_len
+    return _read_header(data[_PREFIX.size : header_end]), data[header_end:]
+
+
+def _check_budget(header: dict[str, Any], body_len: int, max_raw: int, max_ratio: int) -> None:
+    declared = header["body_raw_len"]
+    budget = raw_budget(body_len, max_raw, max_ratio)
+    if declared > budget:
+        raise SnapshotTooLarge(
+            f"snapshot body claims {declared} bytes uncompressed from {body_len} compressed, "
+            f"over the {budget} bytes this daemon decompresses (THREADKEEPER_MAX_SNAPSHOT_RAW_BYTES"
+            f"={max_raw}, THREADKEEPER_MAX_SNAPSHOT_RATIO={max_ratio}): refused before "
+            "decompressing. If the thread is honest, raise those limits for every process",
+            part="body",
+            limit=budget,
+            setting="THREADKEEPER_MAX_SNAPSHOT_RAW_BYTES",
+        )
 
 
 def _corrupt(part: str, problem: str) -> NoReturn:
@@ -148,7 +194,7 @@ def _check_prefix(data: bytes) -> int:
     return int(header_len)
 
 
-def _unpack(part: str, data: bytes, *, max_len: int, max_array: int = -1) -> Any:
+def _unpack(part: str, data: bytes | bytearray, *, max_len: int, max_array: int = -1) -> Any:
     try:
         return msgpack.unpackb(
             data,
@@ -203,7 +249,8 @@ def _check_body(body: bytes, header: dict[str, Any]) -> None:
         _corrupt("body", f"sha256 is {digest}, the header says {header['body_sha256']}")
 
 
-def _decompress(body: bytes, expected: int) -> bytes:
+def _decompress(body: bytes, expected: int) -> bytearray:
+    """Stream out at most `expected` bytes (already within budget); no copy at the end."""
     out = bytearray()
     try:
         with zstandard.ZstdDecompressor().stream_reader(body) as reader:
@@ -215,11 +262,11 @@ def _decompress(body: bytes, expected: int) -> bytes:
         _corrupt("body", f"does not decompress ({exc})")
     if len(out) != expected:
         _corrupt("body", f"decompresses to {len(out)} bytes, the header says {expected}")
-    return bytes(out)
+    return out
 
 
 def _read_body(
-    raw: bytes, header: dict[str, Any], max_turns: int
+    raw: bytearray, header: dict[str, Any], max_turns: int
 ) -> tuple[list[bytes], dict[str, bytes]]:
     if header["turn_count"] > max_turns:
         _corrupt("header", f"turn count {header['turn_count']} is over the limit of {max_turns}")

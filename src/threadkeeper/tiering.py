@@ -22,11 +22,12 @@ from threadkeeper.errors import (
     ArchiveObjectExists,
     ArchiveObjectMissing,
     SnapshotCorrupt,
+    SnapshotTooLarge,
 )
 from threadkeeper.metrics import record_archive_failure, record_rehydration, record_snapshot
 from threadkeeper.models import GoneReason, Thread
 from threadkeeper.settings import Settings
-from threadkeeper.snapshot import Snapshot, decode_snapshot, encode_snapshot
+from threadkeeper.snapshot import Snapshot, check_readable, decode_snapshot, encode_snapshot
 from threadkeeper.store import ThreadStore
 
 log = logging.getLogger(__name__)
@@ -98,8 +99,9 @@ class Tiering:
             self._count_snapshot("incomplete")
             return "incomplete"  # turns lost from Redis: never archive a partial thread
         raw = _encode(thread, blobs, idem)
-        if len(raw) > self.settings.limits.max_snapshot_bytes:
-            return self._too_large(thread, len(raw))
+        problem = self._unreadable(raw)
+        if problem:
+            return self._too_large(thread, problem)
         await self._put(archive, thread, raw, blobs)
         status = await self.store.mark_archived(
             tenant, thread_id, thread.version, created_at=thread.created_at
@@ -128,15 +130,30 @@ class Tiering:
         log.warning("archive %s failed: %s", operation, exc.detail)
         record_archive_failure(operation, self.counters)
 
-    def _too_large(self, thread: Thread, size: int) -> str:
+    def _unreadable(self, raw: bytes) -> str | None:
+        """Why this daemon could not read `raw` back (it would refuse it as too large), if so."""
+        limits = self.settings.limits
+        if len(raw) > limits.max_snapshot_bytes:
+            return (
+                f"makes a {len(raw)}-byte snapshot, over the {limits.max_snapshot_bytes} bytes "
+                "a snapshot may be read back (THREADKEEPER_MAX_SNAPSHOT_BYTES)"
+            )
+        try:
+            check_readable(
+                raw,
+                max_raw_bytes=limits.max_snapshot_raw_bytes,
+                max_ratio=limits.max_snapshot_ratio,
+            )
+        except SnapshotTooLarge as exc:
+            return exc.detail
+        return None
+
+    def _too_large(self, thread: Thread, problem: str) -> str:
         """Refuse a snapshot that could not be read back: the thread stays hot and dirty."""
-        cap = self.settings.limits.max_snapshot_bytes
         log.error(
-            "thread %s:%s (version %d) makes a %d-byte snapshot, over the %d bytes a snapshot "
-            "may be read back (THREADKEEPER_MAX_SNAPSHOT_BYTES): not archived, it stays in "
-            "Redis with no TTL. Raise THREADKEEPER_MAX_SNAPSHOT_BYTES (for every process), or "
-            "fork the thread and continue in the fork",
-            thread.tenant, thread.id, thread.version, size, cap,
+            "thread %s:%s (version %d) %s: not archived, it stays in Redis with no TTL. "
+            "Raise the limit (for every process), or fork the thread and continue in the fork",
+            thread.tenant, thread.id, thread.version, problem,
         )  # fmt: skip
         self._count_snapshot("too_large")
         return "too_large"
@@ -161,12 +178,8 @@ class Tiering:
         A snapshot written by a worker killed before its compare-and-set, say, under an
         older encoding: what defines the version matches, so it can be marked archived.
         """
-        limits = self.settings.limits
         try:
-            raw = await asyncio.to_thread(archive.get, key, limits.max_snapshot_bytes)
-            snap = decode_snapshot(
-                raw, max_bytes=limits.max_snapshot_bytes, max_turns=limits.max_turns
-            )
+            snap = await asyncio.to_thread(self._fetch, archive, key)
             held = Thread.from_hash(snap.thread)
         except (ArchiveError, KeyError, ValueError):
             return False
@@ -191,12 +204,8 @@ class Tiering:
     async def load(self, tenant: str, thread_id: str, created_at: int, version: int) -> Snapshot:
         archive = self.require_archive()
         key = keys.snapshot_key(tenant, thread_id, created_at, version)
-        limits = self.settings.limits
         try:
-            raw = await asyncio.to_thread(archive.get, key, limits.max_snapshot_bytes)
-            snap = decode_snapshot(
-                raw, max_bytes=limits.max_snapshot_bytes, max_turns=limits.max_turns
-            )
+            snap = await asyncio.to_thread(self._fetch, archive, key)
         except SnapshotCorrupt as exc:
             self._count_failure("verify", exc)
             raise _named(exc, archive.url, key, thread_id) from exc
@@ -213,6 +222,17 @@ class Tiering:
                 thread_id=thread_id,
             )
         return snap
+
+    def _fetch(self, archive: Archive, key: str) -> Snapshot:
+        """Read and decode one snapshot; blocking and heavy, so it runs in a thread."""
+        limits = self.settings.limits
+        return decode_snapshot(
+            archive.get(key, limits.max_snapshot_bytes),
+            max_bytes=limits.max_snapshot_bytes,
+            max_turns=limits.max_turns,
+            max_raw_bytes=limits.max_snapshot_raw_bytes,
+            max_ratio=limits.max_snapshot_ratio,
+        )
 
     async def rehydrate(self, tenant: str, thread_id: str) -> Rehydrated:
         """Bring an evicted thread's turns back, or say exactly which turns nothing holds."""
@@ -373,7 +393,7 @@ class Tiering:
 
 def _named(exc: SnapshotCorrupt, url: str, key: str, thread_id: str) -> SnapshotCorrupt:
     """The same corruption, saying which snapshot and that Redis was left as it was."""
-    return SnapshotCorrupt(
+    return type(exc)(
         f"snapshot {url}/{key} of thread {thread_id!r} failed verification: {exc.detail}. "
         "Nothing was restored and Redis was left untouched; restore the object from a "
         "backup of the archive, or fork the thread from what remains",

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import struct
+import tracemalloc
 from typing import Any
 
 import msgpack
@@ -10,7 +12,7 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
-from threadkeeper.errors import SnapshotCorrupt
+from threadkeeper.errors import SnapshotCorrupt, SnapshotTooLarge
 from threadkeeper.snapshot import (
     FORMAT_VERSION,
     MAGIC,
@@ -170,6 +172,54 @@ def test_decompression_bomb_is_stopped_at_the_declared_size() -> None:
 def test_declared_raw_size_over_the_cap_is_refused_before_decompressing() -> None:
     data = forge(body_of([b"x"]), body_raw_len=(1 << 20) * 1000)
     assert "uncompressed" in corrupt_detail(data)
+
+
+def _honest_bomb(raw_len: int) -> bytes:
+    """A body of zeros whose header tells the truth: checksum and declared length pass."""
+    compressor = zstandard.ZstdCompressor().compressobj()
+    chunk = b"\0" * (1 << 20)
+    body = b"".join(compressor.compress(chunk) for _ in range(raw_len >> 20)) + compressor.flush()
+    return forge(b"", compressed=body, body_raw_len=raw_len)
+
+
+def _peak_bytes_of(call: Any) -> int:
+    tracemalloc.start()
+    try:
+        call()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+def test_an_honest_bomb_is_refused_by_ratio_before_decompressing() -> None:
+    data = _honest_bomb(128 << 20)
+    assert len(data) < 64 << 10
+    caught: list[SnapshotTooLarge] = []
+
+    def decode() -> None:
+        with pytest.raises(SnapshotTooLarge) as exc:
+            decode_snapshot(data, max_bytes=512 << 20, max_turns=100_000)
+        caught.append(exc.value)
+
+    assert _peak_bytes_of(decode) < 8 << 20  # never decompressed
+    problem = caught[0].problem()
+    assert problem["type"].endswith("/snapshot-too-large") and problem["status"] == 502
+    assert "THREADKEEPER_MAX_SNAPSHOT_RATIO" in problem["detail"]
+
+
+def test_the_hard_output_cap_holds_whatever_the_ratio() -> None:
+    data = forge(body_of([os.urandom(1 << 20) for _ in range(3)]))  # incompressible, 3 MiB
+    with pytest.raises(SnapshotTooLarge) as exc:
+        decode_snapshot(data, max_bytes=8 << 20, max_turns=100, max_raw_bytes=2 << 20)
+    assert "THREADKEEPER_MAX_SNAPSHOT_RAW_BYTES=2097152" in exc.value.detail
+
+
+def test_a_small_repetitive_thread_decodes_below_the_ratio_floor() -> None:
+    snap = Snapshot({"id": "x", "version": 1, "turn_count": 1}, [b"a" * (4 << 20)], {})
+    data = encode_snapshot(snap)
+    assert len(data) * 64 < 4 << 20  # far past the ratio, inside the floor
+    assert decode_snapshot(data, max_bytes=1 << 20, max_turns=10) == snap
 
 
 def test_body_shorter_than_declared_after_decompression() -> None:

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import struct
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import msgpack
 import pytest
+import zstandard
 from rq.job import Job
 from rq.serializers import JSONSerializer
 from starlette.testclient import TestClient
 from tiering_support import Backend
 
-from threadkeeper import keys
+from threadkeeper import keys, tiering
 from threadkeeper.api import create_app
 from threadkeeper.jobqueue import make_queue
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
+from threadkeeper.snapshot import MAGIC
 
 T = TypeVar("T")
 
@@ -137,3 +143,49 @@ def test_archive_and_rehydrate_of_an_unknown_thread_are_404(api: Api) -> None:
         response = api.client.post(path)
         assert response.status_code == 404
         assert response.json()["reason"] == "never_stored"
+
+
+def _bomb_in_place_of(snapshot: bytes, raw_len: int) -> bytes:
+    """The same header, honest about a body of `raw_len` zeros compressed to a few KB."""
+    header_len = struct.unpack_from(">I", snapshot, len(MAGIC) + 1)[0]
+    start = len(MAGIC) + 5
+    header = msgpack.unpackb(snapshot[start : start + header_len])
+    compressor = zstandard.ZstdCompressor().compressobj()
+    zeros = b"\0" * (1 << 20)
+    body = b"".join(compressor.compress(zeros) for _ in range(raw_len >> 20)) + compressor.flush()
+    header |= {"body_len": len(body), "body_raw_len": raw_len}
+    header["body_sha256"] = hashlib.sha256(body).hexdigest()
+    packed: bytes = msgpack.packb(header)
+    return snapshot[: len(MAGIC) + 1] + struct.pack(">I", len(packed)) + packed + body
+
+
+def test_a_snapshot_bomb_is_refused_off_the_event_loop(
+    api: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    create(api, "t1")
+    api.client.post("/v1/threads/t1/archive?wait=true")
+    (key,) = api.backend.snapshots("t1")
+    bomb = _bomb_in_place_of(api.backend.archive.get(key, 1 << 20), 256 << 20)
+    api.backend.archive.delete(key)
+    api.backend.archive.put_if_absent(key, bomb)
+    api.evict("t1")
+    on_loop: list[bool] = []
+    decode = tiering.decode_snapshot
+
+    def watched(*args: Any, **kwargs: Any) -> Any:
+        try:
+            asyncio.get_running_loop()
+            on_loop.append(True)
+        except RuntimeError:
+            on_loop.append(False)
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(tiering, "decode_snapshot", watched)
+
+    cold = api.client.get("/v1/threads/t1")
+    assert cold.status_code == 502, cold.text
+    assert cold.json()["type"].endswith("/snapshot-too-large")
+    assert "THREADKEEPER_MAX_SNAPSHOT_RAW_BYTES" in cold.json()["detail"]
+    assert on_loop == [False]
+    assert api.call(api.runtime.redis.exists, keys.thread_keys("default", "t1").meta) == 1
+    assert api.client.get("/healthz").status_code == 200

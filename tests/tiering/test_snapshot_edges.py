@@ -137,6 +137,20 @@ async def test_a_thread_too_large_to_read_back_stays_hot_and_dirty(
     assert page.turns[0]["content"] == big
 
 
+async def test_a_thread_over_the_decompressed_cap_is_not_archived(
+    make_runtime: MakeRuntime, backend: Backend
+) -> None:
+    """What a reader would refuse as snapshot-too-large is never written."""
+    limits = Limits(max_snapshot_raw_bytes=4096)
+    rt = make_runtime(backend.archive, limits=limits)
+    big = base64.b64encode(os.urandom(6000)).decode()
+    body = {"id": "t1", "turns": [{"role": "user", "content": big}]}
+    await rt.service.create("default", parse_new_thread(body, limits))
+
+    assert await rt.tiering.archive_thread("default", "t1") == "too_large"
+    assert (await meta(rt, "t1")).dirty and backend.snapshots("t1") == []
+
+
 async def test_a_lost_mark_falls_back_to_the_newer_snapshot(
     make_runtime: MakeRuntime, backend: Backend, clock: Clock
 ) -> None:
