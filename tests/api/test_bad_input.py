@@ -189,13 +189,11 @@ def test_an_unexpected_failure_does_not_claim_nothing_was_stored(
     small: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A failure after the write (here: rendering the answer) must not deny the write."""
-    from starlette.responses import JSONResponse
 
-    class Unrenderable(JSONResponse):
-        def render(self, content: Any) -> bytes:
-            raise ValueError("cannot render")
+    def unrenderable(*args: Any, **kwargs: Any) -> Any:
+        raise ValueError("cannot render")
 
-    monkeypatch.setattr("threadkeeper.api.threads.JSONResponse", Unrenderable)
+    monkeypatch.setattr("threadkeeper.api.threads.wire_response", unrenderable)
     r = TestClient(small.app, raise_server_exceptions=False).post("/v1/threads", json={"id": "n2"})
     assert r.status_code == 500
     assert "nothing was acknowledged" not in r.text and "may have been stored" in r.text

@@ -9,6 +9,7 @@ after decoding and name the setting that changes them. Nothing here touches Redi
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any, TypeVar
 
@@ -48,20 +49,46 @@ def decode_body(raw: bytes | object, shape: type[T]) -> T:
 
 def _undecodable(raw: bytes, exc: msgspec.DecodeError) -> InvalidInput:
     """Why msgspec refused the JSON: Python's parser says where it breaks, if it does."""
-
-    def refuse_constant(name: str) -> Any:
-        raise InvalidInput(f"the request body holds {name}, which is not a JSON number")
-
     try:
-        json.loads(raw, parse_constant=refuse_constant)
-    except InvalidInput as refused:
-        return refused
+        loaded = json.loads(raw)  # reads NaN and Infinity, which JSON has not
     except (ValueError, RecursionError) as why:
         return InvalidJSON(f"the request body is not valid JSON: {why}")
+    where = _non_finite(loaded, "")
+    if where is not None:
+        return _not_finite(where)
     # Python reads it, msgspec does not: the \u escapes of a lone surrogate, not text.
     return InvalidInput(
         "the request body is not valid Unicode (an unpaired surrogate such as \\ud800): "
         f"send UTF-8 text ({exc})"
+    )
+
+
+def _non_finite(value: object, path: str) -> str | None:
+    """The field holding a NaN or an infinity, named as msgspec names fields, if any."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else path
+    children: list[tuple[str, object]] = []
+    if isinstance(value, list):
+        children = [(f"{path}[{i}]", child) for i, child in enumerate(value)]
+    elif isinstance(value, dict):
+        inside_metadata = path.endswith("metadata") or ".metadata" in path
+        children = [
+            (path if inside_metadata else f"{path}.{key}".lstrip("."), child)
+            for key, child in value.items()
+        ]
+    for where, child in children:
+        found = _non_finite(child, where)
+        if found is not None:
+            return found
+    return None
+
+
+def _not_finite(where: str) -> InvalidInput:
+    return InvalidInput(
+        f"{where or 'the request body'} holds NaN, Infinity or a number beyond a 64-bit "
+        "float (like 1e999), which JSON answers cannot carry: send finite numbers only "
+        "(or the value as a string)",
+        field=where or None,
     )
 
 
@@ -70,6 +97,8 @@ def _refusal(shape: type, message: str) -> InvalidInput:
     assert match is not None  # the pattern matches any text
     what, path = match["what"], _path(match["path"] or "")
     named = _QUOTED.findall(what)
+    if what.startswith("Number out of range") and path.endswith("metadata"):
+        return _not_finite(path)  # free-form: its own description ("a JSON object") misleads
     if what.startswith("Object contains unknown field"):
         return _unknown(shape, path, named[0])
     if what.startswith("Object missing required field"):
