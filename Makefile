@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test pytest lint typecheck bench clean redis-server
+.PHONY: install run test pytest lint typecheck bench clean redis-server pal-venv
 
 install: $(STAMP) redis-server
 
@@ -35,9 +35,25 @@ run: install
 
 test: install lint typecheck pytest
 
-pytest: install
+pytest: install pal-venv
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
+
+# PAL (pal-mcp-server) in a virtualenv of its own, for tests/integrations: it installs
+# top-level packages named utils, config, server, tools and providers, and 40-odd
+# dependencies that the server does not need. Built once per PAL version, then cached.
+PAL_VERSION := 11.8.2
+PAL_VENV    := .venv-pal
+PAL_STAMP   := $(PAL_VENV)/.installed-$(PAL_VERSION)
+
+pal-venv: $(PAL_STAMP)
+
+$(PAL_STAMP):
+	rm -rf $(PAL_VENV)
+	$(PYTHON) -m venv $(PAL_VENV)
+	$(PAL_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(PAL_VENV)/bin/python -m pip install --quiet 'pal-mcp-server==$(PAL_VERSION)' 'httpx>=0.27'
+	touch $@
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests workers bench
@@ -50,4 +66,4 @@ bench: install
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(PAL_VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 
 import uvicorn
@@ -43,6 +44,9 @@ class LiveServer:
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+
+
+Serve = Callable[..., LiveServer]  # the `serve` fixture: start one, settings by keyword
 
 
 class LossyProxy:

@@ -5,11 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
-from client_live import LiveServer
+from client_live import LiveServer, Serve
 
 from threadkeeper.settings import Settings
-
-Serve = Callable[..., LiveServer]
 
 
 @pytest.fixture

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import pytest
 import redis
-from client_live import LiveServer
+from client_live import LiveServer, Serve
 
-from conftest import Serve
 from threadkeeper import keys
 from threadkeeper.client import (
     Client,

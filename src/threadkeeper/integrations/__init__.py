@@ -1,0 +1,1 @@
+"""Drop-ins that put other tools' conversation memory in threadkeeper (see `pal`)."""
