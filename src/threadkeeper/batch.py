@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from threadkeeper import keys
 from threadkeeper.archive import Archive
 from threadkeeper.errors import ArchiveNotConfigured, ThreadkeeperError
-from threadkeeper.models import DEFAULT_TENANT, now_ms
+from threadkeeper.models import DEFAULT_TENANT, ArchiveStatus, RehydrateStatus, now_ms
 from threadkeeper.runtime import Runtime
 from threadkeeper.wire.decode import check_id
 
@@ -29,8 +29,13 @@ CONCURRENCY = 8
 ALL = 2**31 - 1  # "no limit" for the store's windowed index reads
 
 # Statuses that mean the thread did not end up where it was asked to be.
-ARCHIVE_PROBLEMS = frozenset({"missing", "incomplete", "too_large"})
-REHYDRATE_PROBLEMS = frozenset({"behind", "lost", "never_archived"})
+ARCHIVE_PROBLEMS: frozenset[str] = frozenset(
+    {ArchiveStatus.MISSING, ArchiveStatus.INCOMPLETE, ArchiveStatus.TOO_LARGE}
+)
+REHYDRATE_PROBLEMS: frozenset[str] = frozenset(
+    {RehydrateStatus.BEHIND, RehydrateStatus.LOST, RehydrateStatus.NEVER_ARCHIVED,
+     RehydrateStatus.TOMBSTONED}
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,29 @@ class ThreadState(StrEnum):
     ARCHIVED = "archived"  # turns are only in the archive
 
 
+class ArchiveStatus(StrEnum):
+    """What archiving one thread came to."""
+
+    ARCHIVED = "archived"  # a verified snapshot of its current version
+    CLEAN = "clean"  # already archived at this version
+    MOVED = "moved"  # written to while snapshotted: archived again later
+    MISSING = "missing"  # no such thread (deleted or re-created meanwhile)
+    INCOMPLETE = "incomplete"  # turns lost from Redis: a partial thread is never archived
+    TOO_LARGE = "too_large"  # over THREADKEEPER_MAX_SNAPSHOT_BYTES
+
+
+class RehydrateStatus(StrEnum):
+    """What bringing one thread's turns back came to."""
+
+    RESTORED = "restored"
+    PRESENT = "present"  # its turns were in Redis already
+    BEHIND = "behind"  # the archive holds fewer turns than the thread had
+    LOST = "lost"  # neither Redis nor the archive holds its turns
+    NEVER_ARCHIVED = "never_archived"  # nothing in the archive (or no archive)
+    TOMBSTONED = "tombstoned"  # deleted here; its archive purge may still be owed
+    MISSING = "missing"  # the thread went while it was being restored
+
+
 class GoneReason(StrEnum):
     NEVER_STORED = "never_stored"
     DELETED = "deleted"

@@ -25,7 +25,7 @@ from threadkeeper.errors import (
     SnapshotTooLarge,
 )
 from threadkeeper.metrics import record_archive_failure, record_rehydration, record_snapshot
-from threadkeeper.models import GoneReason, Thread
+from threadkeeper.models import ArchiveStatus, GoneReason, RehydrateStatus, Thread
 from threadkeeper.settings import Settings
 from threadkeeper.snapshot import Snapshot, check_readable, decode_snapshot, encode_snapshot
 from threadkeeper.store import ThreadStore
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class Rehydrated:
     """The outcome of bringing a thread's turns back from the archive."""
 
-    status: str  # restored | present | behind | lost | never_archived
+    status: RehydrateStatus
     thread: Thread | None = None
     turns: list[bytes] = field(default_factory=list)  # what the archive holds, when behind
     missing: tuple[int, int] | None = None  # first and last seq that nothing holds
@@ -77,7 +77,7 @@ class Tiering:
 
     # -- hot -> archive --------------------------------------------------------
 
-    async def archive_thread(self, tenant: str, thread_id: str) -> str:
+    async def archive_thread(self, tenant: str, thread_id: str) -> ArchiveStatus:
         """Snapshot the thread's current version: archived | clean | moved | missing | incomplete.
 
         Idempotent: a re-run finds the thread clean, or re-puts identical bytes (which the
@@ -86,18 +86,18 @@ class Tiering:
         archive = self.require_archive()
         current = await self.store.get(tenant, thread_id)
         if current is None:
-            return "missing"
+            return ArchiveStatus.MISSING
         if not current.dirty:
             return await self._settle_clean(current)
         state = await self.store.all_turns(tenant, thread_id)
         if state is None:
-            return "missing"
+            return ArchiveStatus.MISSING
         thread, blobs, idem = state
         if not thread.dirty:
             return await self._settle_clean(thread)
         if len(blobs) != thread.turn_count:
             self._count_snapshot("incomplete")
-            return "incomplete"  # turns lost from Redis: never archive a partial thread
+            return ArchiveStatus.INCOMPLETE  # turns lost from Redis: never archive a partial thread
         raw = _encode(thread, blobs, idem)
         problem = self._unreadable(raw)
         if problem:
@@ -107,11 +107,11 @@ class Tiering:
             tenant, thread_id, thread.version, created_at=thread.created_at
         )
         await self._prune(archive, thread)
-        outcome = "archived" if status == "clean" else status
+        outcome = ArchiveStatus.ARCHIVED if status == "clean" else ArchiveStatus(status)
         self._count_snapshot(outcome)
         return outcome
 
-    async def _settle_clean(self, thread: Thread) -> str:
+    async def _settle_clean(self, thread: Thread) -> ArchiveStatus:
         """A clean thread the sweeper still saw as dirty: repeat the compare-and-set.
 
         That clears a stale dirty-index entry (a worker killed between the script and
@@ -121,7 +121,7 @@ class Tiering:
         await self.store.mark_archived(
             thread.tenant, thread.id, thread.version, created_at=thread.created_at
         )
-        return "clean"
+        return ArchiveStatus.CLEAN
 
     def _count_snapshot(self, outcome: str) -> None:
         record_snapshot(outcome, self.counters)
@@ -148,7 +148,7 @@ class Tiering:
             return exc.detail
         return None
 
-    def _too_large(self, thread: Thread, problem: str) -> str:
+    def _too_large(self, thread: Thread, problem: str) -> ArchiveStatus:
         """Refuse a snapshot that could not be read back: the thread stays hot and dirty."""
         log.error(
             "thread %s:%s (version %d) %s: not archived, it stays in Redis with no TTL. "
@@ -156,7 +156,7 @@ class Tiering:
             thread.tenant, thread.id, thread.version, problem,
         )  # fmt: skip
         self._count_snapshot("too_large")
-        return "too_large"
+        return ArchiveStatus.TOO_LARGE
 
     async def _put(self, archive: Archive, thread: Thread, raw: bytes, blobs: list[bytes]) -> None:
         key = keys.snapshot_key(thread.tenant, thread.id, thread.created_at, thread.version)
@@ -246,23 +246,25 @@ class Tiering:
         if thread is None:
             return await self.recover_thread(tenant, thread_id)
         if thread.turn_count == 0 or await self.store.turns_exist(tenant, thread_id):
-            return Rehydrated("present", thread)
+            return Rehydrated(RehydrateStatus.PRESENT, thread)
         if thread.archived_version == 0 or self.archive is None:
-            return Rehydrated("lost", thread, missing=(1, thread.turn_count))
+            return Rehydrated(RehydrateStatus.LOST, thread, missing=(1, thread.turn_count))
         try:
             snap = await self.load(tenant, thread_id, thread.created_at, thread.archived_version)
         except ArchiveObjectMissing:
             found = await self._unmarked_snapshot(thread)
             if found is None:
-                return Rehydrated("lost", thread, missing=(1, thread.turn_count))
+                return Rehydrated(RehydrateStatus.LOST, thread, missing=(1, thread.turn_count))
             snap = found
         # The snapshot's own version, so the script refuses it when the thread moved past it.
         archived = Thread.from_hash(snap.thread)
         result = await self.store.restore(archived, snap.turns, snap.idempotency, create_meta=False)
         if result.status == "behind":
             held = len(snap.turns)
-            return Rehydrated("behind", thread, snap.turns, (held + 1, thread.turn_count))
-        return Rehydrated("restored" if result.status == "ok" else result.status, thread)
+            return Rehydrated(
+                RehydrateStatus.BEHIND, thread, snap.turns, (held + 1, thread.turn_count)
+            )
+        return Rehydrated(_restored(result.status), thread)
 
     async def _unmarked_snapshot(self, thread: Thread) -> Snapshot | None:
         """The newest snapshot past `archived_version`, when that one is gone.
@@ -288,29 +290,29 @@ class Tiering:
     async def recover_thread(self, tenant: str, thread_id: str) -> Rehydrated:
         """Rebuild one thread whose metadata Redis no longer has, from its newest snapshot."""
         if self.archive is None:
-            return Rehydrated("never_archived")
+            return Rehydrated(RehydrateStatus.NEVER_ARCHIVED)
         if await self.store.tombstone(tenant, thread_id) is not None:
             # Deleted here (its archive purge may still be owed): the restore would refuse
             # it anyway, and this answers without the archive, even while it is down.
-            return Rehydrated("tombstoned")
+            return Rehydrated(RehydrateStatus.TOMBSTONED)
         names = await asyncio.to_thread(
             lambda: list(self.archive.list_keys(keys.snapshot_prefix(tenant, thread_id)))  # type: ignore[union-attr]
         )
         versions = sorted(v for v in map(keys.snapshot_version, names) if v is not None)
         if not versions:
-            return Rehydrated("never_archived")
+            return Rehydrated(RehydrateStatus.NEVER_ARCHIVED)
         snap = await self.load(tenant, thread_id, *versions[-1])
         tomb = await self.archive_tombstone(tenant, thread_id)
         thread = Thread.from_hash(snap.thread)
         if tomb is not None and tomb.at >= thread.updated_at:
-            return Rehydrated("never_archived")
+            return Rehydrated(RehydrateStatus.NEVER_ARCHIVED)
         result = await self.store.restore(
             thread, snap.turns, snap.idempotency, create_meta=True, ttl=True
         )
         if result.status == "tombstoned":
             # Deleted here, its archive purge still owed: no thread to show.
-            return Rehydrated("tombstoned")
-        return Rehydrated("restored" if result.status == "ok" else result.status, thread)
+            return Rehydrated(RehydrateStatus.TOMBSTONED)
+        return Rehydrated(_restored(result.status), thread)
 
     # -- removal ---------------------------------------------------------------
 
@@ -389,6 +391,11 @@ class Tiering:
         raw = await asyncio.to_thread(archive.get, names[-1], 4096)
         data = json.loads(raw)
         return ArchiveTombstone(GoneReason(data["reason"]), int(data["at"]), 0)
+
+
+def _restored(status: str) -> RehydrateStatus:
+    """The restore script's answer, as a rehydration's."""
+    return RehydrateStatus.RESTORED if status == "ok" else RehydrateStatus(status)
 
 
 def _named(exc: SnapshotCorrupt, url: str, key: str, thread_id: str) -> SnapshotCorrupt:

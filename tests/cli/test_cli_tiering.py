@@ -135,6 +135,17 @@ def test_rehydrate_says_which_turns_nothing_holds(tk: Harness) -> None:
     assert "default:lost: lost" in result.stderr
 
 
+def test_rehydrate_of_a_deleted_thread_is_a_problem(tk: Harness) -> None:
+    tk.seed("default", "gone", turns=2)
+    tk("archive", "gone", "--wait")
+    tk.call(lambda rt: rt.service.delete("default", "gone"))
+
+    result = tk("rehydrate", "gone", code=1)
+
+    assert "rehydrate: 1 tombstoned" in result.stdout
+    assert "default:gone: tombstoned" in result.stderr
+
+
 def test_parse_ref() -> None:
     assert parse_ref("abc").member == "default:abc"
     assert parse_ref("abc", "t1").member == "t1:abc"
