@@ -6,9 +6,11 @@ from __future__ import annotations
 import json
 import threading
 
+import redis
 from pal_support import StartPal
 
 from test_up import Daemon
+from threadkeeper import keys
 from threadkeeper.client import Client
 
 REQUEST = {"prompt": "review this", "files": ["/src/a.py"], "model": "dropped-by-pal"}
@@ -127,3 +129,18 @@ def test_python_dash_m_starts_pal_with_our_storage(daemon: Daemon, start_pal: St
     pal.notify("notifications/initialized")
     tools = [t["name"] for t in pal.rpc(2, "tools/list", {})["result"]["tools"]]
     assert "chat" in tools
+
+
+def test_a_thread_gone_cold_reads_back_and_takes_turns(daemon: Daemon, start_pal: StartPal) -> None:
+    pal = start_pal(daemon.base)
+    tid = pal.call("create_thread", tool_name="chat", initial_request={"prompt": "cold"})
+    assert pal.call("add_turn", thread_id=tid, role="user", content="first")
+    written = pal.call("stored_and_written", thread_id=tid)[1]
+    with Client(daemon.base) as tk:
+        assert tk.archive(tid, wait=True).status == "archived"
+    # What the hot TTL does to an archived thread: its turns leave Redis.
+    redis.Redis.from_url(daemon.redis_url()).delete(keys.thread_keys("default", tid).turns)
+    assert pal.call("get_thread", thread_id=tid) == written  # rehydrated from the archive
+    assert pal.call("add_turn", thread_id=tid, role="assistant", content="second")
+    assert _turns(pal.call("get_thread", thread_id=tid)) == [("user", "first"),
+                                                             ("assistant", "second")]  # fmt: skip
