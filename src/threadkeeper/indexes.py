@@ -16,6 +16,7 @@ from threadkeeper import keys
 from threadkeeper.paging import ThreadPage
 
 Row = tuple[int, str]  # (score, id) of one listing entry
+FILTERED_BATCH = 512  # index rows read per round trip (all buckets) when a listing filters
 T = TypeVar("T")
 
 
@@ -179,6 +180,13 @@ def _order(row: Row) -> tuple[int, tuple[int, ...]]:
     return (-row[0], (*(-ord(c) for c in row[1]), 1))
 
 
+def _upper_bound(page: ThreadPage) -> float | str:
+    """The highest score a page may list: the cursor's, or just under `updated_before`."""
+    if page.last_score is not None:
+        return page.last_score
+    return "+inf" if page.updated_before is None else f"({page.updated_before}"
+
+
 @dataclass
 class TenantListing(Generic[T]):
     """One page of a tenant's listing, merged from its buckets, newest first.
@@ -196,21 +204,27 @@ class TenantListing(Generic[T]):
     redis: Any
     tenant: str
     page: ThreadPage
+    budget: int | None = None  # rows a filtered listing examines before it stops
     buckets: list[_Bucket] = field(default_factory=list)
     waiting: list[Row] = field(default_factory=list)
+    stopped_at: Row | None = None  # the last row examined, when the budget ran out
 
     def __post_init__(self) -> None:
         self.buckets = [_Bucket(keys.tenant_index(self.tenant, b)) for b in keys.BUCKETS]
 
     @property
     def batch(self) -> int:
-        return max(4, 2 * (self.page.limit + 1) // keys.INDEX_BUCKETS)
+        rows = self.page.limit + 1
+        if self.page.filtered:  # a filter may drop most rows: read in larger steps
+            rows = max(rows, min(FILTERED_BATCH, self.budget or FILTERED_BATCH))
+        return max(4, 2 * rows // keys.INDEX_BUCKETS)
 
     async def collect(self, live: LiveCheck[T]) -> list[T]:
         """Up to limit + 1 live threads after the cursor, in order; drops stale entries."""
         found: list[T] = []
         stale: dict[str, list[str]] = {}
-        while len(found) <= self.page.limit and (self.waiting or not self._all_done()):
+        limit, examined = self.page.limit, 0
+        while len(found) <= limit and (self.waiting or not self._all_done()):
             if not self._all_done():
                 await self._read_more()
             ready = self._take_ready(self.page.limit + 1 - len(found))
@@ -218,6 +232,10 @@ class TenantListing(Generic[T]):
             found.extend(listed)
             for thread_id in gone:
                 stale.setdefault(self._key_of(thread_id), []).append(thread_id)
+            examined += len(ready)
+            if self.budget is not None and examined >= self.budget and len(found) <= limit:
+                self.stopped_at = ready[-1]
+                break
         await self._drop(stale)
         return found
 
@@ -226,7 +244,7 @@ class TenantListing(Generic[T]):
 
     async def _read_more(self) -> None:
         page, batch = self.page, self.batch
-        high: float | str = "+inf" if page.last_score is None else page.last_score
+        high = _upper_bound(page)
         low = "-inf" if page.updated_after is None else f"({page.updated_after}"
         open_buckets = [b for b in self.buckets if not b.done]
         async with self.redis.pipeline(transaction=False) as pipe:

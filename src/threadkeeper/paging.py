@@ -45,31 +45,58 @@ class TurnPage:
 
 @dataclass(frozen=True, slots=True)
 class ThreadPage:
-    """Which threads to list: newest first, strictly after the (score, id) of the last seen."""
+    """Which threads to list: newest first, strictly after the (score, id) of the last seen.
+
+    `prefix` keeps threads whose id, or whose title (ignoring case), starts with it;
+    `updated_before` keeps those last active strictly before it.
+    """
 
     limit: int = 50
     tool: str | None = None
     updated_after: int | None = None
     last_score: int | None = None
     last_id: str | None = None
+    updated_before: int | None = None
+    prefix: str | None = None
+
+    @property
+    def filtered(self) -> bool:
+        """True when rows are dropped by what they hold, not only by their place in the index."""
+        return self.tool is not None or self.prefix is not None
+
+    def keeps(self, thread_id: str, title: str | None, tool: str | None) -> bool:
+        if self.tool is not None and tool != self.tool:
+            return False
+        if self.prefix is None:
+            return True
+        return thread_id.startswith(self.prefix) or (title or "").casefold().startswith(
+            self.prefix.casefold()
+        )
 
     def encode(self, score: int, thread_id: str) -> str:
-        return _encode(
-            {"k": "l", "s": score, "i": thread_id, "t": self.tool, "u": self.updated_after}
-        )
+        data: dict[str, Any] = {
+            "k": "l", "s": score, "i": thread_id, "t": self.tool, "u": self.updated_after,
+        }  # fmt: skip
+        if self.updated_before is not None:
+            data["b"] = self.updated_before
+        if self.prefix is not None:
+            data["p"] = self.prefix
+        return _encode(data)
 
     @classmethod
     def decode(cls, cursor: str, limit: int) -> ThreadPage:
         data = _decode(cursor, "l")
         if not isinstance(data.get("i"), str):
             raise _bad_cursor()
-        tool = data.get("t")
+        tool, prefix = data.get("t"), data.get("p")
         return cls(
             limit,
             tool if isinstance(tool, str) else None,
             _opt_int(data.get("u")),
             _opt_int(data.get("s")),
             data["i"],
+            _opt_int(data.get("b")),
+            prefix if isinstance(prefix, str) else None,
         )
 
 

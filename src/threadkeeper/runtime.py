@@ -51,7 +51,10 @@ def build_runtime(
     client = redis if redis is not None else async_client(redis_url(settings))
     if archive is None:
         archive = open_archive(settings.archive_url)
-    store = ThreadStore(client, hot_ttl=settings.hot_ttl, cache_only=archive is None)
+    store = ThreadStore(
+        client, hot_ttl=settings.hot_ttl, cache_only=archive is None,
+        list_scan=settings.limits.max_list_scan,
+    )  # fmt: skip
     tiering = Tiering(store, archive, settings)
     if restart_loss is None:
         restart_loss = canary.loss_probe(client)

@@ -61,6 +61,7 @@ class Limits:
     max_snapshot_bytes: int = 512 * 1024 * 1024
     max_snapshot_raw_bytes: int = 512 * 1024 * 1024  # a snapshot's body, decompressed
     max_snapshot_ratio: int = 64  # decompressed / compressed, above a 16 MiB floor
+    max_list_scan: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +134,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         max_snapshot_bytes=size("MAX_SNAPSHOT_BYTES", base.max_snapshot_bytes),
         max_snapshot_raw_bytes=size("MAX_SNAPSHOT_RAW_BYTES", base.max_snapshot_raw_bytes),
         max_snapshot_ratio=integer("MAX_SNAPSHOT_RATIO", base.max_snapshot_ratio),
+        max_list_scan=integer("MAX_LIST_SCAN", base.max_list_scan),
     )
     tokens = get("TOKENS_FILE")
     archive = env.get(PREFIX + "ARCHIVE_URL")  # "" is meaningful: cache-only mode

@@ -72,6 +72,7 @@ PipelineWrites = Callable[[Pipeline], Any]  # queues more commands on a pipeline
 # redis-py resends a write within the same request, milliseconds later.
 RECENT_TTL_MS = 300_000
 RECENT_MAX = 32
+LIST_SCAN = 1000  # entries a filtered listing examines per call (THREADKEEPER_MAX_LIST_SCAN)
 
 
 def new_request_id() -> str:
@@ -100,6 +101,7 @@ class ThreadStore:
         hot_ttl: float | None,
         cache_only: bool = False,
         clock: Any = now_ms,
+        list_scan: int = LIST_SCAN,
     ) -> None:
         # redis-py types replies as unions of sync and async results; reply shapes are
         # fixed by the commands we send, so the client is handled as Any here.
@@ -110,6 +112,7 @@ class ThreadStore:
         # Without an archive, threads are a cache: the hot TTL applies from each write.
         self.cache_ttl_ms = self.hot_ttl_ms if cache_only else 0
         self.clock = clock
+        self.list_scan = list_scan
 
     # -- writes ---------------------------------------------------------------
 
@@ -376,18 +379,28 @@ class ThreadStore:
 
     @translated
     async def list_threads(self, tenant: str, page: ThreadPage) -> tuple[list[Listed], str | None]:
-        """A tenant's threads, newest first; entries whose thread is gone are dropped."""
-        listing: TenantListing[Listed] = TenantListing(self.redis, tenant, page)
+        """A tenant's threads, newest first; entries whose thread is gone are dropped.
+
+        A filtered listing examines at most `list_scan` entries per call: a page may then
+        come back short, with a cursor that resumes the search where it stopped.
+        """
+        budget = self.list_scan if page.filtered else None
+        listing: TenantListing[Listed] = TenantListing(self.redis, tenant, page, budget)
         rows = await listing.collect(self._live_among)
-        more = len(rows) > page.limit
         found = rows[: page.limit]
-        cursor = page.encode(found[-1].score, found[-1].thread.id) if more and found else None
-        return found, cursor
+        if len(rows) > page.limit:
+            return found, page.encode(found[-1].score, found[-1].thread.id)
+        stop = listing.stopped_at
+        return found, page.encode(*stop) if stop is not None else None
 
     async def _live_among(
         self, tenant: str, page: ThreadPage, rows: list[tuple[int, str]]
     ) -> tuple[list[Listed], list[str]]:
-        """The live threads among `rows` (score, id), and the ids whose thread is gone."""
+        """The live threads among `rows` (score, id) that pass the page's filters, and the
+        ids whose thread is gone."""
+        gone: list[str] = []
+        if page.filtered:
+            rows, gone = await self._matching(tenant, page, rows)
         async with self.redis.pipeline(transaction=False) as pipe:
             for _, thread_id in rows:
                 k = keys.thread_keys(tenant, thread_id)
@@ -395,13 +408,30 @@ class ThreadStore:
                 pipe.exists(k.turns)
             replies = await pipe.execute()
         metas, present = replies[0::2], replies[1::2]
-        stale = [i for (_, i), m in zip(rows, metas, strict=True) if not m]
+        gone += [i for (_, i), m in zip(rows, metas, strict=True) if not m]
         listed = [
             _listed(meta, bool(hot), score)
             for (score, _), meta, hot in zip(rows, metas, present, strict=True)
             if meta
         ]
-        return [x for x in listed if page.tool is None or x.thread.tool == page.tool], stale
+        return listed, gone
+
+    async def _matching(
+        self, tenant: str, page: ThreadPage, rows: list[tuple[int, str]]
+    ) -> tuple[list[tuple[int, str]], list[str]]:
+        """The rows whose thread passes the page's filters, judged by one HMGET of title and
+        tool, and the ids whose thread is gone (every hash holds a title field, '' if none)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for _, thread_id in rows:
+                pipe.hmget(keys.thread_keys(tenant, thread_id).meta, "title", "tool")
+            replies = await pipe.execute()
+        kept, gone = [], []
+        for row, (title, tool) in zip(rows, replies, strict=True):
+            if title is None:
+                gone.append(row[1])
+            elif page.keeps(row[1], _text(title), _text(tool or b"") or None):
+                kept.append(row)
+        return kept, gone
 
     @translated
     async def turns_exist(self, tenant: str, thread_id: str) -> bool:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -27,6 +29,7 @@ from threadkeeper.wire.shapes import (
 DEFAULT_PAGE = 50
 MAX_SEQ = 2**53  # far past any thread (THREADKEEPER_MAX_TURNS), inside Redis stream IDs
 MAX_IDEMPOTENCY_KEY = 255
+MAX_PREFIX = 128  # an id is at most 128 characters
 
 
 def _service(request: Request) -> ThreadService:
@@ -119,29 +122,41 @@ async def append_turns(request: Request) -> Response:
     )
 
 
-async def list_threads(request: Request) -> Response:
-    tenant, limit = _tenant(request), _limit(request)
-    cursor = request.query_params.get("cursor")
+def thread_page(params: Mapping[str, str], limit: int) -> ThreadPage:
+    """The listing a query asks for: a cursor, or the filters of a first page."""
+    cursor = params.get("cursor")
     if cursor:
-        page = ThreadPage.decode(cursor, limit)
-    else:
-        after = request.query_params.get("updated_after")
-        page = ThreadPage(limit, request.query_params.get("tool") or None, _time_param(after))
+        return ThreadPage.decode(cursor, limit)
+    prefix = params.get("prefix") or None
+    if prefix is not None and len(prefix) > MAX_PREFIX:
+        raise InvalidInput(f"prefix is over {MAX_PREFIX} characters", field="prefix")
+    return ThreadPage(
+        limit,
+        params.get("tool") or None,
+        time_param(params, "updated_after"),
+        updated_before=time_param(params, "updated_before"),
+        prefix=prefix,
+    )
+
+
+async def list_threads(request: Request) -> Response:
+    tenant, page = _tenant(request), thread_page(request.query_params, _limit(request))
     threads, next_cursor = await _service(request).list(tenant, page)
     return wire_response(
         ThreadList(threads=[x.thread.info(x.state) for x in threads], next=next_cursor)
     )
 
 
-def _time_param(raw: str | None) -> int | None:
+def time_param(params: Mapping[str, str], name: str) -> int | None:
+    raw = params.get(name)
     if not raw:
         return None
     try:
         return parse_rfc3339(raw)
     except ValueError:
         raise InvalidInput(
-            f"updated_after={raw!r} is not an RFC 3339 time, e.g. 2026-01-31T12:00:00Z",
-            field="updated_after",
+            f"{name}={raw!r} is not an RFC 3339 time, e.g. 2026-01-31T12:00:00Z",
+            field=name,
         ) from None
 
 
