@@ -7,9 +7,9 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test pytest lint typecheck bench clean redis-server pal-venv
+.PHONY: install run test pytest lint typecheck bench clean redis-server pal-venv chromium screenshots bench-console
 
-install: $(STAMP) redis-server
+install: $(STAMP) redis-server chromium
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,23 @@ redis-server:
 	    echo "redis-server missing: install Redis 7 (macOS: 'brew install redis'; other systems: your package manager), then retry"; exit 1; \
 	  fi; }
 	@redis-server --version
+
+# The web console's browser tests drive Debian's headless Chromium through its chromedriver
+# (no browser download is possible here); installed like redis-server.
+chromium:
+	@{ command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; } || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "chromium or chromedriver missing: installing them with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  elif command -v apt-get >/dev/null 2>&1; then \
+	    echo "chromium missing: run 'sudo apt-get install chromium chromium-driver', then retry"; exit 1; \
+	  else \
+	    echo "chromium missing: install Chromium and its chromedriver, set CHROMIUM and CHROMEDRIVER to their paths, then retry"; exit 1; \
+	  fi; }
+
+# Re-take the console screenshots in docs/ (the browser tests save them there when asked).
+screenshots: install
+	SCREENSHOTS_DIR=docs $(PY) -m pytest tests/ui -m browser -q
 
 run: install
 	$(VENV)/bin/threadkeeper up
@@ -64,6 +81,11 @@ typecheck: $(STAMP)
 
 bench: install
 	$(PY) bench/run.py
+	$(PY) bench/console.py
+
+# The web console's pages alone (10,000 threads, a 10,000-turn thread); see bench/CONSOLE.md.
+bench-console: install
+	$(PY) bench/console.py
 
 clean:
 	rm -rf $(VENV) $(PAL_VENV) .pytest_cache .mypy_cache .ruff_cache

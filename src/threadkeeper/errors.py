@@ -7,6 +7,7 @@
     │   ├── LimitExceeded                 413
     │   └── IdempotencyMismatch           422
     ├── Unauthorized                      401
+    ├── CrossSiteRequest                  403  (a console form not from the console)
     ├── ThreadNotFound                    404  (reason: never_stored | deleted | retention)
     ├── Conflict                          409
     │   ├── ThreadExists                  409
@@ -87,6 +88,12 @@ class Unauthorized(ThreadkeeperError):
     status = 401
     title = "Unauthorized"
     slug = "unauthorized"
+
+
+class CrossSiteRequest(ThreadkeeperError):
+    status = 403
+    title = "Cross-site request refused"
+    slug = "cross-site"
 
 
 class ThreadNotFound(ThreadkeeperError):

@@ -178,3 +178,19 @@ def sweeper_lag_s(heartbeat: dict[str, str]) -> float | None:
 
 def exposition() -> bytes:
     return generate_latest(REGISTRY)
+
+
+def totals() -> tuple[float, float]:
+    """(turns appended, threads read) by this process since it started."""
+    appended = REGISTRY.get_sample_value("threadkeeper_appended_turns_total") or 0.0
+    reads = sum(
+        REGISTRY.get_sample_value("threadkeeper_lookups_total", {"source": source}) or 0.0
+        for source in ("hot", "archive")
+    )
+    return appended, reads
+
+
+async def read_sweeper_lag(client: Redis) -> float | None:
+    """The sweeper's lag as its heartbeat in Redis last recorded it (None: never swept)."""
+    raw = await client.hgetall(keys.SWEEPER_HEARTBEAT)
+    return sweeper_lag_s({_text(k): _text(v) for k, v in raw.items()})

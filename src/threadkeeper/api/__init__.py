@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from threadkeeper import ui
 from threadkeeper.api import health, threads, tiering
 from threadkeeper.api.http import on_error, on_unexpected
 from threadkeeper.api.schema import openapi_document
@@ -42,7 +43,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         # collector's scans, which otherwise cost a third of a 10,000-turn read.
         gc.freeze()
         try:
-            async with health.monitor(app):
+            async with health.monitor(app), ui.sampling(app):
                 yield
         finally:
             if runtime is None:
@@ -54,6 +55,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         *threads.routes,
         *tiering.routes,
         *health.routes,
+        *ui.routes,
     ]
     app = Starlette(
         routes=routes,
@@ -63,4 +65,5 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     )
     app.state.settings = settings
     app.state.auth = TokenAuth(settings.tokens_file, DEFAULT_TENANT)
+    app.state.trend = ui.Trend()
     return app

@@ -62,7 +62,9 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/v1/threads", "get"): Operation(
         "List the tenant's threads, newest first", {200: shapes.ThreadList}, None,
         (LIMIT, CURSOR, _query("tool", {"type": "string"}),
-         _query("updated_after", {"type": "string", "format": "date-time"})),
+         _query("updated_after", {"type": "string", "format": "date-time"}),
+         _query("updated_before", {"type": "string", "format": "date-time"}),
+         _query("prefix", {"type": "string", "maxLength": 128})),
     ),
     ("/v1/threads/{thread_id}", "get"): Operation(
         "Read a page of a thread (rehydrated from the archive if needed)",
@@ -106,6 +108,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         {200: shapes.Readiness, 503: shapes.Readiness}, tenant=False,
     ),
     ("/metrics", "get"): Operation("Prometheus metrics", {200: TEXT}, tenant=False),
+    ("/", "get"): Operation(
+        "Links to the API (a browser, asking for text/html, is sent to the console at /ui)",
+        {200: ("application/json", {"type": "object"})}, tenant=False,
+    ),
     ("/openapi.json", "get"): Operation(
         "This document", {200: ("application/json", {"type": "object"})}, tenant=False
     ),

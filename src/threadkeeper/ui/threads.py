@@ -1,0 +1,153 @@
+"""The console's thread pages: a tenant's threads, and one thread's turns, paged.
+
+Both read through ThreadService with the browser's tenant, exactly as the API does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from threadkeeper.api.http import int_param
+from threadkeeper.api.threads import MAX_SEQ, thread_page
+from threadkeeper.models import ThreadState
+from threadkeeper.paging import TurnPage
+from threadkeeper.service import ThreadService, ThreadView
+from threadkeeper.store import Listed
+from threadkeeper.ui import session
+from threadkeeper.ui.render import console, page
+from threadkeeper.wire.decode import check_id
+
+THREADS_PER_PAGE = 50
+TURNS_PER_PAGE = 50
+FILTERS = ("prefix", "tool", "updated_after", "updated_before")
+
+# What a finished action says on the page it lands on (?done=...): fixed texts only.
+DONE = {
+    "archived": "Archived: the archive holds this version.",
+    "clean": "Already archived: the archive held this version.",
+    "incomplete": "Not archived: some turns are missing from Redis (see below).",
+    "present": "Rehydrate: the turns were already in Redis.",
+    "restored": "Rehydrated from the archive: the turns are back in Redis.",
+    "forked": "Forked: this is the new thread.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One line of a thread's page: a turn, or a run of turns nothing holds."""
+
+    seq: int
+    turn: dict[str, Any] | None = None
+    last: int = 0  # for a missing run: its last seq
+
+
+def _service(request: Request) -> ThreadService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def _limit(request: Request, default: int) -> int:
+    high = request.app.state.settings.limits.max_page
+    return int_param(request, "limit", low=1, high=high) or default
+
+
+@console
+async def threads_page(request: Request) -> Response:
+    tenant = session.tenant(request)
+    params = request.query_params
+    listing = thread_page(params, _limit(request, THREADS_PER_PAGE))
+    threads, cursor = await _service(request).list(tenant, listing)
+    filters = {name: params.get(name, "") for name in FILTERS}
+    kept = {k: v for k, v in filters.items() if v}
+    return page(
+        request, "threads.html", nav="threads", tenant=tenant, filters=filters,
+        rows=[_listed(x) for x in threads], filtered=bool(kept) or "cursor" in params,
+        next_url=_url("/ui/threads", {**kept, "cursor": cursor}) if cursor else None,
+        stopped=listing.filtered and cursor is not None and len(threads) < listing.limit,
+        scan=request.app.state.settings.limits.max_list_scan,
+    )  # fmt: skip
+
+
+def _listed(item: Listed) -> dict[str, Any]:
+    thread = item.thread
+    lost = item.state is ThreadState.ARCHIVED and thread.dirty
+    return {"thread": thread, "state": item.state.value, "degraded": lost}
+
+
+def _url(path: str, params: dict[str, Any]) -> str:
+    query = urlencode({k: v for k, v in params.items() if v is not None and v != ""})
+    return f"{path}?{query}" if query else path
+
+
+def _turn_page(request: Request) -> TurnPage:
+    limit = _limit(request, TURNS_PER_PAGE)
+    before = int_param(request, "before", low=1, high=MAX_SEQ)
+    if before is not None or request.query_params.get("last"):
+        return TurnPage("desc", None, before, limit)
+    return TurnPage("asc", int_param(request, "after", high=MAX_SEQ), None, limit)
+
+
+@console
+async def thread_page_view(request: Request) -> Response:
+    tenant = session.tenant(request)
+    thread_id = check_id(request.path_params["thread_id"])
+    turns = _turn_page(request)
+    view = await _service(request).read(tenant, thread_id, turns)
+    shown = sorted(view.turns, key=lambda t: int(t["seq"]))
+    rows = _rows(shown, view, turns)
+    done = DONE.get(request.query_params.get("done", ""))
+    return page(
+        request, "thread.html", nav="threads", view=view, thread=view.thread,
+        state=view.state.value, rows=rows, done=done, pager=_pager(view, rows, turns),
+    )  # fmt: skip
+
+
+def _rows(shown: list[dict[str, Any]], view: ThreadView, turns: TurnPage) -> list[Row]:
+    """The turns shown, with a row for each run of seqs in this page's window nothing holds."""
+    count = view.thread.turn_count
+    seqs = [int(t["seq"]) for t in shown]
+    if turns.order == "asc":
+        low = (turns.after or 0) + 1
+        high = seqs[-1] if view.next and seqs else min(count, low + turns.limit - 1)
+    else:
+        high = min(count, (turns.before or count + 1) - 1)
+        low = seqs[0] if view.next and seqs else max(1, high - turns.limit + 1)
+    rows: list[Row] = []
+    expected = low
+    for turn, seq in zip(shown, seqs, strict=True):
+        if seq > expected:
+            rows.append(Row(expected, None, seq - 1))
+        rows.append(Row(seq, turn))
+        expected = seq + 1
+    if expected <= high:
+        rows.append(Row(expected, None, high))
+    return rows
+
+
+def _pager(view: ThreadView, rows: list[Row], turns: TurnPage) -> dict[str, str | None]:
+    """Links to the first, previous, next and last pages of turns."""
+    base = f"/ui/threads/{view.thread.id}"
+    limit = {"limit": turns.limit} if turns.limit != TURNS_PER_PAGE else {}
+    count = view.thread.turn_count
+    first = rows[0].seq if rows else 1
+    last = (rows[-1].last or rows[-1].seq) if rows else 0
+    return {
+        "first": _url(base, limit) if first > 1 else None,
+        "previous": _url(base, {**limit, "before": first}) if first > 1 else None,
+        "next": _url(base, {**limit, "after": last}) if last < count else None,
+        "last": _url(base, {**limit, "last": 1}) if last < count else None,
+        "range": f"{first}–{last} of {count}" if rows else f"none of {count}",
+    }
+
+
+@console
+async def delete_page(request: Request) -> Response:
+    """The confirmation before a delete: what will go, and that it cannot be undone."""
+    tenant = session.tenant(request)
+    thread_id = check_id(request.path_params["thread_id"])
+    view = await _service(request).read(tenant, thread_id, TurnPage(limit=1))
+    return page(request, "delete.html", nav="threads", thread=view.thread)
