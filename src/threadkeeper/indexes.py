@@ -227,7 +227,7 @@ class TenantListing(Generic[T]):
         while len(found) <= limit and (self.waiting or not self._all_done()):
             if not self._all_done():
                 await self._read_more()
-            ready = self._take_ready(self.page.limit + 1 - len(found))
+            ready = self._take_ready(self._wanted(len(found), examined))
             listed, gone = await live(self.tenant, self.page, ready)
             found.extend(listed)
             for thread_id in gone:
@@ -238,6 +238,13 @@ class TenantListing(Generic[T]):
                 break
         await self._drop(stale)
         return found
+
+    def _wanted(self, found: int, examined: int) -> int:
+        """How many rows to judge next: a filter drops most, so judge what the budget allows."""
+        wanted = self.page.limit + 1 - found
+        if self.page.filtered:
+            wanted = max(wanted, (self.budget or FILTERED_BATCH) - examined)
+        return wanted
 
     def _all_done(self) -> bool:
         return all(b.done for b in self.buckets)
