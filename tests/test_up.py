@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -180,3 +181,30 @@ def test_concurrent_clients_appending_to_one_thread_lose_nothing(daemon: Daemon)
     assert sorted(t["content"] for t in body["turns"]) == sorted(
         f"{w}-{i}" for w in range(clients) for i in range(each)
     )
+
+
+def test_up_after_its_redis_data_dir_was_lost_says_so(daemon: Daemon) -> None:
+    http = httpx.Client(base_url=daemon.base, timeout=30)
+    daemon.closing.append(http)
+    turns = [{"role": "user", "content": "never archived"}]
+    assert http.post("/v1/threads", json={"id": "gone", "turns": turns}).status_code == 201
+    assert daemon.interrupt() == 0
+    shutil.rmtree(daemon.home / "redis")
+
+    second = Daemon(daemon.home).start()
+    try:
+        missing = httpx.get(f"{second.base}/v1/threads/gone", timeout=30)
+        assert missing.status_code == 404
+        problem = missing.json()
+        assert problem["data_lost_at"] is not None
+        assert (
+            "WITHOUT its data" in problem["detail"] and "threadkeeper recover" in problem["detail"]
+        )
+        health = httpx.get(f"{second.base}/v1/health", timeout=30).json()
+        assert health["restart"]["data_survived_last_restart"] is False
+        assert health["restart"]["data_lost_at"] == problem["data_lost_at"]
+        assert any("threadkeeper recover" in w for w in health["warnings"])
+    finally:
+        assert second.interrupt() == 0
+        second.log.close()
+    assert "threadkeeper recover" in second.output()

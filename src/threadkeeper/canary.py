@@ -7,15 +7,20 @@ run_id) the data did not. The verdict is written back into the canary, which is
 re-armed under the new run_id, so every process and the CLI read the same record.
 
 A process that never saw the earlier run_id cannot tell a lost dataset from a new
-one; it arms the canary and reports no restart.
+one; it arms the canary and reports no restart. `up` remembers its Redis's run_id
+in its home (REDIS_RUN_FILE), outside Redis's data dir, so a new `up` whose Redis
+came back without its data (the data dir removed, say) still sees the loss.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import Redis
@@ -25,6 +30,9 @@ from threadkeeper.connection import translated
 from threadkeeper.models import now_ms, rfc3339
 
 log = logging.getLogger(__name__)
+
+REDIS_RUN_FILE = "redis-run.json"  # in `up`'s home: the run_id of the Redis it last ran
+RECOVER = "run `threadkeeper recover` to rebuild the archived threads' records from the archive"
 
 # KEYS: canary. ARGV: run_id, now_ms, started_ms, run_id this process saw before ('' if none).
 # One script, so two processes noticing the same restart write one verdict.
@@ -116,9 +124,35 @@ def _log_restart(report: RestartReport) -> None:
     else:
         log.error(
             "Redis restarted at %s WITHOUT its data: the canary is gone, so every thread "
-            "not in the archive was lost. Turn on persistence (appendonly yes)",
+            "not in the archive was lost. %s, and keep persistence on (appendonly yes)",
             when,
+            RECOVER,
         )
+
+
+def check_home(url: str, home: Path) -> RestartReport:
+    """`up`'s check of the Redis it just started against the one it ran before in `home`."""
+
+    async def run() -> RestartReport:
+        client = Redis.from_url(url)
+        try:
+            return await _check_against_home(client, home / REDIS_RUN_FILE)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run())
+
+
+async def _check_against_home(redis: Redis, record: Path) -> RestartReport:
+    try:
+        previous = str(json.loads(record.read_text())["run_id"])
+    except (OSError, ValueError, KeyError, TypeError):
+        previous = ""  # the first `up` in this home: nothing to compare with
+    if previous:
+        _seen_run_ids[redis] = previous
+    report = await check(redis)
+    record.write_text(json.dumps({"run_id": report.redis_run_id}))
+    return report
 
 
 def loss_probe(redis: Redis) -> Callable[[], Awaitable[int | None]]:

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 
 from threadkeeper import metrics
+from threadkeeper.canary import RECOVER
 from threadkeeper.codec import DEFAULTS, JSON_TURN, SHORT_END, encode_turn, stored_turn, turn_json
 from threadkeeper.errors import (
     ArchiveError,
@@ -303,7 +304,8 @@ class ThreadService:
         if lost_at is not None:
             detail += (
                 f". Note: Redis restarted at {rfc3339(lost_at)} WITHOUT its data; a thread "
-                "created before then and never archived was lost in that restart"
+                "created before then and never archived was lost in that restart. If it was "
+                f"archived, {RECOVER}"
             )
             extra["data_lost_at"] = rfc3339(lost_at)
         else:

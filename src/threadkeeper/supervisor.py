@@ -18,6 +18,7 @@ from pathlib import Path
 
 import uvicorn
 
+from threadkeeper import canary
 from threadkeeper.api import create_app
 from threadkeeper.errors import ConfigError
 from threadkeeper.home import write_run_file
@@ -77,6 +78,7 @@ class Supervisor:
             self.redis = _start_redis(home)
             (home / "redis" / "port").write_text(str(self.redis.port))
             log.info("redis-server on %s, data in %s", self.redis.url, self.redis.data_dir)
+            canary.check_home(self.redis.url, home)  # a lost data dir is a loss, not a new start
             settings = settings.with_overrides(redis_url=self.redis.url)
         if settings.archive_url is None:
             settings = settings.with_overrides(archive_url=settings.default_archive_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from threadkeeper.canary import RECOVER
 from threadkeeper.errors import ConfigError
 from threadkeeper.health.report import (
     Facts,
@@ -171,8 +172,8 @@ def _restart_lost(facts: Facts) -> Finding | None:
         return None
     return _note(
         f"Redis restarted at {rfc3339(report.last_restart_at)} WITHOUT its data (the canary was "
-        "gone): every thread not yet in the archive was lost then. Keep persistence on "
-        "(appendonly yes) so it cannot happen again"
+        f"gone): every thread not yet in the archive was lost then. {RECOVER}; keep "
+        "persistence on (appendonly yes) so it cannot happen again"
     )
 
 
