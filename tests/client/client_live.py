@@ -51,12 +51,17 @@ Serve = Callable[..., LiveServer]  # the `serve` fixture: start one, settings by
 
 class LossyProxy:
     """Forwards HTTP connections to `target_port`, but for the first `drop` requests lets the
-    server answer and then cuts the connection before the answer reaches the client, and
-    answers the first `canned` requests itself (e.g. a 429) without forwarding them."""
+    server answer and then cuts the connection before the answer reaches the client (after
+    `stall` seconds: a timeout), and answers the first `times` requests itself with `canned`
+    (e.g. a 429) without forwarding them."""
 
-    def __init__(self, target_port: int, *, drop: int = 0, canned: bytes = b"", times: int = 0):
+    def __init__(
+        self, target_port: int, *, drop: int = 0, canned: bytes = b"", times: int = 0,
+        stall: float = 0.0,
+    ) -> None:  # fmt: skip
         self.target = (HOST, target_port)
         self.drop, self.canned, self.times = drop, canned, times
+        self.stall = stall  # with drop: hold the answer this long before cutting
         self.forwarded = 0
         self._lock = threading.Lock()
         self._server = socket.create_server((HOST, 0))
@@ -94,7 +99,7 @@ class LossyProxy:
                 upstream.sendall(_read_request(client))
                 with self._lock:
                     self.forwarded += 1
-                _relay_answer(upstream, client, drop)
+                _relay_answer(upstream, client, drop, self.stall if drop else 0.0)
 
 
 def _read_request(sock: socket.socket) -> bytes:
@@ -120,9 +125,10 @@ def _read_request(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
-def _relay_answer(upstream: socket.socket, client: socket.socket, drop: bool) -> None:
+def _relay_answer(upstream: socket.socket, client: socket.socket, drop: bool, stall: float) -> None:
     while chunk := upstream.recv(65536):
         if drop:
+            time.sleep(stall)  # a client with a shorter timeout gives up meanwhile
             return  # the server answered (so it did the work); the client never hears it
         client.sendall(chunk)
 

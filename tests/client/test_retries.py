@@ -40,6 +40,17 @@ def test_a_create_whose_answer_was_lost_is_not_a_conflict(live: LiveServer) -> N
     proxy.close()
 
 
+def test_a_timed_out_append_is_stored_once(live: LiveServer) -> None:
+    with Client(live.url) as tk:
+        tk.create(id="slow", turns=[HI])
+    proxy = LossyProxy(live.port, drop=1, stall=8.0)
+    with Client(proxy.url, timeout=2.0, retries=FAST) as tk:
+        r = tk.append("slow", [HI])
+    assert proxy.forwarded >= 2 and (r.seqs, r.replayed) == ([2], True)
+    assert _seqs(live, "slow") == [1, 2]
+    proxy.close()
+
+
 @pytest.mark.anyio
 async def test_async_lost_answer_is_stored_once(live: LiveServer) -> None:
     async with AsyncClient(live.url) as tk:
