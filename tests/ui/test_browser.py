@@ -14,6 +14,7 @@ import redis
 from browser import click, text_of, wait_for
 from selenium import webdriver
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from conftest import screenshot
 from threadkeeper import keys
@@ -223,3 +224,28 @@ def test_markup_in_a_turn_stays_text(live: Live, api: Api, page: webdriver.Chrom
     assert text_of(page, "#turn-1 pre.content") == XSS_TURN  # shown, as text
     assert text_of(page, "#thread-title") == XSS_TITLE
     assert "<i>m</i>" in text_of(page, "#turn-1 header")
+
+
+def test_copy_a_continuation_id_and_see_missing_turns(
+    live: Live, api: Api, page: webdriver.Chrome, redis_url: str
+) -> None:
+    base = live()
+    body = {"id": "gappy-thread", "title": "Gappy", "turns": _turns(6)}
+    assert api(base).post("/v1/threads", json=body).status_code == 201
+    conn = redis.Redis.from_url(redis_url)
+    conn.xdel(keys.thread_keys(DEFAULT_TENANT, "gappy-thread").turns, "0-3", "0-4")
+    conn.close()
+
+    page.get(base + "/ui/threads")
+    page.find_element(By.CSS_SELECTOR, "tr[data-id='gappy-thread'] button.copy").click()
+    wait_for(page, lambda d: d.find_element(By.CSS_SELECTOR, "tr[data-id='gappy-thread'] "
+                                            "button.copy").text == "Copied")  # fmt: skip
+    field = page.find_element(By.ID, "prefix")
+    field.click()
+    field.send_keys(Keys.CONTROL, "v")  # what the button put on the clipboard
+    assert field.get_attribute("value") == "gappy-thread"
+
+    page.get(base + "/ui/threads/gappy-thread")
+    assert _shown_seqs(page) == [1, 2, 5, 6]
+    gap = page.find_element(By.CSS_SELECTOR, "li.turn.missing")
+    assert gap.get_attribute("data-missing") == "3-4" and "Nothing holds" in gap.text
