@@ -9,7 +9,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install run test pytest lint typecheck bench clean redis-server pal-venv chromium screenshots bench-console
 
-install: $(STAMP) redis-server chromium
+install: $(STAMP) redis-server
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,7 +44,7 @@ chromium:
 	  fi; }
 
 # Re-take the console screenshots in docs/ (the browser tests save them there when asked).
-screenshots: install
+screenshots: install chromium
 	SCREENSHOTS_DIR=docs $(PY) -m pytest tests/ui -m browser -q
 
 run: install
@@ -52,7 +52,7 @@ run: install
 
 test: install lint typecheck pytest
 
-pytest: install pal-venv
+pytest: install pal-venv chromium
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: failing"; exit 1; fi; exit $$rc
 
