@@ -37,14 +37,9 @@ def _auth(request: Request) -> TokenAuth:
 
 def tenant(request: Request) -> str:
     """The tenant of this browser: from its token cookie, or the only one without tokens."""
-    auth = _auth(request)
-    if not auth.enabled:
-        return auth.default_tenant
     token = request.cookies.get(TOKEN_COOKIE)
-    if not token:
-        raise LoginNeeded
-    try:
-        return auth.tenant_for(f"Bearer {token}")
+    try:  # TokenAuth decides whether tokens are on, exactly as for the API
+        return _auth(request).tenant_for(f"Bearer {token}" if token else None)
     except Unauthorized:
         raise LoginNeeded from None
 
