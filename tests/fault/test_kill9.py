@@ -97,15 +97,19 @@ async def verify_and_retry(settings: Settings, ledger: Ledger) -> dict[str, int]
     """Check the acknowledged turns, retry the rest; returns how many acked turns were lost."""
     runtime = build_runtime(settings)
     lost: dict[str, int] = {}
+    present_of: dict[str, list[tuple[int, str]]] = {}
     try:
         for thread, acked in ledger.acked.items():
-            present = await contents(runtime, thread)
+            present = present_of[thread] = await contents(runtime, thread)
             texts = [text for _, text in present]
             assert len(texts) == len(set(texts)), f"{thread}: a turn is stored twice"
             by_key = {text: seq for seq, text in present}
             lost[thread] = sum(1 for key, seq in acked.items() if by_key.get(key) != seq)
         for thread, keys in ledger.unacked.items():
-            for key in keys:
+            # An acknowledged turn that was lost is, to its client, one more to send again.
+            have = {text for _, text in present_of[thread]}
+            gone = [key for key in ledger.acked[thread] if key not in have]
+            for key in [*gone, *keys]:
                 await append(runtime, thread, key)
             again = await contents(runtime, thread)
             expected = [f"{thread}-k{n}" for n in range(TURNS_EACH)]
@@ -144,8 +148,13 @@ def test_kill9_with_appendfsync_always_loses_nothing(
 def test_kill9_with_everysec_on_a_surviving_os(
     make_redis: Callable[..., ManagedRedis], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Only Redis dies, the OS keeps its page cache: expected 0 lost; measured and printed."""
+    """Only Redis dies, the OS keeps its page cache: the loss is measured and printed.
+
+    Usually 0, but not a guarantee: while a background fsync runs longer than a second
+    (a busy disk), Redis postpones its AOF write for up to 2 s and still answers, so a
+    kill -9 then loses acknowledged turns. What is asserted is what retries must give:
+    every turn exactly once, in order (see verify_and_retry).
+    """
     ledger, lost = crash_and_check(make_redis, tmp_path, "everysec")
     with capsys.disabled():
         print(f"\n[kill -9, appendfsync everysec] acknowledged {ledger.total_acked}, lost {lost}")
-    assert lost == 0  # acknowledged ⊆ present
