@@ -53,6 +53,7 @@ async def test_threads_every_page_and_filters(live: LiveServer) -> None:
         assert [t.id async for t in tk.threads(tool="chat", page_size=1)] == ["c", "b", "a"]
         later = datetime.now(UTC) + timedelta(hours=1)
         assert [t async for t in tk.threads(updated_after=later)] == []
+        assert [t.id async for t in tk.threads(prefix="b", updated_before=later)] == ["b"]
 
 
 async def test_archive_rehydrate_health_and_a_version_conflict(live: LiveServer) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from client_live import LiveServer
+from client_live import LiveServer, Serve
 
 from threadkeeper.client import Client, ThreadNotFound
+from threadkeeper.settings import Limits
 
 HI = {"role": "user", "content": "hi"}
 
@@ -64,6 +65,8 @@ def test_threads_lists_every_page_newest_first(live: LiveServer) -> None:
         assert len(list(tk.threads(page_size=2))) == 4
         later = datetime.now(UTC) + timedelta(hours=1)
         assert list(tk.threads(updated_after=later)) == []
+        assert len(list(tk.threads(updated_before=later))) == 4
+        assert [t.id for t in tk.threads(prefix="oth")] == ["other"]
 
 
 def test_fork_with_a_chosen_id_and_context_budget(live: LiveServer) -> None:
@@ -98,3 +101,13 @@ def test_defaults_come_from_the_environment(
         assert tk.url == live.url
         tk.create(id="env", turns=[HI])
         assert tk.get("env").turn_count == 1
+
+
+def test_threads_follows_a_bounded_search_to_the_end(serve: Serve) -> None:
+    live = serve(limits=Limits(max_list_scan=1))  # a filtered page may come back short
+    with Client(live.url) as tk:
+        tk.create(id="wanted", tool="review", turns=[HI])
+        for i in range(6):
+            tk.create(id=f"noise-{i}", tool="chat", turns=[HI])
+        assert [t.id for t in tk.threads(prefix="want", page_size=1)] == ["wanted"]
+        assert [t.id for t in tk.threads(tool="review", page_size=1)] == ["wanted"]

@@ -138,13 +138,17 @@ class AsyncClient:
         self,
         *,
         tool: str | None = None,
+        prefix: str | None = None,
         updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
         page_size: int | None = None,
     ) -> AsyncIterator[Thread]:
-        """The tenant's threads, most recently updated first, all pages."""
+        """The tenant's threads, most recently updated first, all pages (a filtered page may
+        come back empty with more to follow: this follows every cursor)."""
+        filters = b.ThreadFilter(tool, prefix, updated_after, updated_before)
         cursor: str | None = None
         while True:
-            body = (await self._send(b.list_call(tool, updated_after, page_size, cursor))).json()
+            body = (await self._send(b.list_call(filters, page_size, cursor))).json()
             for raw in body["threads"]:
                 yield Thread.from_json(raw)
             cursor = body.get("next")

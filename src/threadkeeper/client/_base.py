@@ -112,12 +112,23 @@ def page_call(
     return Call("GET", _path(thread_id), params)
 
 
-def list_call(
-    tool: str | None, updated_after: datetime | None, limit: int | None, cursor: str | None
-) -> Call:
-    if cursor:
+@dataclass(frozen=True, slots=True)
+class ThreadFilter:
+    """What `threads()` lists: by tool, id or title prefix, and last update (exclusive)."""
+
+    tool: str | None = None
+    prefix: str | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+
+
+def list_call(filters: ThreadFilter, limit: int | None, cursor: str | None) -> Call:
+    if cursor:  # the cursor carries the filters of the page that issued it
         return Call("GET", "/v1/threads", _params(cursor=cursor, limit=limit))
-    return Call("GET", "/v1/threads", _params(tool=tool, updated_after=updated_after, limit=limit))
+    f = filters
+    params = _params(tool=f.tool, prefix=f.prefix, updated_after=f.updated_after,
+                     updated_before=f.updated_before, limit=limit)  # fmt: skip
+    return Call("GET", "/v1/threads", params)
 
 
 def fork_call(thread_id: str, at_seq: int, new_id: str | None) -> Call:

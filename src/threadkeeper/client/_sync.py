@@ -134,13 +134,17 @@ class Client:
         self,
         *,
         tool: str | None = None,
+        prefix: str | None = None,
         updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
         page_size: int | None = None,
     ) -> Iterator[Thread]:
-        """The tenant's threads, most recently updated first, all pages."""
+        """The tenant's threads, most recently updated first, all pages (a filtered page may
+        come back empty with more to follow: this follows every cursor)."""
+        filters = b.ThreadFilter(tool, prefix, updated_after, updated_before)
         cursor: str | None = None
         while True:
-            body = self._send(b.list_call(tool, updated_after, page_size, cursor)).json()
+            body = self._send(b.list_call(filters, page_size, cursor)).json()
             yield from (Thread.from_json(t) for t in body["threads"])
             cursor = body.get("next")
             if not cursor:
