@@ -104,7 +104,10 @@ async def check(redis: Redis) -> RestartReport:
     server = await redis.info("server")
     run_id = str(server["run_id"])
     now = now_ms()
-    started = now - int(server.get("uptime_in_seconds", 0)) * 1000
+    # Redis counts uptime in whole seconds of its own clock: it started in the second
+    # that ends here. The end, so that anything the old dataset held is before it.
+    uptime = int(server.get("uptime_in_seconds", 0))
+    started = min(now, (now // 1000 - uptime + 1) * 1000)
     previous = _seen_run_ids.get(redis, "")
     flat = await redis.eval(_CHECK, 1, keys.CANARY, run_id, now, started, previous)
     _seen_run_ids[redis] = run_id

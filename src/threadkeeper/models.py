@@ -6,14 +6,14 @@ import functools
 import json
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
 import msgspec
 
-from threadkeeper.wire.shapes import ThreadInfo
+from threadkeeper.wire.shapes import PossiblyMissing, ThreadInfo
 
 DEFAULT_TENANT = "default"
 _EPOCH = date(1970, 1, 1)
@@ -129,6 +129,10 @@ class Thread:
     archived_at: int | None
     dirty_since: int | None
     touched_at: int | None = None
+    # Restored from a snapshot older than a detected loss of Redis's data: turns
+    # written after seq `gap_after` and before `gap_until` (ms) may be missing.
+    gap_after: int | None = None
+    gap_until: int | None = None
 
     @classmethod
     def from_hash(cls, raw: Mapping[Any, Any]) -> Thread:
@@ -150,11 +154,13 @@ class Thread:
             archived_at=_int(h.get("archived_at")),
             dirty_since=_int(h.get("dirty_since")),
             touched_at=_int(h.get("touched_at")),
+            gap_after=_int(h.get("gap_after")),
+            gap_until=_int(h.get("gap_until")),
         )
 
     def to_hash(self) -> dict[str, str | int]:
-        """The Redis hash form: every field present, absent values as ''."""
-        return {
+        """The Redis hash form: every field present, absent values as '' (the gap only if any)."""
+        fields: dict[str, str | int] = {
             "id": self.id,
             "tenant": self.tenant,
             "created_at": self.created_at,
@@ -172,6 +178,9 @@ class Thread:
             "dirty_since": "" if self.dirty_since is None else self.dirty_since,
             "touched_at": self.touched_at or self.updated_at,
         }
+        if self.gap_after is not None and self.gap_until is not None:
+            fields |= {"gap_after": self.gap_after, "gap_until": self.gap_until}
+        return fields
 
     @property
     def dirty(self) -> bool:
@@ -185,8 +194,26 @@ class Thread:
             updated_at=rfc3339(self.updated_at), turn_count=self.turn_count,
             bytes=self.byte_count, version=self.version, parent_id=self.parent_id,
             fork_seq=self.fork_seq, state=state.value, archived_version=self.archived_version,
-            archived_at=rfc3339(self.archived_at),
+            archived_at=rfc3339(self.archived_at), possibly_missing=self._gap(),
         )  # fmt: skip
+
+    def _gap(self) -> PossiblyMissing | None:
+        if self.gap_after is None or self.gap_until is None:
+            return None
+        lost_at = rfc3339(self.gap_until)
+        return PossiblyMissing(
+            after_seq=self.gap_after, lost_at=lost_at,
+            detail=f"turns written after seq {self.gap_after} and before {lost_at} may be "
+            f"missing: Redis lost its data then, and this thread came back from a snapshot "
+            f"taken before. Turns after seq {self.gap_after} shown here were written after "
+            "that restart",
+        )  # fmt: skip
+
+    def with_gap(self, lost_at: int) -> Thread:
+        """This thread marked as restored from before a loss at `lost_at` (a first mark stays)."""
+        if self.gap_after is not None or self.updated_at >= lost_at:
+            return self
+        return replace(self, gap_after=self.turn_count, gap_until=lost_at)
 
     def public(self, state: ThreadState) -> dict[str, Any]:
         """The thread as the API shows it, as a dict (the CLI's JSON output)."""

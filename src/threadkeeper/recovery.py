@@ -90,7 +90,7 @@ async def recover_thread(runtime: Runtime, item: ArchivedThread) -> str:
     if item.snapshot is None:
         return await _bury(runtime, item.ref, tomb, None) if tomb else "missing"
     snap = await tiering.load(tenant, thread_id, *item.snapshot)
-    thread = Thread.from_hash(snap.thread)
+    thread = await tiering.as_recovered(Thread.from_hash(snap.thread))
     if tomb is not None and tomb.at >= thread.updated_at:
         return await _bury(runtime, item.ref, tomb, thread)
     result = await store.restore(thread, snap.turns, snap.idempotency, create_meta=True, ttl=True)

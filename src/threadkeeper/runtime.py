@@ -11,10 +11,10 @@ from threadkeeper import canary
 from threadkeeper.archive import Archive, open_archive
 from threadkeeper.connection import async_client
 from threadkeeper.errors import ConfigError
-from threadkeeper.service import RestartLossProbe, ThreadService
+from threadkeeper.service import ThreadService
 from threadkeeper.settings import Settings
 from threadkeeper.store import ThreadStore
-from threadkeeper.tiering import Tiering
+from threadkeeper.tiering import RestartLossProbe, Tiering
 
 log = logging.getLogger("threadkeeper")
 
@@ -55,8 +55,8 @@ def build_runtime(
         client, hot_ttl=settings.hot_ttl, cache_only=archive is None,
         list_scan=settings.limits.max_list_scan,
     )  # fmt: skip
-    tiering = Tiering(store, archive, settings)
     if restart_loss is None:
         restart_loss = canary.loss_probe(client)
+    tiering = Tiering(store, archive, settings, restart_loss=restart_loss)
     service = ThreadService(store, tiering, settings, restart_loss)
     return Runtime(settings, client, archive, store, tiering, service)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,15 +31,12 @@ from threadkeeper.models import GoneReason, Thread, ThreadState, rfc3339
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.settings import Settings
 from threadkeeper.store import Appended, Listed, ThreadStore
-from threadkeeper.tiering import Rehydrated, Tiering
+from threadkeeper.tiering import Rehydrated, RestartLossProbe, Tiering
 from threadkeeper.wire.shapes import NewThread, NewTurns
 
 log = logging.getLogger(__name__)
 
 TOUCH_EVERY_MS = 60_000  # a read refreshes the hot TTL at most this often
-
-# Says, when Redis lost its data in a restart, since when (ms) — or None.
-RestartLossProbe = Callable[[], Awaitable[int | None]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import redis
@@ -31,6 +32,9 @@ from threadkeeper.snapshot import Snapshot, check_readable, decode_snapshot, enc
 from threadkeeper.store import ThreadStore
 
 log = logging.getLogger(__name__)
+
+# Says, when Redis lost its data in a restart, since when (ms) — or None.
+RestartLossProbe = Callable[[], Awaitable[int | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +64,12 @@ class Tiering:
         settings: Settings,
         *,
         counters: redis.Redis | None = None,
+        restart_loss: RestartLossProbe | None = None,
     ) -> None:
         self.store = store
         self.archive = archive
         self.settings = settings
+        self.restart_loss = restart_loss
         # A worker hands in its sync client so its counters reach the API's /metrics.
         self.counters = counters
 
@@ -287,6 +293,16 @@ class Tiering:
         )  # fmt: skip
         return await self.load(thread.tenant, thread.id, thread.created_at, max(newer))
 
+    async def as_recovered(self, thread: Thread) -> Thread:
+        """A thread about to be rebuilt from its snapshot, marked if that predates a loss.
+
+        Redis lost its data at `lost_at`: whatever was written between the snapshot and
+        then may be gone, and nothing else can tell. The mark is kept in the metadata, so
+        later reads, snapshots, exports and recoveries carry it.
+        """
+        lost_at = await self.restart_loss() if self.restart_loss is not None else None
+        return thread if lost_at is None else thread.with_gap(lost_at)
+
     async def recover_thread(self, tenant: str, thread_id: str) -> Rehydrated:
         """Rebuild one thread whose metadata Redis no longer has, from its newest snapshot."""
         if self.archive is None:
@@ -303,7 +319,7 @@ class Tiering:
             return Rehydrated(RehydrateStatus.NEVER_ARCHIVED)
         snap = await self.load(tenant, thread_id, *versions[-1])
         tomb = await self.archive_tombstone(tenant, thread_id)
-        thread = Thread.from_hash(snap.thread)
+        thread = await self.as_recovered(Thread.from_hash(snap.thread))
         if tomb is not None and tomb.at >= thread.updated_at:
             return Rehydrated(RehydrateStatus.NEVER_ARCHIVED)
         result = await self.store.restore(

@@ -105,3 +105,60 @@ def test_first_request_after_a_restart_is_retried(
         assert client.post("/v1/threads", json={"id": "r", "turns": [TURN]}).status_code == 201
         server.restart()
         assert client.get("/v1/threads/r").status_code == 200
+
+
+def test_a_thread_recovered_from_a_snapshot_older_than_a_loss_is_marked(
+    make_redis: Callable[..., ManagedRedis], tmp_path: Path
+) -> None:
+    """Turns 4-5 were acknowledged after the snapshot, then Redis lost everything."""
+    server = make_redis("--appendonly", "no", "--save", "")
+    with app_client(server.url, tmp_path) as client:
+        client.get("/v1/health")  # arms the canary
+        turns = [{"role": "user", "content": f"t{i}"} for i in (1, 2, 3)]
+        assert client.post("/v1/threads", json={"id": "b", "turns": turns}).status_code == 201
+        assert client.post("/v1/threads/b/archive?wait=true").status_code == 200
+        for i in (4, 5):
+            more = {"turns": [{"role": "user", "content": f"t{i}"}]}
+            assert client.post("/v1/threads/b/turns", json=more).status_code == 201
+
+        server.kill()  # a crash without persistence: turns 4-5 are gone
+        server.start()
+        wait_ready(client)
+        lost_at = client.get("/v1/health").json()["restart"]["data_lost_at"]
+        assert lost_at is not None
+
+        r = client.get("/v1/threads/b")
+        assert r.status_code == 200
+        assert [t["seq"] for t in r.json()["turns"]] == [1, 2, 3]
+        assert r.headers["Threadkeeper-Degraded"] == "possibly-missing-after=3"
+        marker = r.json()["thread"]["possibly_missing"]
+        assert marker["after_seq"] == 3 and marker["lost_at"] == lost_at
+        assert "may be missing" in marker["detail"]
+
+        # It stays: after an append, in the next snapshot, and read back from it.
+        after = {"turns": [{"role": "user", "content": "after the loss"}]}
+        assert client.post("/v1/threads/b/turns", json=after).json()["seqs"] == [4]
+        assert client.get("/v1/threads/b").json()["thread"]["possibly_missing"] == marker
+        assert client.post("/v1/threads/b/archive?wait=true").status_code == 200
+        conn = redis.Redis.from_url(server.url)
+        conn.delete("tk:{default:b}:turns")  # the hot TTL's lapse
+        cold = client.get("/v1/threads/b")
+        assert cold.headers["Threadkeeper-Source"] == "archive"
+        assert cold.json()["thread"]["possibly_missing"] == marker
+        assert client.get("/v1/threads").json()["threads"][0]["possibly_missing"] == marker
+
+
+def test_a_thread_whose_snapshot_postdates_no_loss_is_not_marked(
+    make_redis: Callable[..., ManagedRedis], tmp_path: Path
+) -> None:
+    server = make_redis()
+    with app_client(server.url, tmp_path) as client:
+        client.get("/v1/health")
+        assert client.post("/v1/threads", json={"id": "c", "turns": [TURN]}).status_code == 201
+        assert client.post("/v1/threads/c/archive?wait=true").status_code == 200
+        server.kill()
+        server.start()  # with its AOF: nothing lost
+        wait_ready(client)
+        r = client.get("/v1/threads/c")
+        assert "Threadkeeper-Degraded" not in r.headers
+        assert r.json()["thread"].get("possibly_missing") is None

@@ -86,8 +86,13 @@ def _view_body(view: View) -> ThreadView:
 
 def _view_headers(view: View) -> dict[str, str]:
     headers = {"Threadkeeper-Source": view.source}
+    degraded = []
     if view.missing is not None:
-        headers["Threadkeeper-Degraded"] = f"missing-turns={view.missing[0]}-{view.missing[1]}"
+        degraded.append(f"missing-turns={view.missing[0]}-{view.missing[1]}")
+    if view.thread.gap_after is not None:
+        degraded.append(f"possibly-missing-after={view.thread.gap_after}")
+    if degraded:
+        headers["Threadkeeper-Degraded"] = ", ".join(degraded)
     return headers
 
 

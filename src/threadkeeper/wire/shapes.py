@@ -101,6 +101,14 @@ class Turn(Struct, kw_only=True):
     tokens: int | None = None
 
 
+class PossiblyMissing(Struct, kw_only=True):
+    """Turns that may be missing: the thread was restored from before a loss of Redis's data."""
+
+    after_seq: int
+    lost_at: Time | None
+    detail: str
+
+
 class ThreadInfo(Struct, kw_only=True):
     """A thread's metadata as the API shows it."""
 
@@ -119,6 +127,7 @@ class ThreadInfo(Struct, kw_only=True):
     state: Literal["hot", "archived"]
     archived_version: int
     archived_at: Time | None
+    possibly_missing: PossiblyMissing | None = None
 
 
 # A page's turns go out as the stored JSON, joined: never decoded to be re-encoded.
