@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from threadkeeper import canary, metrics
+from threadkeeper import background, canary, metrics
 from threadkeeper.errors import ThreadkeeperError
 from threadkeeper.health import report
 from threadkeeper.runtime import Runtime
@@ -137,9 +137,7 @@ async def monitor(
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await background.stop(task)
 
 
 async def _watch(runtime: Runtime, every: float, grace: float) -> None:

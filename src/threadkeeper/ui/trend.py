@@ -18,7 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from threadkeeper import metrics
+from threadkeeper import background, metrics
 from threadkeeper.errors import ThreadkeeperError
 
 log = logging.getLogger("threadkeeper.ui")
@@ -119,6 +119,4 @@ async def sampling(app: Any, every: float = SAMPLE_EVERY) -> AsyncIterator[None]
     try:
         yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await background.stop(task)
