@@ -15,6 +15,12 @@ decode, and saves ~80 bytes of Redis per turn. A whole turn never ends in `"}`
 Turns written before this format are msgpack maps (first byte 0x80-0x8f or
 0xde/0xdf, never `{`): they read correctly, converted on read (`turn_json`), and
 so do snapshots that hold them. Decoding treats stored bytes as untrusted.
+
+Two extras follow a turn's fields when set, in the same JSON (the Turn shape
+ignores them, reads show them): `item`, the OpenAI conversation item the turn
+was written from (conversations/items.py), and `edited_at`. A deleted turn
+keeps its seq as a marker, `{"deleted_at":…, "seq":N, …}` with no content, so
+snapshots, forks and exports stay positional; reads never show it.
 """
 
 from __future__ import annotations
@@ -49,6 +55,9 @@ def encode_turn(turn: TurnIn | dict[str, Any], created_at: int) -> bytes:
         metadata=turn.metadata, tokens=turn.tokens,
     )  # fmt: skip
     whole = _encode(public)
+    item = getattr(turn, "item", None)  # a conversation item's turn (conversations.items)
+    if item is not None:  # after the whole turn: a short one would lose its defaults
+        return b'%b,"item":%b}' % (whole[len(_SEQ_OPENING) : -1], _encode(item))
     if whole.endswith(DEFAULTS) and public.created_at is not None:
         return whole[len(_SEQ_OPENING) : -len(DEFAULTS)] + b"}"
     return whole[len(_SEQ_OPENING) :]
@@ -103,6 +112,45 @@ def _legacy_turn(seq: int, blob: bytes) -> Turn:
         return msgspec.convert({**stored, "seq": seq, "created_at": rfc3339(at)}, Turn)
     except (msgspec.ValidationError, ValueError) as exc:
         raise SnapshotCorrupt(f"a stored turn does not decode: {exc}") from exc
+
+
+DELETED_OPENING = b'{"deleted_at":'
+
+
+def deleted_marker(seq: int, blob: bytes, deleted_at: int) -> bytes:
+    """What stays at turn `seq` once deleted: its role and time, not its content."""
+    turn = load_turn(seq, blob)
+    marker = {"deleted_at": rfc3339(deleted_at), "seq": seq, "role": turn.role, "content": "",
+              "created_at": turn.created_at}  # fmt: skip
+    return _encode(marker)
+
+
+def is_deleted(blob: bytes) -> bool:
+    return blob[:14] == DELETED_OPENING
+
+
+def edited_turn(seq: int, blob: bytes, fields: dict[str, Any], edited_at: int) -> bytes | None:
+    """Turn `seq` with new `content` and/or `metadata`, or None if it already holds them.
+
+    A turn that was an OpenAI item and gets new content becomes a plain turn: the item's
+    text would no longer match.
+    """
+    turn: dict[str, Any] = msgspec.json.decode(turn_json(seq, blob))
+    changed = {k: v for k, v in fields.items() if turn.get(k) != v}
+    if not changed:
+        return None
+    turn |= changed
+    if "content" in changed:
+        turn.pop("item", None)
+    turn.pop("edited_at", None)
+    # Right after created_at: the stored turn still ends at `tokens` (or `item`), never in
+    # `"}`, which would read as a short turn and get its defaults twice.
+    stamped: dict[str, Any] = {}
+    for name, value in turn.items():
+        stamped[name] = value
+        if name == "created_at":
+            stamped["edited_at"] = rfc3339(edited_at)
+    return _encode(stamped)
 
 
 def seq_of(stream_id: bytes | str) -> int:

@@ -9,6 +9,7 @@
     ├── Unauthorized                      401
     ├── CrossSiteRequest                  403  (a console form not from the console)
     ├── ThreadNotFound                    404  (reason: never_stored | deleted | retention)
+    │   └── TurnNotFound                  404  (no such turn or item, or it was deleted)
     ├── Conflict                          409
     │   ├── ThreadExists                  409
     │   └── VersionConflict               409
@@ -100,6 +101,11 @@ class ThreadNotFound(ThreadkeeperError):
     status = 404
     title = "Thread not found"
     slug = "thread-not-found"
+
+
+class TurnNotFound(ThreadNotFound):
+    title = "Turn not found"
+    slug = "turn-not-found"
 
 
 class Conflict(ThreadkeeperError):

@@ -21,6 +21,8 @@ class Scripts:
     mark_archived: AsyncScript
     restore: AsyncScript
     touch: AsyncScript
+    replace_turn: AsyncScript
+    update_thread: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:

@@ -16,7 +16,15 @@ import msgspec
 
 from threadkeeper import metrics
 from threadkeeper.canary import RECOVER
-from threadkeeper.codec import DEFAULTS, JSON_TURN, SHORT_END, encode_turn, stored_turn, turn_json
+from threadkeeper.codec import (
+    DEFAULTS,
+    JSON_TURN,
+    SHORT_END,
+    encode_turn,
+    is_deleted,
+    stored_turn,
+    turn_json,
+)
 from threadkeeper.errors import (
     ArchiveError,
     Conflict,
@@ -173,10 +181,10 @@ class ThreadService:
             )  # fmt: skip
             if result.status != "archived" or attempt:
                 break
-            await self._rehydrate_for_write(tenant, thread_id)
+            await self.rehydrate_for_write(tenant, thread_id)
         return await self._append_outcome(tenant, thread_id, result, digest)
 
-    async def _rehydrate_for_write(self, tenant: str, thread_id: str) -> None:
+    async def rehydrate_for_write(self, tenant: str, thread_id: str) -> None:
         outcome = await self.tiering.rehydrate(tenant, thread_id)
         if outcome.status in ("behind", "lost"):
             first, last = outcome.missing or (0, 0)
@@ -358,11 +366,13 @@ def _view(
 ) -> ThreadView:
     # Stored JSON is served as it is, a short turn with its defaults put back; only a turn
     # of the old format is decoded (codec.turn_json). Inline: this runs for every turn.
+    # A deleted turn keeps its seq as a marker: no read, page or context shows it.
     stored = [
         blob[:-1] + DEFAULTS if blob[-2:] == SHORT_END
         else blob if blob[0] == JSON_TURN
         else turn_json(seq, blob)
         for seq, blob in turns
+        if not is_deleted(blob)
     ]  # fmt: skip
     cursor = page.next_after(turns[-1][0]).encode() if more and turns else None
     # Served from Redis, even if just rehydrated: the source header says where it came from.

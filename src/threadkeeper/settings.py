@@ -62,6 +62,7 @@ class Limits:
     max_snapshot_raw_bytes: int = 512 * 1024 * 1024  # a snapshot's body, decompressed
     max_snapshot_ratio: int = 64  # decompressed / compressed, above a 16 MiB floor
     max_list_scan: int = 1000
+    max_items_per_request: int = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +136,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         max_snapshot_raw_bytes=size("MAX_SNAPSHOT_RAW_BYTES", base.max_snapshot_raw_bytes),
         max_snapshot_ratio=integer("MAX_SNAPSHOT_RATIO", base.max_snapshot_ratio),
         max_list_scan=integer("MAX_LIST_SCAN", base.max_list_scan),
+        max_items_per_request=integer("MAX_ITEMS_PER_REQUEST", base.max_items_per_request),
     )
     tokens = get("TOKENS_FILE")
     archive = env.get(PREFIX + "ARCHIVE_URL")  # "" is meaningful: cache-only mode

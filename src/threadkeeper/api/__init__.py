@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from threadkeeper import ui
-from threadkeeper.api import health, threads, tiering
+from threadkeeper.api import conversations, edits, health, threads, tiering
 from threadkeeper.api.http import on_error, on_unexpected
 from threadkeeper.api.schema import openapi_document
 from threadkeeper.errors import ThreadkeeperError
@@ -53,6 +53,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/openapi.json", openapi),
         *threads.routes,
+        *edits.routes,
+        *conversations.routes,
         *tiering.routes,
         *health.routes,
         *ui.routes,

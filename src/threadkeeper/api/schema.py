@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from threadkeeper.wire import shapes
+from threadkeeper.wire import openai, shapes
 from threadkeeper.wire.shapes import ID_REGEX
 
 REF = "#/components/schemas/{name}"
@@ -30,6 +30,7 @@ class Operation:
     problems: tuple[int, ...] = ()
     tenant: bool = True  # answers per tenant: takes the bearer token
     headers: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    openai: bool = False  # /v1/conversations: errors in OpenAI's body, limits as 400
 
 
 def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str, Any]:
@@ -39,6 +40,17 @@ def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str
 
 PATH_ID = {"name": "thread_id", "in": "path", "required": True,
            "schema": {"type": "string", "pattern": ID_REGEX}}  # fmt: skip
+PATH_PARAMS = {
+    "{thread_id}": PATH_ID,
+    "{conversation_id}": {**PATH_ID, "name": "conversation_id"},
+    "{item_id}": {"name": "item_id", "in": "path", "required": True,
+                  "schema": {"type": "string", "minLength": 1}},
+    "{seq}": {"name": "seq", "in": "path", "required": True,
+              "schema": {"type": "integer", "minimum": 1}},
+}  # fmt: skip
+OPENAI_STATUSES = (400, 401, 404, 409, 422, 503, 507)
+INCLUDE = _query("include[]", {"type": "array", "items": {"type": "string"}}, "accepted, ignored")
+EXPECTED = _query("expected_version", {"type": "integer", "minimum": 0})
 IDEMPOTENCY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
     "schema": {"type": "string", "minLength": 1, "maxLength": 255},
@@ -99,6 +111,51 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Bring an archived thread back into Redis", {200: shapes.RehydrateDone}, None, (),
         (409, 502), headers={200: ("Threadkeeper-Degraded",)},
     ),
+    ("/v1/threads/{thread_id}", "patch"): Operation(
+        "Change the title and/or metadata", {200: openai.ThreadUpdated}, openai.ThreadPatch,
+        (), (409, 502),
+    ),
+    ("/v1/threads/{thread_id}/turns/{seq}", "patch"): Operation(
+        "Edit one turn's content and/or metadata (keeps its seq)", {200: openai.TurnChanged},
+        openai.TurnPatch, (), (409, 502),
+    ),
+    ("/v1/threads/{thread_id}/turns/{seq}", "delete"): Operation(
+        "Delete one turn (the others keep their seqs)", {200: openai.TurnChanged}, None,
+        (EXPECTED,), (409, 502),
+    ),
+    ("/v1/conversations", "post"): Operation(
+        "OpenAI: create a conversation", {200: openai.Conversation}, openai.ConversationCreate,
+        (IDEMPOTENCY, INCLUDE), openai=True,
+    ),
+    ("/v1/conversations/{conversation_id}", "get"): Operation(
+        "OpenAI: retrieve a conversation", {200: openai.Conversation}, openai=True
+    ),
+    ("/v1/conversations/{conversation_id}", "post"): Operation(
+        "OpenAI: update a conversation's metadata", {200: openai.Conversation},
+        openai.ConversationUpdate, openai=True,
+    ),
+    ("/v1/conversations/{conversation_id}", "delete"): Operation(
+        "OpenAI: delete a conversation", {200: openai.ConversationDeleted}, openai=True
+    ),
+    ("/v1/conversations/{conversation_id}/items", "post"): Operation(
+        "OpenAI: add items", {200: openai.ItemList}, openai.ItemsCreate,
+        (IDEMPOTENCY, INCLUDE), openai=True,
+    ),
+    ("/v1/conversations/{conversation_id}/items", "get"): Operation(
+        "OpenAI: list items", {200: openai.ItemList}, None,
+        (_query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
+         _query("order", {"type": "string", "enum": ["asc", "desc"]}),
+         _query("after", {"type": "string"}, "the last item id of the previous page"),
+         INCLUDE), openai=True,
+    ),
+    ("/v1/conversations/{conversation_id}/items/{item_id}", "get"): Operation(
+        "OpenAI: retrieve an item", {200: ("application/json", {"type": "object"})},
+        None, (INCLUDE,), openai=True,
+    ),
+    ("/v1/conversations/{conversation_id}/items/{item_id}", "delete"): Operation(
+        "OpenAI: delete an item; answers the conversation", {200: openai.Conversation},
+        openai=True,
+    ),
     ("/v1/health", "get"): Operation(
         "The restart-survival report", {200: shapes.HealthReport}, tenant=False
     ),
@@ -119,7 +176,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
 
 
 def _shapes() -> list[Any]:
-    found = [shapes.Turn, shapes.Problem]
+    found = [shapes.Turn, shapes.Problem, openai.OpenAIError]
     for op in OPERATIONS.values():
         for shape in (op.body, *op.responses.values()):
             if shape is not None and not isinstance(shape, tuple) and shape not in found:
@@ -139,11 +196,15 @@ def _response(status: int, shape: Any, op: Operation, refs: dict[Any, Any]) -> d
 
 def _operation(path: str, op: Operation, refs: dict[Any, Any]) -> dict[str, Any]:
     problem = {"application/problem+json": {"schema": refs[id(shapes.Problem)]}}
+    if op.openai:
+        problem = {"application/json": {"schema": refs[id(openai.OpenAIError)]}}
     statuses = (*PROBLEM_STATUSES, *op.problems) if op.tenant else (500,)
+    if op.openai:
+        statuses = OPENAI_STATUSES
     responses = {str(s): _response(s, shape, op, refs) for s, shape in op.responses.items()}
     responses |= {str(s): {"description": "problem", "content": problem} for s in statuses}
     spec: dict[str, Any] = {"summary": op.summary, "responses": responses}
-    params = [PATH_ID, *op.params] if "{thread_id}" in path else list(op.params)
+    params = [p for name, p in PATH_PARAMS.items() if name in path] + list(op.params)
     if params:
         spec["parameters"] = params
     if op.body is not None:

@@ -196,6 +196,12 @@ def _check_values(value: object, where: str, depth: int = 0) -> None:
         _utf8_size(value, where)
 
 
+def check_storable(value: object, where: str) -> int:
+    """Refuse what a snapshot could not hold; the value's size as compact JSON."""
+    _check_values(value, where)
+    return len(msgspec.json.encode(value))
+
+
 def check_metadata(value: dict[str, Any], limits: Limits, where: str) -> dict[str, Any]:
     if not value:
         return value

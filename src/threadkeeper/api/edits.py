@@ -1,0 +1,84 @@
+"""The native edit routes: PATCH a thread, PATCH or DELETE one of its turns."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from threadkeeper.api.http import int_param, read_body, wire_response
+from threadkeeper.api.threads import MAX_SEQ, _service, _settings, _tenant, _thread_id
+from threadkeeper.editor import Editor, Patch, TurnChange
+from threadkeeper.errors import InvalidInput, LimitExceeded
+from threadkeeper.models import ThreadState
+from threadkeeper.settings import Limits
+from threadkeeper.wire.decode import check_metadata, decode_body
+from threadkeeper.wire.openai import ThreadPatch, ThreadUpdated, TurnChanged, TurnPatch
+
+
+def _editor(request: Request) -> Editor:
+    return Editor(_service(request))
+
+
+def _seq(request: Request) -> int:
+    raw = request.path_params["seq"]
+    if not raw.isdigit() or not 1 <= int(raw) <= MAX_SEQ:
+        raise InvalidInput(f"turn seq {raw!r} must be a whole number from 1", field="seq")
+    return int(raw)
+
+
+def _change_body(change: TurnChange) -> TurnChanged:
+    return TurnChanged(seq=change.seq, version=change.version, changed=change.changed,
+                       turn=change.turn)  # fmt: skip
+
+
+def _checked(patch: Patch, limits: Limits) -> Patch:
+    """The settings' limits on what a PATCH sets; something must be sent."""
+    if not patch.fields:
+        raise InvalidInput("send the fields to change (content and/or metadata, or title)")
+    if "metadata" in patch.fields:
+        check_metadata(patch.fields["metadata"], limits, "metadata")
+    content = patch.fields.get("content")
+    size = len(content.encode()) if isinstance(content, str) else 0  # msgspec refused surrogates
+    if size > limits.max_turn_bytes:
+        raise LimitExceeded(
+            f"content is {size} bytes; the limit is {limits.max_turn_bytes} bytes per turn "
+            "(THREADKEEPER_MAX_TURN_BYTES): split the content or raise the limit",
+            field="content",
+            limit=limits.max_turn_bytes,
+            setting="THREADKEEPER_MAX_TURN_BYTES",
+        )
+    return patch
+
+
+async def patch_thread(request: Request) -> Response:
+    """PATCH /v1/threads/{id} {title?, metadata?, expected_version?} -> the thread."""
+    tenant, thread_id = _tenant(request), _thread_id(request)
+    body = decode_body(await read_body(request), ThreadPatch)
+    patch = _checked(Patch.of(body, ("title", "metadata")), _settings(request).limits)
+    thread = await _editor(request).update_thread(tenant, thread_id, patch)
+    return wire_response(ThreadUpdated(thread=thread.info(ThreadState.HOT)))
+
+
+async def patch_turn(request: Request) -> Response:
+    """PATCH /v1/threads/{id}/turns/{seq} {content?, metadata?, expected_version?}."""
+    tenant, thread_id, seq = _tenant(request), _thread_id(request), _seq(request)
+    body = decode_body(await read_body(request), TurnPatch)
+    patch = _checked(Patch.of(body, ("content", "metadata")), _settings(request).limits)
+    change = await _editor(request).edit_turn(tenant, thread_id, seq, patch)
+    return wire_response(_change_body(change))
+
+
+async def delete_turn(request: Request) -> Response:
+    """DELETE /v1/threads/{id}/turns/{seq}[?expected_version=N]: gone from every read."""
+    tenant, thread_id, seq = _tenant(request), _thread_id(request), _seq(request)
+    expected = int_param(request, "expected_version", high=MAX_SEQ)
+    change = await _editor(request).delete_turn(tenant, thread_id, seq, expected)
+    return wire_response(_change_body(change))
+
+
+routes = [
+    Route("/v1/threads/{thread_id}", patch_thread, methods=["PATCH"]),
+    Route("/v1/threads/{thread_id}/turns/{seq}", patch_turn, methods=["PATCH"]),
+    Route("/v1/threads/{thread_id}/turns/{seq}", delete_turn, methods=["DELETE"]),
+]

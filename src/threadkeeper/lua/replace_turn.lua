@@ -1,0 +1,60 @@
+-- Replace one turn in place (an edit, or a deletion's marker), keeping every seq.
+-- Validate everything, then write (Lua never rolls back).
+-- KEYS: meta, turns, idem
+-- ARGV: seq, sha1 of the turn as the caller read it, the new blob, now_ms,
+--       expected_version ('' = any), cache_ttl_ms (0 = persist: the archive will hold it)
+-- A stream takes new entries only past its last ID, so the turn cannot be rewritten
+-- where it stands: the stream is rebuilt with the same IDs, one entry changed.
+local meta, turns, idem = KEYS[1], KEYS[2], KEYS[3]
+local seq, read_sha, blob, now = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
+local expected, cache_ttl = ARGV[5], tonumber(ARGV[6])
+
+local state = redis.call('HMGET', meta, 'version', 'turn_count', 'archived_version', 'bytes')
+if not state[1] then
+  return {'missing'}
+end
+local version, count = tonumber(state[1]), tonumber(state[2])
+if count > 0 and redis.call('EXISTS', turns) == 0 then
+  return {'archived'}
+end
+if expected ~= '' and tonumber(expected) ~= version then
+  return {'version', version}
+end
+if seq < 1 or seq > count then
+  return {'no_turn', version}
+end
+local id = '0-' .. seq
+local found = redis.call('XRANGE', turns, id, id)
+if #found == 0 then
+  return {'no_turn', version}
+end
+local old = found[1][2][2]
+if old == blob then
+  return {'same', version}
+end
+if redis.sha1hex(old) ~= read_sha then
+  return {'changed', version}
+end
+
+local entries = redis.call('XRANGE', turns, '-', '+')
+redis.call('DEL', turns)
+for _, entry in ipairs(entries) do
+  if entry[1] == id then
+    redis.call('XADD', turns, id, 't', blob)
+  else
+    redis.call('XADD', turns, entry[1], 't', entry[2][2])
+  end
+end
+local new_version = version + 1
+redis.call('HSET', meta, 'version', new_version, 'bytes',
+  tonumber(state[4]) - string.len(old) + string.len(blob), 'updated_at', now, 'touched_at', now)
+if tonumber(state[3]) >= version then
+  redis.call('HSET', meta, 'dirty_since', now)
+end
+if cache_ttl > 0 then
+  redis.call('PEXPIRE', turns, cache_ttl)
+  redis.call('PEXPIRE', idem, cache_ttl)
+else
+  redis.call('PERSIST', idem)
+end
+return {'ok', new_version}

@@ -1,0 +1,94 @@
+"""Changes to what a thread already holds: one turn replaced in place, its title or metadata.
+
+Each change is one Lua script (validate, then write); the indexes follow in a second
+round trip, as after a create: they are hints the sweeper and listing check anyway.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from threadkeeper import keys
+from threadkeeper.connection import translated
+from threadkeeper.errors import StoreError
+from threadkeeper.store import ThreadStore
+
+
+@dataclass(frozen=True, slots=True)
+class Revised:
+    # ok | same (nothing to change) | missing | archived | version | no_turn | changed
+    status: str
+    version: int = 0
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _revised(result: list[Any]) -> Revised:
+    status = _text(result[0])
+    if status not in ("ok", "same", "missing", "archived", "version", "no_turn", "changed"):
+        raise StoreError(f"unexpected answer from a revision script: {status}")
+    return Revised(status, int(result[1]) if len(result) > 1 else 0)
+
+
+class RevisionStore:
+    """The Redis side of edits; built over the ThreadStore whose client and scripts it uses."""
+
+    def __init__(self, store: ThreadStore) -> None:
+        self.store = store
+        self.redis: Any = store.redis
+
+    @translated
+    async def turn_blob(self, tenant: str, thread_id: str, seq: int) -> bytes | None:
+        """One turn as stored, or None if Redis does not hold it."""
+        turns = keys.thread_keys(tenant, thread_id).turns
+        entries = await self.redis.xrange(turns, f"0-{seq}", f"0-{seq}")
+        return entries[0][1][b"t"] if entries else None
+
+    @translated
+    async def replace_turn(
+        self, tenant: str, thread_id: str, seq: int, read: bytes, blob: bytes,
+        expected_version: int | None = None,
+    ) -> Revised:  # fmt: skip
+        """Put `blob` at `seq` if the turn there is still `read` (compare-and-set)."""
+        k = keys.thread_keys(tenant, thread_id)
+        sha = hashlib.sha1(read, usedforsecurity=False).hexdigest()
+        now = self.store.clock()
+        expected = "" if expected_version is None else expected_version
+        args = [seq, sha, blob, now, expected, self.store.cache_ttl_ms]
+        result = _revised(await self.store.scripts.replace_turn(k.all[:3], args))
+        if result.status == "ok":
+            await self._index_change(k, now)
+        return result
+
+    @translated
+    async def update_thread(
+        self, tenant: str, thread_id: str, fields: dict[str, Any],
+        expected_version: int | None = None,
+    ) -> Revised:  # fmt: skip
+        """Set `title` and/or `metadata` (as the metadata hash holds them)."""
+        k = keys.thread_keys(tenant, thread_id)
+        now = self.store.clock()
+        expected = "" if expected_version is None else expected_version
+        pairs: list[Any] = []
+        if "title" in fields:
+            pairs += ["title", fields["title"] or ""]
+        if "metadata" in fields:
+            pairs += ["metadata", json.dumps(fields["metadata"], separators=(",", ":"))]
+        args = [now, expected, self.store.cache_ttl_ms, *pairs]
+        result = _revised(await self.store.scripts.update_thread(k.all[:3], args))
+        if result.status == "ok":
+            await self._index_change(k, now)
+        return result
+
+    async def _index_change(self, k: keys.ThreadKeys, now: int) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(k.activity, {k.member: now}, xx=True)
+            if not self.store.cache_ttl_ms:
+                pipe.zadd(k.dirty, {k.member: now}, nx=True)
+            pipe.zadd(k.listing, {k.thread_id: now}, xx=True)
+            await pipe.execute()
