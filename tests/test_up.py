@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -34,7 +35,10 @@ class Daemon:
         args = [sys.executable, "-m", "threadkeeper", "up", "--home", str(self.home),
                 "--port", str(self.port)]  # fmt: skip
         self.log = (self.home.parent / f"up-{self.port}.log").open("wb")
-        self.process = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT)
+        # Its own process group: a test's end can take the whole daemon (worker, cron and
+        # redis-server too), not leave them running after `up` alone is killed.
+        self.process = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
+                                        start_new_session=True)  # fmt: skip
         self._wait_ready()
         return self
 
@@ -73,8 +77,9 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
     yield started
     for http in started.closing:
         http.close()
-    if started.process is not None and started.process.poll() is None:
-        started.process.kill()
+    if started.process is not None:
+        with contextlib.suppress(ProcessLookupError):  # the group is gone once all exited
+            os.killpg(started.process.pid, signal.SIGKILL)
         started.process.wait()
     started.log.close()
 
