@@ -39,8 +39,20 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_url(make_settings: Callable[..., Settings]) -> Iterator[str]:
-    """The API at this test's Redis and file archive; `<url>/v1` is the SDK's base_url."""
-    server = LiveServer(make_settings()).start()
-    yield server.url
-    server.stop()
+def make_live(make_settings: Callable[..., Settings]) -> Iterator[Callable[..., str]]:
+    """Factory: the API at this test's Redis and file archive, settings overridable by
+    keyword; it answers the URL (`<url>/v1` is the SDK's base_url)."""
+    started: list[LiveServer] = []
+
+    def make(**overrides: object) -> str:
+        started.append(LiveServer(make_settings(**overrides)).start())
+        return started[-1].url
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def live_url(make_live: Callable[..., str]) -> str:
+    return make_live()

@@ -67,6 +67,17 @@ def test_archived_and_rehydrated_conversation_is_intact(live_url: str, redis_url
         assert dump(client, conv_id) == before[:3] + before[4:]
 
 
+def test_items_lost_with_the_archive_behind_are_named(live_url: str, redis_url: str) -> None:
+    with sdk(live_url) as client:
+        conv = client.conversations.create(items=[{"role": "user", "content": "kept"}])
+        archive_now(live_url, conv.id)
+        client.conversations.items.create(conv.id, items=[{"role": "user", "content": "lost"}])
+        evict(redis_url, conv.id)  # Redis lost the turns; the archive holds only the first
+        page = client.conversations.items.with_raw_response.list(conv.id)
+        assert page.headers["Threadkeeper-Degraded"] == "missing-turns=2-2"
+        assert [x.content[0].text for x in page.parse().data] == ["kept"]
+
+
 def test_a_deleted_item_leaves_the_archive_after_the_next_snapshot(
     live_url: str, tmp_path: Path
 ) -> None:

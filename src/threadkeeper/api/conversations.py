@@ -156,7 +156,11 @@ async def list_items(request: Request) -> Response:
     order = choice_param(request, "order", ("asc", "desc"), "desc")
     after = request.query_params.get("after") or None
     page = await _conversations(request).list_items(tenant, conv_id, limit, order, after)  # type: ignore[arg-type]
-    return wire_response(item_list(page.items, page.has_more))
+    # The OpenAI shape has no room to say so: turns lost are named in the header, as natively.
+    headers = None
+    if page.missing is not None:
+        headers = {"Threadkeeper-Degraded": "missing-turns={}-{}".format(*page.missing)}
+    return wire_response(item_list(page.items, page.has_more), headers=headers)
 
 
 @openai_errors

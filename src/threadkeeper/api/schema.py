@@ -146,7 +146,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (_query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
          _query("order", {"type": "string", "enum": ["asc", "desc"]}),
          _query("after", {"type": "string"}, "the last item id of the previous page"),
-         INCLUDE), openai=True,
+         INCLUDE), openai=True, headers={200: ("Threadkeeper-Degraded",)},
     ),
     ("/v1/conversations/{conversation_id}/items/{item_id}", "get"): Operation(
         "OpenAI: retrieve an item", {200: ("application/json", {"type": "object"})},

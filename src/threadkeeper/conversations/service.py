@@ -23,6 +23,7 @@ TOOL = "openai-conversations"  # the `tool` of a thread created through this API
 class ItemPage:
     items: list[dict[str, Any]]
     has_more: bool
+    missing: tuple[int, int] | None = None  # seqs nothing holds any more (a degraded read)
 
 
 def conversation_id(tenant: str, key: str | None) -> str:
@@ -80,7 +81,7 @@ class Conversations:
             view = await self.service.read(tenant, conv_id, page)
             found += [item_of_turn(t) for t in view.turns]
             if len(found) > limit or view.next is None:
-                return ItemPage(found[:limit], len(found) > limit)
+                return ItemPage(found[:limit], len(found) > limit, view.missing)
             page = TurnPage.decode(view.next, page.limit)
 
     async def get_item(self, tenant: str, conv_id: str, item_id: str) -> dict[str, Any]:
