@@ -17,6 +17,7 @@ from threadkeeper.wire.openai import ItemTurn
 from threadkeeper.wire.shapes import NewThread, NewTurns
 
 TOOL = "openai-conversations"  # the `tool` of a thread created through this API
+FIRST_SCAN = 20  # turns read first when looking for an id the client chose
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,14 +102,17 @@ class Conversations:
                 item = item_of_turn(turn)
                 if turn["seq"] == seq and item["id"] == item_id:
                     return seq, item
-        page: TurnPage | None = TurnPage("desc", limit=self.service.settings.limits.max_page)
+        # Newest first, a small page first: the item looked up is most often a recent one
+        # (the Agents SDK's pop_item), then pages as large as allowed.
+        page: TurnPage | None = TurnPage("desc", limit=FIRST_SCAN)
         while page is not None:
             view = await self.service.read(tenant, conv_id, page)
             for turn in view.turns:
                 item = item_of_turn(turn)
                 if item["id"] == item_id:
                     return turn["seq"], item
-            page = TurnPage.decode(view.next, page.limit) if view.next else None
+            limit = self.service.settings.limits.max_page
+            page = TurnPage.decode(view.next, limit) if view.next else None
         raise TurnNotFound(
             f"conversation {conv_id!r} holds no item {item_id!r} (it may have been deleted)",
             thread_id=conv_id,
