@@ -20,7 +20,7 @@ from redis.exceptions import (
 )
 from redis.retry import Retry
 
-from threadkeeper.errors import StoreError, StoreFull, StoreUnavailable
+from threadkeeper.errors import StoreError, StoreFull, StoreOutcomeUnknown, StoreUnavailable
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -65,11 +65,7 @@ def _describe(exc: Exception) -> StoreError:
             "Redis is loading its data after a restart; retry in a few seconds", retry=True
         )
     if isinstance(exc, ConnectionError | TimeoutError):
-        return StoreUnavailable(
-            f"Redis is unreachable ({text}); the write was not acknowledged, so retry it "
-            "with the same Idempotency-Key",
-            retry=True,
-        )
+        return _unreachable(text)
     if text.startswith("OOM") or "maxmemory" in text:
         return StoreFull(
             "Redis is at maxmemory and refuses writes (nothing was stored; nothing stored "
@@ -86,6 +82,26 @@ def _describe(exc: Exception) -> StoreError:
             "Redis cannot persist to disk and refuses writes (MISCONF): check its disk and log",
         )
     return StoreError(f"Redis answered an error: {text}")
+
+
+def _unreachable(text: str) -> StoreUnavailable:
+    # redis-py says "... connecting to host:port" when the connection could not be made:
+    # nothing was sent. Any other drop (a read timeout, a closed connection) came after
+    # the command went out, and Redis may have run it.
+    if "connecting to" in text:
+        return StoreUnavailable(
+            f"Redis is unreachable ({text}); nothing was sent, so nothing was stored: "
+            "retry it (with the same Idempotency-Key)",
+            retry=True,
+            outcome="not_stored",
+        )
+    return StoreOutcomeUnknown(
+        f"Redis stopped answering after the request was sent ({text}): it may have been "
+        "stored. Retry with the same Idempotency-Key, which answers with what was stored "
+        "(without a key, read the thread before resending)",
+        retry=True,
+        outcome="unknown",
+    )
 
 
 @contextmanager

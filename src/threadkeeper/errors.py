@@ -14,7 +14,8 @@
     │   ├── ThreadExists                  409
     │   └── VersionConflict               409
     ├── StoreError                        503
-    │   ├── StoreUnavailable              503
+    │   ├── StoreUnavailable              503  (certain: nothing was done)
+    │   │   └── StoreOutcomeUnknown       503  (the request may have been carried out)
     │   └── StoreFull                     507
     └── ArchiveError                      502
         ├── ArchiveUnavailable            503
@@ -133,6 +134,11 @@ class StoreError(ThreadkeeperError):
 class StoreUnavailable(StoreError):
     title = "Hot store unavailable"
     slug = "store-unavailable"
+
+
+class StoreOutcomeUnknown(StoreUnavailable):
+    title = "Hot store outcome unknown"
+    slug = "store-outcome-unknown"
 
 
 class StoreFull(StoreError):

@@ -184,7 +184,10 @@ class ThreadStore:
 
         names = [k.meta, k.turns, k.idempotency, k.recent]
         result, *_ = await self._script_pipeline(self.scripts.append, names, args, indexes)
-        return _appended(result)
+        appended = _appended(result)
+        if appended.status == "missing" and not self.cache_ttl_ms:
+            await self._undirty(k)  # the index write rode along: no thread, no entry
+        return appended
 
     async def _script_pipeline(
         self, script: AsyncScript, names: list[str], args: list[Any], more: PipelineWrites

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 import os
 import secrets
@@ -126,11 +127,21 @@ class TokenAuth:
         return tenant
 
 
+def _is_loopback(host: str) -> bool:
+    """By address, not by prefix: `127.evil.example` is a name, resolved by DNS."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
 def check_bind(host: str, auth_enabled: bool) -> None:
     """Without tokens, the daemon serves one tenant and only on loopback."""
     if auth_enabled:
         return
-    if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
+    if not _is_loopback(host):
         raise ConfigError(
             f"THREADKEEPER_HOST={host} is not loopback and no THREADKEEPER_TOKENS_FILE is set: "
             "anyone on the network could read every thread. Create tokens "

@@ -82,6 +82,14 @@ def test_without_tokens_one_tenant_and_loopback_only() -> None:
         check_bind("0.0.0.0", auth_enabled=False)
 
 
+@pytest.mark.parametrize("host", ["127.evil.invalid", "127.0.0.1.nip.io", "1270.0.0.1"])
+def test_the_loopback_check_reads_addresses_not_prefixes(host: str) -> None:
+    with pytest.raises(ConfigError, match="not loopback"):
+        check_bind(host, auth_enabled=False)
+    for loopback in ("127.0.0.2", "::1", "[::1]", "localhost"):
+        check_bind(loopback, auth_enabled=False)
+
+
 def test_a_broken_tokens_file_names_itself(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
     path.write_text(json.dumps({"nope": 1}))

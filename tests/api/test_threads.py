@@ -184,3 +184,13 @@ def test_a_keyed_create_without_an_id_is_one_thread_however_often_retried(
     assert other.status_code == 201 and other.json()["thread"]["id"] != thread_id
     reused = client.post("/v1/threads", json={"turns": []}, headers={"Idempotency-Key": "new-1"})
     assert reused.status_code == 422
+
+
+def test_an_append_to_an_unknown_id_leaves_no_dirty_entry(client: TestClient) -> None:
+    r = client.post("/v1/threads/typo/turns", json={"turns": [{"role": "user", "content": "x"}]})
+    assert r.status_code == 404
+    store = client.app.state.runtime.store  # type: ignore[attr-defined]
+    assert client.portal is not None
+    assert client.portal.call(store.dirty_count) == 0
+    assert client.post("/v1/threads", json={"id": "real"}).status_code == 201
+    assert client.portal.call(store.dirty_count) == 1

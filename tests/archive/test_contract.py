@@ -3,7 +3,9 @@ local directory backend's own behaviour and the URLs that choose a backend."""
 
 from __future__ import annotations
 
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -151,6 +153,20 @@ def test_local_listing_skips_an_interrupted_write(local_archive: LocalArchive) -
     local_archive.put_if_absent(KEY, b"a")
     (local_archive.root / "acme/th-1/.tk-tmp-crashed").write_bytes(b"half")
     assert list(local_archive.list_keys("")) == [KEY]
+
+
+def test_a_local_put_removes_temp_files_left_by_a_dead_writer(
+    local_archive: LocalArchive,
+) -> None:
+    directory = local_archive.root / "acme/th-1"
+    directory.mkdir(parents=True)
+    stale, fresh = directory / ".tk-tmp-dead", directory / ".tk-tmp-writing"
+    stale.write_bytes(b"x" * 4096)
+    fresh.write_bytes(b"y")
+    old = time.time() - 2 * 3600
+    os.utime(stale, (old, old))
+    local_archive.put_if_absent(KEY, b"a")
+    assert not stale.exists() and fresh.exists()  # another writer's, still at work
 
 
 def test_local_ping_creates_the_directory(tmp_path: Path) -> None:

@@ -8,8 +8,10 @@ sees a half-written file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -20,6 +22,8 @@ from threadkeeper.errors import ArchiveObjectExists, ArchiveObjectMissing, Archi
 __all__ = ["LocalArchive"]
 
 _TEMP_PREFIX = ".tk-tmp-"
+# A put takes seconds; a temp file this old was left by a writer that died mid-put.
+STALE_TEMP_SECONDS = 3600
 
 
 class LocalArchive:
@@ -35,6 +39,7 @@ class LocalArchive:
         path = self._path(key)
         with self._errors():
             _makedirs(self.root, path.parent)
+            _remove_stale_temps(path.parent)
             tmp = _write_temp(path.parent, data)
             try:
                 self._link(tmp, path, data, key)
@@ -163,3 +168,12 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _remove_stale_temps(directory: Path) -> None:
+    """Remove what writers killed mid-put left beside their targets (they can be MBs)."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+    for leftover in directory.glob(_TEMP_PREFIX + "*"):
+        with contextlib.suppress(OSError):  # gone already, or another writer's concern
+            if leftover.stat().st_mtime < cutoff:
+                leftover.unlink()
