@@ -34,7 +34,9 @@ def s3_archive(make_s3_archive: MakeS3Archive) -> S3Archive:
 
 @pytest.fixture
 def local_archive(tmp_path: Path) -> LocalArchive:
-    return LocalArchive(tmp_path / "archive")
+    archive = LocalArchive(tmp_path / "archive")
+    archive.create_root()
+    return archive
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])

@@ -169,10 +169,19 @@ def test_a_local_put_removes_temp_files_left_by_a_dead_writer(
     assert not stale.exists() and fresh.exists()  # another writer's, still at work
 
 
-def test_local_ping_creates_the_directory(tmp_path: Path) -> None:
-    archive = LocalArchive(tmp_path / "new" / "archive")
+def test_a_new_file_archive_gets_its_directory_at_start(tmp_path: Path) -> None:
+    archive = open_archive((tmp_path / "new" / "archive").as_uri())
     archive.ping()
-    assert archive.root.is_dir()
+    assert (tmp_path / "new" / "archive").is_dir()
+
+
+def test_a_missing_directory_is_unavailable_and_never_re_created(tmp_path: Path) -> None:
+    archive = LocalArchive(tmp_path / "gone")
+    for call in (archive.ping, lambda: archive.put_if_absent(KEY, b"x"),
+                 lambda: archive.get(KEY, 10), lambda: list(archive.list_keys(""))):  # fmt: skip
+        with pytest.raises(ArchiveUnavailable, match="missing"):
+            call()
+    assert not (tmp_path / "gone").exists()
 
 
 def test_local_ping_on_an_unusable_directory(tmp_path: Path) -> None:
@@ -186,7 +195,7 @@ def test_local_ping_on_an_unusable_directory(tmp_path: Path) -> None:
 
 def test_local_put_into_an_unusable_directory(tmp_path: Path) -> None:
     (tmp_path / "file").write_bytes(b"")
-    with pytest.raises(ArchiveUnavailable, match="not usable"):
+    with pytest.raises(ArchiveUnavailable, match="not a directory"):
         LocalArchive(tmp_path / "file").put_if_absent(KEY, b"x")
 
 

@@ -7,6 +7,7 @@ import hashlib
 import struct
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import msgpack
@@ -189,3 +190,40 @@ def test_a_snapshot_bomb_is_refused_off_the_event_loop(
     assert on_loop == [False]
     assert api.call(api.runtime.redis.exists, keys.thread_keys("default", "t1").meta) == 1
     assert api.client.get("/healthz").status_code == 200
+
+
+@pytest.fixture
+def local_api(make_settings: Callable[..., Settings], local_backend: Backend) -> Iterator[Api]:
+    settings = make_settings(archive_url=local_backend.archive.url)
+    runtime = build_runtime(settings, archive=local_backend.archive)
+    with TestClient(create_app(settings, runtime)) as client:
+        api = Api(client, runtime, local_backend)
+        yield api
+        api.call(runtime.close)
+
+
+def test_a_moved_archive_directory_is_unavailable_never_an_empty_archive(local_api: Api) -> None:
+    api = local_api
+    create(api, "old")
+    assert api.client.post("/v1/threads/old/archive?wait=true").status_code == 200
+    api.evict("old")
+    root = Path(api.backend.archive.url.removeprefix("file://"))
+    root.rename(root.with_name("archive.moved"))
+    create(api, "new")
+
+    cold = api.client.get("/v1/threads/old")
+    assert cold.status_code == 503, cold.text
+    assert cold.json()["type"].endswith("/archive-unavailable")
+    assert "missing" in cold.json()["detail"]
+    more = {"turns": [{"role": "user", "content": "more"}]}
+    assert api.client.post("/v1/threads/old/turns", json=more).status_code == 503
+    assert api.client.get("/readyz").status_code == 503
+    assert api.client.post("/v1/threads/new/archive?wait=true").status_code == 503
+    health = api.client.get("/v1/health").json()
+    assert health["status"] != "ok"
+    assert not root.exists()  # never re-created behind the daemon
+    assert api.pttl("new") == -1  # still dirty: nothing marked clean
+
+    root.with_name("archive.moved").rename(root)
+    assert api.client.get("/v1/threads/old").status_code == 200
+    assert api.client.get("/readyz").status_code == 200

@@ -90,7 +90,9 @@ def _open_local(url: str, host: str, path: str) -> Archive:
             f"{_ENV}={url!r}: a file archive needs an absolute path, as in file:///var/lib/tk",
             variable=_ENV,
         )
-    return LocalArchive(path)
+    archive = LocalArchive(path)
+    archive.create_root()
+    return archive
 
 
 def _open_s3(url: str, bucket: str, path: str) -> Archive:

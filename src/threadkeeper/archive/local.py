@@ -37,6 +37,7 @@ class LocalArchive:
 
     def put_if_absent(self, key: str, data: bytes) -> None:
         path = self._path(key)
+        self._require_root()
         with self._errors():
             _makedirs(self.root, path.parent)
             _remove_stale_temps(path.parent)
@@ -47,8 +48,18 @@ class LocalArchive:
                 tmp.unlink(missing_ok=True)
             _fsync_dir(path.parent)
 
+    def create_root(self) -> None:
+        """Make the directory of a new archive: only at start, never behind a running daemon.
+
+        Once it exists, a missing root is an unmounted or moved archive: re-creating it
+        would read every thread as lost and mark new snapshots clean in the wrong place.
+        """
+        with contextlib.suppress(OSError):  # else health and /readyz say what is wrong
+            self.root.mkdir(parents=True, exist_ok=True)
+
     def get(self, key: str, max_bytes: int) -> bytes:
         path = self._path(key)
+        self._require_root()
         with self._errors(missing=key), path.open("rb") as file:
             size = os.fstat(file.fileno()).st_size
             if size > max_bytes:
@@ -61,6 +72,7 @@ class LocalArchive:
     def list_keys(self, prefix: str) -> Iterator[str]:
         check_prefix(prefix)
         start = self.root / prefix.rpartition("/")[0]
+        self._require_root()  # else a missing root lists as an empty archive
         with self._errors():
             keys = sorted(key for key in self._walk(start) if key.startswith(prefix))
         yield from keys
@@ -71,9 +83,20 @@ class LocalArchive:
             path.unlink(missing_ok=True)
 
     def ping(self) -> None:
+        self._require_root()
         with self._errors():
-            self.root.mkdir(parents=True, exist_ok=True)
             _write_temp(self.root, b"").unlink()
+
+    def _require_root(self) -> None:
+        if not self.root.is_dir():
+            raise ArchiveUnavailable(
+                f"archive directory {self.root} is missing or not a directory (moved, or not "
+                "mounted): "
+                "threadkeeper does not re-create it behind a running daemon. Bring it back "
+                "(mount it), or fix THREADKEEPER_ARCHIVE_URL; nothing is archived or read "
+                "from it until then",
+                archive=self.url,
+            )
 
     def _path(self, key: str) -> Path:
         return self.root / check_key(key)
@@ -133,7 +156,6 @@ def _makedirs(root: Path, directory: Path) -> None:
     # in a directory whose own entry was lost in a crash would be lost with it.
     if directory.is_dir():
         return
-    root.mkdir(parents=True, exist_ok=True)
     level = root
     for part in directory.relative_to(root).parts:
         level = level / part
