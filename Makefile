@@ -79,7 +79,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-bench: install
+# The bench runs PAL's own conversation memory on its Redis (bench/pal.py): redis-py there too.
+PAL_BENCH := $(PAL_VENV)/.bench-installed
+
+$(PAL_BENCH): $(PAL_STAMP)
+	$(PAL_VENV)/bin/python -m pip install --quiet 'redis>=5'
+	touch $@
+
+bench: install $(PAL_BENCH)
 	$(PY) bench/run.py
 	$(PY) bench/console.py
 

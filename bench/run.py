@@ -26,10 +26,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cold  # noqa: E402
+import continuation  # noqa: E402
 import hiredis  # noqa: E402
 import redis  # noqa: E402
 import report  # noqa: E402
 import sections  # noqa: E402
+import stacks  # noqa: E402
 import uvicorn  # noqa: E402
 from common import Sizes  # noqa: E402
 from context import Bench  # noqa: E402
@@ -41,7 +43,10 @@ from threadkeeper.connection import async_client  # noqa: E402
 from threadkeeper.runtime import build_runtime  # noqa: E402
 from threadkeeper.settings import Settings  # noqa: E402
 
-SECTIONS = ("appends", "http", "growth", "lookup", "memory", "durability", "cold")
+SECTIONS = (
+    "appends", "http", "growth", "lookup", "continuation", "memory", "durability", "cold",
+    "stacks",
+)  # fmt: skip
 HTTP_PAGE = 1000  # THREADKEEPER_MAX_PAGE's default: a full read follows `next` cursors
 
 
@@ -82,7 +87,7 @@ async def measure(
             if only & {"appends", "http"}:
                 _section("floor and in-process appends")
                 floors = await sections.appends(b)
-            if only & {"http", "growth", "lookup"}:
+            if only & {"http", "growth", "lookup", "continuation"}:
                 api = procs.enter_context(api_server(tmp / "api", always.url))
                 meta["http"] = _uvicorn_impl()
             if "http" in only:
@@ -94,6 +99,9 @@ async def measure(
             if "lookup" in only:
                 _section("lookups")
                 await sections.lookups(b, api.host, api.port, HTTP_PAGE)
+            if "continuation" in only:
+                _section("the continuation path beside PAL (pal-mcp-server)")
+                await continuation.continuation(b, api.host, api.port)
             if "memory" in only:
                 _section("memory")
                 await sections.memory_per_turn(b)
@@ -109,6 +117,9 @@ async def measure(
                 runtime = cold.s3_runtime(always.url, s3, tmp / "s3home")
                 stack.push_async_callback(runtime.close)
                 await cold.cold_tier(b, s3, Kit(runtime), tmp)
+            if "stacks" in only:
+                _section("HTTP stacks: uvicorn vs granian, 1 vs N worker processes")
+                await stacks.stacks(b, tmp / "stacks", always.url, os.cpu_count() or 1)
             return b.rows
 
 

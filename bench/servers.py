@@ -2,12 +2,13 @@
 
 redis-server with the project's redis.conf (AOF on, `appendfsync always`), a second
 one with `appendfsync everysec` for the durability comparison, SeaweedFS as the S3
-archive, and the API as a real uvicorn subprocess.
+archive, and the API as a real uvicorn or granian subprocess (with its workers).
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -63,9 +64,32 @@ class ApiServer:
     log_path: Path
 
 
+STACKS = ("uvicorn", "granian")
+
+
+def _serve_command(stack: str, port: int, workers: int) -> list[str]:
+    """uvicorn (uvloop + httptools, as installed) or granian, `workers` processes."""
+    here = str(Path(__file__).parent)
+    if stack == "granian":
+        return [sys.executable, "-m", "granian", "--interface", "asgi", "--factory",
+                "--working-dir", here, "--host", "127.0.0.1", "--port", str(port),
+                "--workers", str(workers), "--loop", "uvloop", "--no-access-log",
+                "--log-level", "warning", "serve_app:build"]  # fmt: skip
+    return [sys.executable, "-m", "uvicorn", "--factory", "serve_app:build",
+            "--app-dir", here, "--host", "127.0.0.1", "--port", str(port),
+            "--workers", str(workers), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+
+
 @contextmanager
-def api_server(tmp: Path, redis_url: str, *, max_page: int | None = None) -> Iterator[ApiServer]:
-    """One uvicorn process serving the real app, access log off, on a free port."""
+def api_server(
+    tmp: Path,
+    redis_url: str,
+    *,
+    max_page: int | None = None,
+    http_stack: str = "uvicorn",
+    workers: int = 1,
+) -> Iterator[ApiServer]:
+    """The real app served by `http_stack` in `workers` processes, access log off."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
@@ -76,13 +100,13 @@ def api_server(tmp: Path, redis_url: str, *, max_page: int | None = None) -> Ite
     }
     if max_page is not None:
         env["THREADKEEPER_MAX_PAGE"] = str(max_page)
-    command = [sys.executable, "-m", "uvicorn", "--factory", "serve_app:build",
-               "--app-dir", str(Path(__file__).parent), "--host", "127.0.0.1",
-               "--port", str(port), "--no-access-log", "--log-level", "warning"]  # fmt: skip
+    command = _serve_command(http_stack, port, workers)
     log_path = tmp / "uvicorn.log"
     with ExitStack() as stack:
         log = stack.enter_context(log_path.open("wb"))
-        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(
+            command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         stack.callback(_stop, process)
         server = ApiServer("127.0.0.1", port, process, log_path)
         _wait_http(server)
@@ -104,10 +128,11 @@ def _wait_http(server: ApiServer, timeout: float = 30.0) -> None:
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
+    """The server and its worker processes: its own process group, by its id."""
     if process.poll() is None:
-        process.terminate()
+        os.killpg(process.pid, signal.SIGTERM)
         try:
             process.wait(10)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
             process.wait(5)

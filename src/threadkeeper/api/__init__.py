@@ -31,6 +31,11 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(openapi_document())
 
 
+def app_from_env() -> Starlette:
+    """The app from the environment: what each of `serve --workers N`'s processes runs."""
+    return create_app(Settings.from_env())
+
+
 def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     """Build the API; a test may hand in a ready Runtime (its own Redis, archive, clock)."""
 

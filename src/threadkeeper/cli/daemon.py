@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import click
 
 from threadkeeper.cli import main
 from threadkeeper.cli.common import load_settings
-from threadkeeper.settings import Settings
+from threadkeeper.settings import PREFIX, Settings
 from threadkeeper.tokens import check_bind
 
 
@@ -30,7 +31,14 @@ def up(home: Path | None, port: int | None) -> None:
 
 @main.command()
 @click.option("--port", type=int, help="API port (THREADKEEPER_PORT).")
-def serve(port: int | None) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="API processes sharing the port (uvicorn's workers); see BENCHMARKS.md before raising.",
+)
+def serve(port: int | None, workers: int) -> None:
     """Serve the HTTP API only (Redis and the archive are configured by environment)."""
     settings = load_settings()
     if port is not None:
@@ -41,6 +49,21 @@ def serve(port: int | None) -> None:
     from threadkeeper.api import create_app
 
     try:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
+        if workers == 1:
+            app = create_app(settings)
+            uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
+        else:
+            # Each worker process builds its app from the environment: hand it what
+            # load_settings found (the Redis and archive of a running `up`).
+            os.environ.update(serving_env(settings))
+            uvicorn.run("threadkeeper.api:app_from_env", factory=True, workers=workers,
+                        host=settings.host, port=settings.port, log_level="info")  # fmt: skip
     except KeyboardInterrupt:
         pass  # uvicorn re-raises Ctrl-C after its clean shutdown
+
+
+def serving_env(settings: Settings) -> dict[str, str]:
+    """The variables that make Settings.from_env() in a worker process find these stores."""
+    found = {"REDIS_URL": settings.redis_url, "ARCHIVE_URL": settings.archive_url,
+             "HOME": str(settings.home)}  # fmt: skip
+    return {PREFIX + name: value for name, value in found.items() if value is not None}

@@ -1,0 +1,79 @@
+"""`threadkeeper serve --workers N`: N API processes on one port, over one Redis."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from threadkeeper.redis_server import free_port
+
+STARTUP_TIMEOUT = 60
+
+
+def _serve(tmp_path: Path, redis_url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
+    env |= {"THREADKEEPER_REDIS_URL": redis_url, "THREADKEEPER_HOME": str(tmp_path / "home"),
+            "THREADKEEPER_ARCHIVE_URL": (tmp_path / "archive").as_uri()}  # fmt: skip
+    args = [sys.executable, "-m", "threadkeeper", "serve", "--port", str(port),
+            "--workers", str(workers)]  # fmt: skip
+    with (tmp_path / "serve.log").open("wb") as log:  # the child keeps its own copy
+        process = subprocess.Popen(args, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # fmt: skip
+    return process, f"http://127.0.0.1:{port}"
+
+
+def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"threadkeeper serve exited: {log.read_text(errors='replace')}")
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"threadkeeper serve not ready in {STARTUP_TIMEOUT}s")
+
+
+def _worker_pids(log: Path) -> set[str]:
+    """uvicorn logs 'Started server process [PID]' once per worker."""
+    text = log.read_text(errors="replace")
+    return {line.rsplit("[", 1)[1].rstrip("]") for line in text.splitlines()
+            if "Started server process" in line}  # fmt: skip
+
+
+def test_serve_with_two_workers_answers_from_both(tmp_path: Path, redis_url: str) -> None:
+    process, base = _serve(tmp_path, redis_url, 2)
+    log = tmp_path / "serve.log"
+    try:
+        _wait_ready(process, base, log)
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while len(_worker_pids(log)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert len(_worker_pids(log)) == 2, log.read_text(errors="replace")
+        with httpx.Client(base_url=base, timeout=30) as client:
+            created = client.post("/v1/threads", json={"id": "w", "turns": []})
+            assert created.status_code == 201, created.text
+            for i in range(20):  # new connections: the kernel spreads them over the workers
+                with httpx.Client(base_url=base, timeout=30) as fresh:
+                    turn = {"role": "user", "content": f"{i}"}
+                    r = fresh.post("/v1/threads/w/turns", json={"turns": [turn]})
+                    assert r.status_code == 201, r.text
+            body = client.get("/v1/threads/w").json()
+        assert [t["content"] for t in body["turns"]] == [str(i) for i in range(20)]
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(10)
