@@ -197,3 +197,45 @@ async def test_a_create_whose_reply_was_lost_answers_created(through_proxy: Prox
     listed, _ = await rt.store.list_threads("default", ThreadPage(limit=10))
     assert "t1" in [x.thread.id for x in listed]
     assert await rt.redis.zscore(keys.thread_keys("default", "t1").dirty, "default:t1") is not None
+
+
+# -- the window of keys a thread remembers -------------------------------------------
+
+
+async def _keyed(store: ThreadStore, key: str, content: str) -> str:
+    result = await store.append("acme", "t1", [blob(content)], max_turns=999,
+                                idempotency_key=key, fingerprint=f"fp-{key}")  # fmt: skip
+    return result.status
+
+
+async def test_a_thread_remembers_its_last_window_of_keys(redis_url: str) -> None:
+    client = redis.asyncio.Redis.from_url(redis_url)
+    store = ThreadStore(client, hot_ttl=3600, idempotency_window=3)
+    try:
+        assert await store.create(new_thread(), [])
+        for i in range(1, 8):
+            assert await _keyed(store, f"k{i}", f"turn {i}") == "ok"
+        k = keys.thread_keys("acme", "t1")
+        # Two generations of at most 3 keys each: k4-k6 (old), then k7.
+        assert await client.hlen(k.idempotency) + await client.hlen(k.idempotency_old) == 4
+        for i in range(4, 8):  # at least the last 3 keys, here 4: retried, none stored again
+            assert await _keyed(store, f"k{i}", f"turn {i}") == "duplicate"
+        thread = await store.get("acme", "t1")
+        assert thread is not None and thread.turn_count == 7
+        # Past the window, a key is new again (README: THREADKEEPER_IDEMPOTENCY_WINDOW).
+        assert await _keyed(store, "k1", "turn 1") == "ok"
+        state = await store.all_turns("acme", "t1")
+        assert state is not None and set(state[2]) == {"k4", "k5", "k6", "k7", "k1"}
+        await store.delete("acme", "t1", "deleted")
+        assert not await client.exists(k.idempotency, k.idempotency_old)
+    finally:
+        await client.aclose()
+
+
+async def test_a_window_of_zero_remembers_every_key(store: ThreadStore) -> None:
+    assert await store.create(new_thread(), [])
+    for i in range(300):
+        assert await _keyed(store, f"k{i}", f"turn {i}") == "ok"
+    assert await _keyed(store, "k0", "turn 0") == "duplicate"
+    k = keys.thread_keys("acme", "t1")
+    assert not await store.redis.exists(k.idempotency_old)

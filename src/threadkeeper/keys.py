@@ -102,6 +102,11 @@ class ThreadKeys:
         return f"{NAMESPACE}:{self.tag}:idem"
 
     @property
+    def idempotency_old(self) -> str:
+        """The previous generation of `idempotency`, kept for one more window of keys."""
+        return f"{NAMESPACE}:{self.tag}:idem:old"
+
+    @property
     def tombstone(self) -> str:
         return f"{NAMESPACE}:{self.tag}:tomb"
 
@@ -138,9 +143,15 @@ class ThreadKeys:
         return tenant_index(self.tenant, self.bucket)
 
     @property
+    def hot(self) -> list[str]:
+        """meta, turns and both idempotency generations: what a TTL change touches."""
+        return [self.meta, self.turns, self.idempotency, self.idempotency_old]
+
+    @property
     def all(self) -> list[str]:
         """The thread's own keys, in the order every Lua script receives them."""
-        return [self.meta, self.turns, self.idempotency, self.tombstone, self.recent]
+        return [self.meta, self.turns, self.idempotency, self.tombstone, self.recent,
+                self.idempotency_old]  # fmt: skip
 
 
 def thread_keys(tenant: str, thread_id: str) -> ThreadKeys:

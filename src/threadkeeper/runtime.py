@@ -54,6 +54,7 @@ def build_runtime(
     store = ThreadStore(
         client, hot_ttl=settings.hot_ttl, cache_only=archive is None,
         list_scan=settings.limits.max_list_scan,
+        idempotency_window=settings.idempotency_window,
     )  # fmt: skip
     if restart_loss is None:
         restart_loss = canary.loss_probe(client)

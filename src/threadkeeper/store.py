@@ -102,6 +102,7 @@ class ThreadStore:
         cache_only: bool = False,
         clock: Any = now_ms,
         list_scan: int = LIST_SCAN,
+        idempotency_window: int = 0,
     ) -> None:
         # redis-py types replies as unions of sync and async results; reply shapes are
         # fixed by the commands we send, so the client is handled as Any here.
@@ -113,6 +114,7 @@ class ThreadStore:
         self.cache_ttl_ms = self.hot_ttl_ms if cache_only else 0
         self.clock = clock
         self.list_scan = list_scan
+        self.idempotency_window = idempotency_window  # 0: every key, forever
 
     # -- writes ---------------------------------------------------------------
 
@@ -174,7 +176,8 @@ class ThreadStore:
         key = idempotency_key or ""
         request = "" if key else request_id or new_request_id()
         args = [now, expected, key, fingerprint, max_turns, self.cache_ttl_ms,
-                request, RECENT_TTL_MS, RECENT_MAX, *blobs]  # fmt: skip
+                request, RECENT_TTL_MS, RECENT_MAX, self.idempotency_window,
+                *blobs]  # fmt: skip
 
         def indexes(pipe: Pipeline) -> None:
             pipe.zadd(k.activity, {k.member: now}, xx=True)
@@ -182,7 +185,7 @@ class ThreadStore:
                 pipe.zadd(k.dirty, {k.member: now}, nx=True)
             pipe.zadd(k.listing, {thread_id: now}, xx=True)
 
-        names = [k.meta, k.turns, k.idempotency, k.recent]
+        names = [k.meta, k.turns, k.idempotency, k.recent, k.idempotency_old]
         result, *_ = await self._script_pipeline(self.scripts.append, names, args, indexes)
         appended = _appended(result)
         if appended.status == "missing" and not self.cache_ttl_ms:
@@ -255,7 +258,7 @@ class ThreadStore:
         """
         k = keys.thread_keys(tenant, thread_id)
         result = await self.scripts.mark_archived(
-            k.all[:3], [version, created_at, self.clock(), self.hot_ttl_ms]
+            k.hot, [version, created_at, self.clock(), self.hot_ttl_ms]
         )
         status = _text(result[0])
         if status == "clean":
@@ -309,7 +312,7 @@ class ThreadStore:
         k = keys.thread_keys(tenant, thread_id)
         now = self.clock()
         async with self.redis.pipeline(transaction=False) as pipe:
-            await self.scripts.touch(k.all[:3], [now, self.hot_ttl_ms], pipe)
+            await self.scripts.touch(k.hot, [now, self.hot_ttl_ms], pipe)
             pipe.zadd(k.activity, {k.member: now}, xx=True)
             await pipe.execute()
 
@@ -368,12 +371,14 @@ class ThreadStore:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hgetall(k.meta)
             pipe.xrange(k.turns)
+            pipe.hgetall(k.idempotency_old)
             pipe.hgetall(k.idempotency)
-            raw, entries, idem = await pipe.execute()
+            raw, entries, old, idem = await pipe.execute()
         if not raw:
             return None
         blobs = [fields[b"t"] for _, fields in entries]
-        return Thread.from_hash(raw), blobs, {_text(key): value for key, value in idem.items()}
+        records = {_text(key): value for key, value in (old | idem).items()}
+        return Thread.from_hash(raw), blobs, records
 
     @translated
     async def tombstone(self, tenant: str, thread_id: str) -> Tombstone | None:

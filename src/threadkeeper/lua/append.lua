@@ -1,20 +1,23 @@
 -- Append turns: validate everything, then write (Lua never rolls back).
--- KEYS: meta, turns, idem, recent
+-- KEYS: meta, turns, idem, recent, idem_old
 -- ARGV: now_ms, expected_version ('' = any), idem_key ('' = none), fingerprint,
 --       max_turns, cache_ttl_ms (0 = persist: the archive will hold it),
 --       request_id ('' = none: the server's id for a keyless append), recent_ttl_ms,
---       recent_max, then one turn per argument: its JSON without the opening `{"seq":N,`,
+--       recent_max, idem_window (0 = keep every key), then one turn per argument: its JSON without the opening `{"seq":N,`,
 --       written here, where the seq is assigned (codec.encode_turn)
 -- A request id makes a resent append (redis-py retries one whose reply was lost) answer
 -- like the first one instead of storing its turns twice. Keyed requests are remembered
--- with the thread; a keyless one only for a few minutes, in a short list.
-local meta, turns, idem, recent = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+-- with the thread; a keyless one only for a few minutes, in a short list. Keyed records
+-- live in two generations: once `idem` holds idem_window keys it becomes `idem_old`
+-- (dropping the one before), so the last idem_window to 2 x idem_window keys answer.
+local meta, turns, idem, recent, idem_old = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now, expected, key, fingerprint = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local max_turns = tonumber(ARGV[5])
 local cache_ttl = tonumber(ARGV[6])
 local request_id = ARGV[7]
 local recent_ttl, recent_max = tonumber(ARGV[8]), tonumber(ARGV[9])
-local first_blob = 10
+local window = tonumber(ARGV[10])
+local first_blob = 11
 local n = #ARGV - first_blob + 1
 
 local state = redis.call('HMGET', meta, 'version', 'turn_count', 'archived_version', 'bytes')
@@ -22,7 +25,7 @@ if not state[1] then
   return {'missing'}
 end
 if key ~= '' then
-  local record = redis.call('HGET', idem, key)
+  local record = redis.call('HGET', idem, key) or redis.call('HGET', idem_old, key)
   if record then
     return {'duplicate', record}
   end
@@ -61,6 +64,9 @@ if tonumber(state[3]) >= version then
 end
 local done = (count + 1) .. ':' .. (count + n) .. ':' .. new_version
 if key ~= '' then
+  if window > 0 and redis.call('HLEN', idem) >= window then
+    redis.call('RENAME', idem, idem_old)
+  end
   redis.call('HSET', idem, key, done .. ':' .. fingerprint)
 end
 if request_id ~= '' then
@@ -71,8 +77,10 @@ end
 if cache_ttl > 0 then
   redis.call('PEXPIRE', turns, cache_ttl)
   redis.call('PEXPIRE', idem, cache_ttl)
+  redis.call('PEXPIRE', idem_old, cache_ttl)
 else
   redis.call('PERSIST', turns)
   redis.call('PERSIST', idem)
+  redis.call('PERSIST', idem_old)
 end
 return {'ok', count + 1, count + n, new_version}

@@ -10,5 +10,5 @@ if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= tonumber(state[1]) then
 end
 redis.call('HSET', KEYS[4], 'reason', ARGV[1], 'at', ARGV[2],
   'version', state[1], 'turn_count', state[2])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6])
 return {'ok', state[1]}

@@ -41,5 +41,6 @@ end
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[2], ttl)
   redis.call('PEXPIRE', KEYS[3], ttl)
+  redis.call('PEXPIRE', KEYS[6], ttl)
 end
 return {'ok', seq}

@@ -1,5 +1,5 @@
 -- A read of a thread: note the touch, and push back the hot TTL of a clean thread.
--- KEYS: meta, turns, idem
+-- KEYS: meta, turns, idem, idem_old
 -- ARGV: now_ms, hot_ttl_ms (0 = never expire: PEXPIRE 0 would delete the turns at once)
 if redis.call('EXISTS', KEYS[1]) == 0 then
   return 0
@@ -9,9 +9,11 @@ if redis.call('PTTL', KEYS[2]) > 0 then
   if tonumber(ARGV[2]) > 0 then
     redis.call('PEXPIRE', KEYS[2], ARGV[2])
     redis.call('PEXPIRE', KEYS[3], ARGV[2])
+    redis.call('PEXPIRE', KEYS[4], ARGV[2])
   else
     redis.call('PERSIST', KEYS[2])
     redis.call('PERSIST', KEYS[3])
+    redis.call('PERSIST', KEYS[4])
   end
 end
 return 1
