@@ -32,18 +32,18 @@ async def thread_bytes(kit: Kit, redis: Redis, thread_id: str) -> dict[str, int]
     return {
         "stream": await usage(redis, k.turns),
         "meta": await usage(redis, k.meta),
-        "idempotency": await usage(redis, k.idempotency),
+        "idempotency": await usage(redis, k.idempotency, k.idempotency_old),
     }
 
 
-async def batched_thread(kit: Kit, turns: int) -> str:
+async def batched_thread(kit: Kit, turns: int, name: str) -> str:
     """Turns appended in batches, no Idempotency-Key: the leanest a thread gets."""
-    return await kit.create("memory-batched", turns)
+    return await kit.create(f"{name}-batched", turns)
 
 
-async def keyed_thread(kit: Kit, turns: int) -> str:
+async def keyed_thread(kit: Kit, turns: int, name: str) -> str:
     """One turn per append, each with its own Idempotency-Key, as a careful client sends."""
-    thread_id = await kit.create("memory-keyed")
+    thread_id = await kit.create(f"{name}-keyed")
     for i in range(turns):
         body = {"turns": [turn(i)]}
         await kit.service.append(

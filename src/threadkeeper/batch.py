@@ -47,7 +47,7 @@ class Ref:
 
     @property
     def member(self) -> str:
-        return f"{self.tenant}:{self.thread_id}"
+        return keys.thread_keys(self.tenant, self.thread_id).member
 
 
 def parse_ref(text: str, tenant: str = DEFAULT_TENANT) -> Ref:

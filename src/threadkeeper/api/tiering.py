@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from threadkeeper import keys
 from threadkeeper.api.http import choice_param, wire_response
 from threadkeeper.api.threads import _service, _settings, _tenant, _thread_id
 from threadkeeper.connection import sync_client
@@ -54,7 +55,10 @@ async def archive_thread(request: Request) -> Response:
     if choice_param(request, "wait", ("true", "false"), "false") == "true":
         return await _archive_now(request, thread)
     job_id, queued = await asyncio.to_thread(
-        _queue_archive, _settings(request), f"{tenant}:{thread_id}", thread.version
+        _queue_archive,
+        _settings(request),
+        keys.thread_keys(tenant, thread_id).member,
+        thread.version,
     )
     body = ArchiveQueued(status="queued" if queued else "already_queued", job_id=job_id,
                          version=thread.version)  # fmt: skip

@@ -13,7 +13,7 @@ from typing import IO
 
 import click
 
-from threadkeeper import export
+from threadkeeper import export, keys
 from threadkeeper.batch import Ref, Report
 from threadkeeper.cli import main
 from threadkeeper.cli.common import (
@@ -26,6 +26,7 @@ from threadkeeper.cli.common import (
     tenant_option,
 )
 from threadkeeper.errors import ThreadkeeperError
+from threadkeeper.models import RehydrateStatus
 from threadkeeper.runtime import Runtime
 
 
@@ -84,11 +85,11 @@ def import_command(file: Path, as_json: bool) -> None:
         sys.exit(2)
 
     async def work(runtime: Runtime) -> Report:
-        report = Report(frozenset({"tombstoned"}))
+        report = Report(frozenset({RehydrateStatus.TOMBSTONED}))
         with file.open(encoding="utf-8") as again, progress_bar(count, "importing") as advance:
             for _, item in export.parse_lines(again, settings.limits):
                 status = await export.import_thread(runtime, item)
-                report.add(f"{item.thread.tenant}:{item.thread.id}", status)
+                report.add(keys.thread_keys(item.thread.tenant, item.thread.id).member, status)
                 advance(1)
         return report
 
