@@ -46,6 +46,12 @@ LOOKUPS = Counter(
 REHYDRATIONS = Counter(
     "threadkeeper_rehydrations", "Rehydrations by outcome", ["outcome"], registry=REGISTRY
 )
+TOUCH_SKIPPED = Counter(
+    "threadkeeper_touch_skipped",
+    "Reads served without refreshing the thread's hot TTL, because Redis refused the write "
+    "(at maxmemory)",
+    registry=REGISTRY,
+)
 THREADS = Gauge(
     "threadkeeper_threads",
     "Threads Redis knows, by tier: hot (touched within the hot TTL) or archived (older)",
@@ -119,6 +125,10 @@ def record_append(turns: int) -> None:
 
 def record_lookup(source: str) -> None:
     LOOKUPS.labels(source).inc()
+
+
+def record_touch_skipped() -> None:
+    TOUCH_SKIPPED.inc()
 
 
 def record_rehydration(outcome: str) -> None:

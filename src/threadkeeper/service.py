@@ -31,6 +31,7 @@ from threadkeeper.errors import (
     IdempotencyMismatch,
     InvalidInput,
     LimitExceeded,
+    StoreFull,
     ThreadExists,
     ThreadNotFound,
     VersionConflict,
@@ -245,8 +246,14 @@ class ThreadService:
 
     async def _maybe_touch(self, tenant: str, thread: Thread) -> None:
         last = max(thread.touched_at or 0, thread.updated_at)
-        if self.store.clock() - last >= TOUCH_EVERY_MS:
+        if self.store.clock() - last < TOUCH_EVERY_MS:
+            return
+        try:
             await self.store.touch(tenant, thread.id)
+        except StoreFull:
+            # Best-effort: at maxmemory the read still answers; the thread keeps its
+            # previous TTL (clean threads are in the archive, dirty ones have none).
+            metrics.record_touch_skipped()
 
     async def _degraded(self, outcome: Rehydrated, page: TurnPage) -> ThreadView:
         assert outcome.thread is not None and outcome.missing is not None

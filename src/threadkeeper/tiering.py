@@ -24,6 +24,7 @@ from threadkeeper.errors import (
     ArchiveObjectMissing,
     SnapshotCorrupt,
     SnapshotTooLarge,
+    StoreFull,
 )
 from threadkeeper.metrics import record_archive_failure, record_rehydration, record_snapshot
 from threadkeeper.models import ArchiveStatus, GoneReason, RehydrateStatus, Thread
@@ -264,7 +265,12 @@ class Tiering:
             snap = found
         # The snapshot's own version, so the script refuses it when the thread moved past it.
         archived = Thread.from_hash(snap.thread)
-        result = await self.store.restore(archived, snap.turns, snap.idempotency, create_meta=False)
+        try:
+            result = await self.store.restore(
+                archived, snap.turns, snap.idempotency, create_meta=False
+            )
+        except StoreFull as exc:
+            raise _no_room(thread_id) from exc
         if result.status == "behind":
             held = len(snap.turns)
             return Rehydrated(
@@ -322,9 +328,12 @@ class Tiering:
         thread = await self.as_recovered(Thread.from_hash(snap.thread))
         if tomb is not None and tomb.at >= thread.updated_at:
             return Rehydrated(RehydrateStatus.NEVER_ARCHIVED)
-        result = await self.store.restore(
-            thread, snap.turns, snap.idempotency, create_meta=True, ttl=True
-        )
+        try:
+            result = await self.store.restore(
+                thread, snap.turns, snap.idempotency, create_meta=True, ttl=True
+            )
+        except StoreFull as exc:
+            raise _no_room(thread_id) from exc
         if result.status == "tombstoned":
             # Deleted here, its archive purge still owed: no thread to show.
             return Rehydrated(RehydrateStatus.TOMBSTONED)
@@ -339,7 +348,13 @@ class Tiering:
         """
         if self.archive is None:
             return
-        await self.store.owe_purge(tenant, thread_id, reason.value, at)
+        try:
+            await self.store.owe_purge(tenant, thread_id, reason.value, at)
+        except StoreFull:
+            log.warning(
+                "Redis is at maxmemory: the archive purge of deleted thread %s:%s is not "
+                "remembered as owed; purging the archive now", tenant, thread_id,
+            )  # fmt: skip
         try:
             await self.purge_archive(tenant, thread_id, reason, at)
         except ArchiveError as exc:
@@ -412,6 +427,16 @@ class Tiering:
 def _restored(status: str) -> RehydrateStatus:
     """The restore script's answer, as a rehydration's."""
     return RehydrateStatus.RESTORED if status == "ok" else RehydrateStatus(status)
+
+
+def _no_room(thread_id: str) -> StoreFull:
+    return StoreFull(
+        f"thread {thread_id!r} is held only in the archive, and Redis is at maxmemory: its "
+        "turns cannot be brought back to serve this (nothing was changed; nothing is lost). "
+        "Free memory (delete threads, `threadkeeper archive --cold`) or raise Redis "
+        "maxmemory, then retry",
+        thread_id=thread_id,
+    )
 
 
 def _named(exc: SnapshotCorrupt, url: str, key: str, thread_id: str) -> SnapshotCorrupt:

@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
+import time
+from collections.abc import Callable
 
 import redis
+from redis.backoff import ExponentialWithJitterBackoff
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
 
 from threadkeeper.jobqueue import make_queue
 from threadkeeper.settings import Settings
+
+log = logging.getLogger(__name__)
 
 
 def make_worker(settings: Settings, connection: redis.Redis) -> SimpleWorker:
@@ -51,3 +57,28 @@ def die_with_this_process() -> None:
             os.kill(os.getpid(), signal.SIGTERM)
 
     os.register_at_fork(after_in_child=in_child)
+
+
+def through_full_redis(start: Callable[[], object], what: str) -> None:
+    """Run `start` (a worker's or the cron's loop), waiting out a Redis at maxmemory.
+
+    rq registers, heartbeats and moves jobs with writes, and at maxmemory each one
+    raises: a process that exits on it is restarted at once by its supervisor, a crash
+    loop that helps nobody. This waits with a growing pause and starts again (`start`
+    builds a new worker or scheduler each time), and says what to do meanwhile.
+    """
+    backoff = ExponentialWithJitterBackoff(base=1, cap=60)
+    failures = 0
+    while True:
+        try:
+            start()
+            return
+        except redis.exceptions.OutOfMemoryError as exc:
+            failures += 1
+            pause = backoff.compute(failures)
+            log.error(
+                "Redis is at maxmemory (%s): the %s cannot run; trying again in %.0f s. "
+                "Free memory (delete threads, `threadkeeper archive --cold`) or raise Redis "
+                "maxmemory", exc, what, pause,
+            )  # fmt: skip
+            time.sleep(pause)

@@ -3,6 +3,11 @@ reads keep working, and health says how full Redis is."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -67,3 +72,100 @@ def test_full_redis_refuses_appends_and_keeps_what_it_acknowledged(
         with capsys.disabled():
             print(f"\n[maxmemory 3mb] acknowledged {len(acked)}, refused {len(refused)}, "
                   f"stored though refused {len(extra)}")  # fmt: skip
+
+
+def _fill(client: TestClient, thread_id: str) -> None:
+    """Append until Redis refuses: it is at maxmemory."""
+    for n in range(ATTEMPTS):
+        turns = {"turns": [{"role": "user", "content": f"{n}:{PAD}"}]}
+        r = client.post(f"/v1/threads/{thread_id}/turns", json=turns)
+        assert r.status_code in (201, 507), r.text
+        if r.status_code == 507:
+            return
+    pytest.fail("Redis never filled up")
+
+
+def test_at_maxmemory_reads_work_deletes_free_memory_and_rehydrate_says_why(
+    make_redis: Callable[..., ManagedRedis], tmp_path: Path
+) -> None:
+    server = make_redis("--maxmemory", "3mb")
+    settings = Settings(redis_url=server.url, archive_url=(tmp_path / "a").as_uri(),
+                        home=tmp_path / "home")  # fmt: skip
+    admin = redis.Redis.from_url(server.url)
+    with TestClient(create_app(settings)) as client:
+        turn = {"role": "user", "content": "cold"}
+        assert client.post("/v1/threads", json={"id": "cold", "turns": [turn]}).status_code == 201
+        assert client.post("/v1/threads/cold/archive?wait=true").status_code == 200
+        admin.delete("tk:{default:cold}:turns")  # its hot TTL lapsed: only the archive has it
+        assert client.post("/v1/threads", json={"id": "idle", "turns": [turn]}).status_code == 201
+        admin.hset("tk:{default:idle}:meta", mapping={"touched_at": 1, "updated_at": 1})
+        assert client.post("/v1/threads", json={"id": "big"}).status_code == 201
+        _fill(client, "big")
+        admin.config_set("maxmemory", "1mb")  # well over: every denyoom command is refused
+        skipped = metric(client, "threadkeeper_touch_skipped_total")
+
+        idle = client.get("/v1/threads/idle")
+        assert idle.status_code == 200, idle.text  # the read's TTL refresh is best-effort
+        assert metric(client, "threadkeeper_touch_skipped_total") == skipped + 1
+        cold = client.get("/v1/threads/cold")
+        assert cold.status_code == 507, cold.text
+        assert "archive" in cold.json()["detail"] and "maxmemory" in cold.json()["detail"]
+        assert client.delete("/v1/threads/big").status_code == 204  # deleting frees memory
+        assert client.get("/v1/threads/big").json()["reason"] == "deleted"
+    admin.close()
+
+
+def metric(client: TestClient, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+@pytest.mark.parametrize("command", ["worker", "cron"])
+def test_worker_and_cron_wait_out_a_full_redis_instead_of_exiting(
+    make_redis: Callable[..., ManagedRedis], tmp_path: Path, command: str
+) -> None:
+    server = make_redis("--maxmemory", "1mb")
+    admin = redis.Redis.from_url(server.url)
+    pad, n = "x" * 10_000, 0
+    while True:  # fill it: anything that writes is refused from here on
+        try:
+            admin.set(f"pad:{n}", pad)
+        except redis.exceptions.OutOfMemoryError:
+            break
+        n += 1
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
+    env |= {
+        "THREADKEEPER_REDIS_URL": server.url,
+        "THREADKEEPER_HOME": str(tmp_path / "home"),
+        "THREADKEEPER_ARCHIVE_URL": (tmp_path / "a").as_uri(),
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = tmp_path / f"{command}.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "threadkeeper", command],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "maxmemory" not in log.read_text(errors="replace"):
+            assert proc.poll() is None, f"{command} exited:\n{log.read_text()[-3000:]}"
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.2)
+        time.sleep(3)  # it waits rather than exits
+        assert proc.poll() is None, f"{command} exited:\n{log.read_text()[-3000:]}"
+        admin.config_set("maxmemory", "0")  # memory freed: it carries on
+        registered = "rq:workers" if command == "worker" else "rq:cron_schedulers"
+        while not admin.exists(registered):
+            assert proc.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline + 60, log.read_text()[-3000:]
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(30)
+        admin.close()

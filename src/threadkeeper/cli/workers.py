@@ -10,7 +10,7 @@ from threadkeeper.cli.common import load_settings
 from threadkeeper.connection import sync_client
 from threadkeeper.cron import Cron, sweep_registration
 from threadkeeper.runtime import redis_url
-from threadkeeper.worker import die_with_this_process, make_worker
+from threadkeeper.worker import die_with_this_process, make_worker, through_full_redis
 
 
 @main.command()
@@ -22,7 +22,9 @@ def worker(burst: bool) -> None:
     # The scheduler (a forked child) moves jobs whose Retry interval passed back onto
     # the queue; it must not outlive this process.
     die_with_this_process()
-    make_worker(settings, connection).work(burst=burst, with_scheduler=True)
+    through_full_redis(
+        lambda: make_worker(settings, connection).work(burst=burst, with_scheduler=True), "worker"
+    )
 
 
 @main.command()
@@ -34,9 +36,14 @@ def worker(burst: bool) -> None:
 def cron(config_path: str | None) -> None:
     """Enqueue a sweep every THREADKEEPER_SWEEP_INTERVAL (rq's cron, one job per tick)."""
     settings = load_settings()
-    scheduler = Cron(connection=sync_client(redis_url(settings)))
-    if config_path:
-        scheduler.load_config_from_file(config_path)
-    else:
-        scheduler.register(jobs.sweep, **sweep_registration(settings))
-    scheduler.start()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
+    connection = sync_client(redis_url(settings))
+
+    def start() -> None:
+        scheduler = Cron(connection=connection)
+        if config_path:
+            scheduler.load_config_from_file(config_path)
+        else:
+            scheduler.register(jobs.sweep, **sweep_registration(settings))
+        scheduler.start()  # type: ignore[no-untyped-call]  # rq leaves it unannotated
+
+    through_full_redis(start, "cron")

@@ -1,4 +1,7 @@
+#!lua flags=allow-oom
 -- Delete a thread from Redis and leave a tombstone saying when and why.
+-- allow-oom: at maxmemory a delete is how an operator frees memory; it writes a
+-- small tombstone and removes the thread's keys.
 -- KEYS: meta, turns, idem, tomb, recent
 -- ARGV: reason, now_ms, expected_version ('' = any; retention passes the version it judged)
 local state = redis.call('HMGET', KEYS[1], 'version', 'turn_count')
