@@ -174,3 +174,17 @@ async def test_async_client_every_method(live_url: str) -> None:
         assert (await client.conversations.delete(conv.id)).deleted is True
         with pytest.raises(openai.NotFoundError):
             await client.conversations.items.list(conv.id)
+
+
+def test_an_item_of_any_other_type_is_kept_verbatim(sdk: OpenAI, live_url: str) -> None:
+    conv = sdk.conversations.create()
+    future = {"type": "some_future_item", "payload": {"nested": [1, "two", None]}, "flag": True}
+    r = httpx.post(f"{live_url}/v1/conversations/{conv.id}/items", json={"items": [future]})
+    assert r.status_code == 200, r.text
+    (created,) = r.json()["data"]
+    assert created == {"id": "item_tk1", **future}
+    got = httpx.get(f"{live_url}/v1/conversations/{conv.id}/items/item_tk1")
+    assert got.json() == created
+    mcp = {"type": "mcp_call", "id": "mcp_1", "arguments": "{}", "name": "n", "server_label": "s"}
+    sdk.conversations.items.create(conv.id, items=[mcp])
+    assert sdk.conversations.items.retrieve("mcp_1", conversation_id=conv.id).type == "mcp_call"
