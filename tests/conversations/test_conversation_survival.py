@@ -120,14 +120,17 @@ class Up:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while time.monotonic() < deadline:
-            assert self.process.poll() is None, "threadkeeper up exited"
+            assert self.process.poll() is None, f"threadkeeper up exited: {self.output()}"
             try:
                 if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
             time.sleep(0.2)
-        pytest.fail(f"threadkeeper up not ready in {STARTUP_TIMEOUT}s")
+        pytest.fail(f"threadkeeper up not ready in {STARTUP_TIMEOUT}s: {self.output()}")
+
+    def output(self) -> str:
+        return (self.home.parent / f"up-{self.port}.log").read_text(errors="replace")[-3000:]
 
     def kill9(self) -> None:
         os.killpg(self.process.pid, signal.SIGKILL)
