@@ -9,7 +9,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     THREADKEEPER_HOME=/var/lib/threadkeeper
 
 WORKDIR /src
-COPY pyproject.toml README.md redis.conf ./
+COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install . \
  && useradd --system --uid 10001 --home-dir /var/lib/threadkeeper threadkeeper \

@@ -1,4 +1,7 @@
-"""Shared fixtures: a real redis-server for the session, an empty database per test."""
+"""Shared fixtures: a real redis-server for the session, an empty database per test.
+
+And the session-end check that no process started by the tests is left (tests/leaks.py).
+"""
 
 from __future__ import annotations
 
@@ -10,10 +13,35 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+import leaks
 from s3server import S3Server, start_seaweedfs
 from threadkeeper.api import create_app
 from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_SUBREAPER] = leaks.become_subreaper()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail the run if any process the tests started is still alive (then kill it)."""
+    if not session.config.stash.get(_SUBREAPER, False):
+        return
+    left = leaks.leaked()
+    if not left:
+        return
+    lines = "\n".join(f"  pid {pid}: {cmd}" for pid, cmd in sorted(left.items()))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_sep("=", "processes started by the tests were left running", red=True)
+        reporter.write_line(f"{lines}\n(killed now; the run fails)", red=True, bold=True)
+    leaks.kill(list(left))
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+_SUBREAPER = pytest.StashKey[bool]()
 
 
 @pytest.fixture(scope="session")

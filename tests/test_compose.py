@@ -107,10 +107,13 @@ def test_the_api_binds_all_interfaces_with_tokens_on_a_volume(compose: dict[str,
 def test_redis_runs_the_projects_conf_on_a_volume(compose: dict[str, Any]) -> None:
     redis = compose["services"]["redis"]
     mounts = {src: target for src, target, *_ in (str(v).split(":") for v in redis["volumes"])}
-    assert "./redis.conf" in mounts and (ROOT / "redis.conf").is_file()
-    assert redis["command"][:2] == ["redis-server", mounts["./redis.conf"]]
+    assert (
+        "./src/threadkeeper/redis.conf" in mounts
+        and (ROOT / "src/threadkeeper/redis.conf").is_file()
+    )
+    assert redis["command"][:2] == ["redis-server", mounts["./src/threadkeeper/redis.conf"]]
     assert any(target == "/data" for src, target in mounts.items() if src in compose["volumes"])
-    conf = (ROOT / "redis.conf").read_text()
+    conf = (ROOT / "src/threadkeeper/redis.conf").read_text()
     assert re.search(r"^appendonly yes$", conf, re.M)
     assert re.search(r"^maxmemory-policy noeviction$", conf, re.M)
     port = redis["command"][redis["command"].index("--port") + 1]

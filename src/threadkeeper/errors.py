@@ -17,13 +17,16 @@
     │   ├── StoreUnavailable              503  (certain: nothing was done)
     │   │   └── StoreOutcomeUnknown       503  (the request may have been carried out)
     │   └── StoreFull                     507
-    └── ArchiveError                      502
-        ├── ArchiveUnavailable            503
-        ├── ArchiveObjectExists           409
-        ├── ArchiveObjectMissing          404
-        ├── SnapshotCorrupt               502
-        │   └── SnapshotTooLarge          502  (over what this daemon decompresses)
-        └── ArchiveNotConfigured          409
+    ├── ArchiveError                      502
+    │   ├── ArchiveUnavailable            503
+    │   ├── ArchiveObjectExists           409
+    │   ├── ArchiveObjectMissing          404
+    │   ├── SnapshotCorrupt               502
+    │   │   └── SnapshotTooLarge          502  (over what this daemon decompresses)
+    │   └── ArchiveNotConfigured          409
+    └── DaemonError                       503  (about `threadkeeper up` itself)
+        ├── NotRunning                    503
+        └── AlreadyRunning                409
 
 Each class carries its status and a stable `type` slug; the API registers one
 handler for the root and turns any of them into problem+json (RFC 9457).
@@ -185,3 +188,20 @@ class ArchiveNotConfigured(ArchiveError):
     status = 409
     title = "No archive configured"
     slug = "archive-not-configured"
+
+
+class DaemonError(ThreadkeeperError):
+    status = 503
+    title = "Daemon error"
+    slug = "daemon-error"
+
+
+class NotRunning(DaemonError):
+    title = "Not running"
+    slug = "not-running"
+
+
+class AlreadyRunning(DaemonError):
+    status = 409
+    title = "Already running"
+    slug = "already-running"

@@ -1,17 +1,119 @@
-"""The files `up` keeps in its home for the other commands: where its Redis and API listen."""
+"""The files `up` keeps in its home: the lock that makes it the only one, and run.json.
+
+`up.lock` is held with `fcntl.flock` for as long as `up` runs and holds its pid, so
+the lock is released by the kernel however `up` ends (even `kill -9`): a held lock
+means a live `up`, a free one means none, whatever files were left behind.
+`run.json` says where the running `up`'s Redis and API listen and the pids of its
+children; the other commands read it only while the lock is held.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
+
+from threadkeeper.errors import AlreadyRunning, NotRunning
 
 RUN_FILE = "run.json"
+LOCK_FILE = "up.lock"
+DEFAULT_HOME = Path(".threadkeeper")
 
 
 def run_file(home: Path) -> Path:
     return home / RUN_FILE
 
 
-def write_run_file(home: Path, redis_url: str, archive_url: str | None, api: str) -> None:
-    info = {"redis_url": redis_url, "archive_url": archive_url, "api": api}
-    run_file(home).write_text(json.dumps(info))
+@dataclass(slots=True)
+class RunInfo:
+    """What run.json records about one `up`."""
+
+    pid: int
+    api: str
+    redis_url: str
+    archive_url: str | None
+    redis_pid: int | None = None
+    children: dict[str, int] = field(default_factory=dict)
+
+    def write(self, home: Path) -> None:
+        tmp = home / (RUN_FILE + ".tmp")
+        tmp.write_text(json.dumps(asdict(self)))
+        tmp.replace(run_file(home))
+
+    @classmethod
+    def read(cls, home: Path) -> RunInfo | None:
+        try:
+            data: dict[str, Any] = json.loads(run_file(home).read_text())
+            return cls(**data)
+        except (OSError, ValueError, TypeError):
+            return None
+
+
+class HomeLock:
+    """The exclusive lock of one home; `acquire` refuses while another `up` holds it."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.path = home / LOCK_FILE
+        self._fd: int | None = None
+
+    def acquire(self) -> None:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            pid = _read_pid(self.path)
+            raise AlreadyRunning(
+                f"threadkeeper up is already running for home {self.home} (pid {pid}): "
+                f"stop it with `threadkeeper stop --home {self.home}`, or give this one "
+                "another --home"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+def running_pid(home: Path) -> int | None:
+    """The pid of the `up` holding this home's lock, or None when no `up` runs here."""
+    path = home / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return _read_pid(path) or -1
+    finally:
+        os.close(fd)  # closing drops the shared lock if we got it
+    return None
+
+
+def require_running(home: Path) -> RunInfo:
+    """The running `up`'s run.json, or NotRunning saying how to start it."""
+    info = RunInfo.read(home) if running_pid(home) is not None else None
+    if info is None:
+        raise NotRunning(not_running(home))
+    return info
+
+
+def not_running(home: Path) -> str:
+    """What every command says when no `up` runs for `home`."""
+    start = "threadkeeper up" + ("" if home == DEFAULT_HOME else f" --home {home}")
+    return f"threadkeeper is not running for home {home}: start it with `{start}`"
+
+
+def _read_pid(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or 0)
+    except (OSError, ValueError):
+        return 0

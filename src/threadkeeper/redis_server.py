@@ -14,7 +14,7 @@ import redis
 
 from threadkeeper.errors import ConfigError
 
-PROJECT_CONF = Path(__file__).resolve().parents[2] / "redis.conf"
+BUNDLED_CONF = Path(__file__).resolve().parent / "redis.conf"  # package data: pip ships it
 
 
 def find_redis_server() -> str:
@@ -29,10 +29,8 @@ def find_redis_server() -> str:
 
 
 def bundled_conf() -> Path:
-    """The project's redis.conf, or the copy installed inside the package."""
-    if PROJECT_CONF.exists():
-        return PROJECT_CONF
-    return Path(__file__).resolve().parent / "redis.conf"
+    """The project's redis.conf (AOF always, noeviction), installed inside the package."""
+    return BUNDLED_CONF
 
 
 def free_port() -> int:
@@ -59,14 +57,28 @@ class ManagedRedis:
     def log_path(self) -> Path:
         return self.data_dir / "redis.log"
 
+    @property
+    def output_path(self) -> Path:
+        """redis-server's own stdout/stderr: where it says why it refused to start."""
+        return self.data_dir / "redis.out"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / "redis.pid"
+
     def start(self, timeout: float = 30.0) -> ManagedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         args = [find_redis_server(), str(self.conf), "--port", str(self.port),
                 "--bind", "127.0.0.1", "--dir", str(self.data_dir.resolve()),
                 "--logfile", str(self.log_path.resolve()), "--daemonize", "no",
-                *self.extra_args]  # fmt: skip
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+                "--pidfile", str(self.pid_path.resolve()), *self.extra_args]  # fmt: skip
+        with self.output_path.open("wb") as out:
+            # Its own session: a Ctrl-C at the terminal reaches its owner, which stops
+            # it last, not Redis first.
+            self.process = subprocess.Popen(
+                args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            )
         self.wait_ready(timeout)
         return self
 
@@ -79,7 +91,7 @@ class ManagedRedis:
                 if self.process is not None and self.process.poll() is not None:
                     raise ConfigError(f"redis-server exited at start: {self.log_tail()}")
                 try:
-                    if client.ping() and not int(client.info("persistence")["loading"]):
+                    if self._answering(client):
                         return
                 except (redis.ConnectionError, redis.BusyLoadingError):
                     pass
@@ -88,10 +100,23 @@ class ManagedRedis:
             client.close()
         raise ConfigError(f"redis-server did not answer within {timeout}s: {self.log_tail()}")
 
+    def _answering(self, client: redis.Redis) -> bool:
+        """Our process answers (not another server on the port) and has loaded its data."""
+        info = client.info()
+        if self.process is not None and int(info["process_id"]) != self.process.pid:
+            return False  # someone else's Redis on this port: ours is failing to bind
+        return not int(info["loading"])
+
     def log_tail(self, lines: int = 15) -> str:
-        if not self.log_path.exists():
-            return "(no log)"
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        """The end of what Redis said, on its output and in its log file."""
+        said = [
+            line
+            for path in (self.output_path, self.log_path)
+            if path.exists()
+            for line in path.read_text(errors="replace").splitlines()
+            if line.strip()
+        ]
+        return "\n".join(said[-lines:]) or f"(redis-server wrote nothing; log {self.log_path})"
 
     def kill(self) -> None:
         """kill -9: what a crash looks like."""

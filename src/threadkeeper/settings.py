@@ -41,6 +41,17 @@ def parse_size(name: str, raw: str) -> int:
     return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    value = raw.strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise ConfigError(f"{name}={raw!r} is not on or off: write 1/true/on or 0/false/off")
+    return value in _TRUE
+
+
 def _parse_int(name: str, raw: str) -> int:
     try:
         value = int(raw)
@@ -86,6 +97,8 @@ class Settings:
     limits: Limits = Limits()
     job_timeout: float = 300
     worker_maintenance_interval: float = 60
+    access_log: bool = False
+    stop_timeout: float = 30
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -97,6 +110,16 @@ class Settings:
     @property
     def archive_configured(self) -> bool:
         return bool(self.archive_url)
+
+    @property
+    def tokens_path(self) -> Path:
+        """THREADKEEPER_TOKENS_FILE, else the home's tokens.json (what `tokens add` writes)."""
+        return self.tokens_file if self.tokens_file is not None else self.home / "tokens.json"
+
+    @property
+    def auth_configured(self) -> bool:
+        """Auth is on when a tokens file is named, or the home's one exists."""
+        return self.tokens_file is not None or self.tokens_path.exists()
 
     @property
     def default_archive_url(self) -> str:
@@ -159,6 +182,8 @@ def _read(env: Mapping[str, str]) -> Settings:
         limits=limits,
         job_timeout=required_duration("JOB_TIMEOUT", 300),
         worker_maintenance_interval=required_duration("WORKER_MAINTENANCE_INTERVAL", 60),
+        access_log=_parse_bool(PREFIX + "ACCESS_LOG", get("ACCESS_LOG") or "off"),
+        stop_timeout=required_duration("STOP_TIMEOUT", 30),
     )
 
 

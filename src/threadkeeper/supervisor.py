@@ -1,9 +1,17 @@
 """`threadkeeper up`: the whole daemon in one foreground command.
 
-Starts (unless THREADKEEPER_REDIS_URL points elsewhere) a redis-server with the
-project's redis.conf and its data under the home, then the worker and the cron as
-child processes, then the API in this process. Restarts a child that dies (Redis
-reloads its AOF), and on Ctrl-C stops everything, Redis last so it can fsync.
+Takes the home's lock (one `up` per home), stops whatever a dead `up` left
+running there, binds the API port, then starts (unless THREADKEEPER_REDIS_URL
+points elsewhere) a redis-server with the project's redis.conf and its data under
+the home, the worker and the cron as child processes, and serves the API in this
+process. A child that dies is restarted (Redis reloads its AOF), with a growing
+pause, and `up` gives up (exit 1) rather than loop when one cannot start.
+
+The children run in their own sessions, out of the terminal's process group, so a
+Ctrl-C reaches `up` alone. `up` owns SIGINT and SIGTERM (uvicorn's own handlers,
+which re-raise the signal after its shutdown, are not installed): either stops
+the API first, then the worker and the cron, then Redis last so it can fsync,
+and `up` exits 0.
 """
 
 from __future__ import annotations
@@ -11,8 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import subprocess
+import signal
+import socket
 import sys
+from collections.abc import Callable, Generator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,46 +31,26 @@ import uvicorn
 
 from threadkeeper import canary
 from threadkeeper.api import create_app
+from threadkeeper.children import Child, Restarts
 from threadkeeper.errors import ConfigError
-from threadkeeper.home import write_run_file
+from threadkeeper.home import HomeLock, RunInfo, run_file
+from threadkeeper.orphans import stop_orphans
 from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.settings import PREFIX, Settings
-from threadkeeper.tokens import check_bind
+from threadkeeper.tokens import auth_summary, check_bind
 
 log = logging.getLogger("threadkeeper.up")
 
-CHECK_EVERY = 1.0
+CHECK_EVERY = 0.5
 CHILD_COMMANDS = ("worker", "cron")
 
 
-@dataclass
-class Child:
-    command: str
-    env: dict[str, str]
-    log_path: Path
-    process: subprocess.Popen[bytes] | None = None
-    restarts: int = 0
+class ApiServer(uvicorn.Server):
+    """uvicorn's server without its signal handlers: `up` owns SIGINT and SIGTERM."""
 
-    def start(self) -> None:
-        out = self.log_path.open("ab")
-        args = [sys.executable, "-m", "threadkeeper", self.command]
-        self.process = subprocess.Popen(args, env=self.env, stdout=out, stderr=out)
-        out.close()
-        log.info("started %s (pid %d, log %s)", self.command, self.process.pid, self.log_path)
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout: float = 10.0) -> None:
-        if not self.alive():
-            return
-        assert self.process is not None
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+    @contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
 
 
 @dataclass
@@ -67,33 +58,39 @@ class Supervisor:
     settings: Settings
     redis: ManagedRedis | None = None
     children: list[Child] = field(default_factory=list)
+    failed: str | None = None  # why `up` gave up, when it did
+    _server: ApiServer | None = None
+    _redis_restarts: Restarts = field(default_factory=Restarts)
 
-    def prepare(self) -> Settings:
-        """Start Redis if we manage it, and settle the URLs every process will use."""
-        home = self.settings.home.resolve()
-        home.mkdir(parents=True, exist_ok=True)
-        check_bind(self.settings.host, self.settings.tokens_file is not None)
-        settings = self.settings.with_overrides(home=home)
-        if settings.redis_url is None:
-            self.redis = _start_redis(home)
-            (home / "redis" / "port").write_text(str(self.redis.port))
+    @property
+    def home(self) -> Path:
+        return self.settings.home
+
+    def prepare(self) -> socket.socket:
+        """Clear what a dead `up` left, bind the port, start Redis (the home's lock is held)."""
+        stop_orphans(self.home, self.home / "redis")
+        check_bind(self.settings.host, self.settings.auth_configured)
+        sock = bind_api(self.settings)
+        if self.settings.redis_url is None:
+            self.redis = _start_redis(self.home)
             log.info("redis-server on %s, data in %s", self.redis.url, self.redis.data_dir)
-            canary.check_home(self.redis.url, home)  # a lost data dir is a loss, not a new start
-            settings = settings.with_overrides(redis_url=self.redis.url)
-        if settings.archive_url is None:
-            settings = settings.with_overrides(archive_url=settings.default_archive_url)
-        self.settings = settings
-        return settings
+            canary.check_home(self.redis.url, self.home)  # a lost data dir is a loss, not new
+            self.settings = self.settings.with_overrides(redis_url=self.redis.url)
+        if self.settings.archive_url is None:
+            self.settings = self.settings.with_overrides(
+                archive_url=self.settings.default_archive_url
+            )
+        return sock
 
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
         env[PREFIX + "REDIS_URL"] = self.settings.redis_url or ""
         env[PREFIX + "ARCHIVE_URL"] = self.settings.archive_url or ""
-        env[PREFIX + "HOME"] = str(self.settings.home)
+        env[PREFIX + "HOME"] = str(self.home)
         return env
 
     def start_children(self) -> None:
-        logs = self.settings.home / "logs"
+        logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
         env = self.child_env()
         for command in CHILD_COMMANDS:
@@ -101,44 +98,194 @@ class Supervisor:
             child.start()
             self.children.append(child)
 
+    def record(self) -> None:
+        """run.json: where this `up` listens and its children's pids, for other commands."""
+        RunInfo(
+            pid=os.getpid(),
+            api=api_url(self.settings),
+            redis_url=self.settings.redis_url or "",
+            archive_url=self.settings.archive_url,
+            redis_pid=self.redis.process.pid if self.redis and self.redis.process else None,
+            children={c.command: c.process.pid for c in self.children if c.process},
+        ).write(self.home)
+
+    def stop(self, reason: str) -> None:
+        """Begin the ordered stop (the API first); a second call while stopping hurries it."""
+        if self._server is None:
+            return
+        if self._server.should_exit:
+            log.warning("%s again: closing open connections now", reason)
+            self._server.force_exit = True
+            return
+        log.info("%s: stopping the API, then the worker and cron, then Redis", reason)
+        self._server.should_exit = True
+
+    def give_up(self, why: str) -> None:
+        log.error("%s; stopping threadkeeper", why)
+        self.failed = why
+        self.stop("giving up")
+
     async def watch(self) -> None:
-        """Bring back whatever dies; Redis recovers its data from the AOF on restart."""
+        """Bring back whatever dies, pausing longer each time; give up rather than loop."""
         while True:
             await asyncio.sleep(CHECK_EVERY)
-            if self.redis is not None and self.redis.process is not None:
-                if self.redis.process.poll() is not None:
-                    log.error("redis-server exited (code %s); restarting it on the same data",
-                              self.redis.process.returncode)  # fmt: skip
-                    await asyncio.to_thread(self.redis.start)
+            await self._watch_redis()
             for child in self.children:
-                if not child.alive():
-                    child.restarts += 1
-                    log.error(
-                        "%s exited; restarting it (restart %d)", child.command, child.restarts
-                    )
+                if not child.alive() and child.restarts.due():
+                    if child.restarts.exhausted():
+                        return self.give_up(f"{child.command} keeps exiting (see {child.log_path})")
+                    log.error("%s exited (code %s); restarting it", child.command, child.code())
+                    child.restarts.note()
                     child.start()
+                    self.record()
+
+    async def _watch_redis(self) -> None:
+        process = self.redis.process if self.redis is not None else None
+        if self.redis is None or process is None or process.poll() is None:
+            return
+        if not self._redis_restarts.due():
+            return
+        if self._redis_restarts.exhausted():
+            return self.give_up(f"redis-server cannot be kept running: {self.redis.log_tail(5)}")
+        log.error(
+            "redis-server exited (code %s); restarting it on the same data", process.returncode
+        )
+        self._redis_restarts.note()
+        try:
+            await asyncio.to_thread(self.redis.start)
+        except ConfigError as exc:
+            log.error("redis-server did not come back: %s", exc.detail)
+            return
+        self.record()
+
+    async def serve(self, sock: socket.socket) -> None:
+        self._server = ApiServer(api_config(self.settings))
+        tasks = [asyncio.create_task(self.watch()), asyncio.create_task(self._announce())]
+        try:
+            await serve_until_signal(self._server, sock, self.stop)
+        finally:
+            for task in tasks:
+                task.cancel()
+
+    async def _announce(self) -> None:
+        """The banner, once the API is really accepting connections."""
+        assert self._server is not None
+        while not self._server.started:
+            await asyncio.sleep(0.05)
+        log.info("%s", banner(self.settings))
 
     def shutdown(self) -> None:
+        """Worker and cron first, Redis last (after its fsync); `up` ignores signals meanwhile."""
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in self.children:
-            child.stop()
+            child.terminate()
+        for child in self.children:
+            child.wait_stopped(self.settings.stop_timeout)
         if self.redis is not None:
-            self.redis.stop()
+            self.redis.stop(self.settings.stop_timeout)
             log.info("redis-server stopped; data kept in %s", self.redis.data_dir)
+        run_file(self.home).unlink(missing_ok=True)
 
-    async def serve(self) -> None:
-        config = uvicorn.Config(
-            create_app(self.settings),
-            host=self.settings.host,
-            port=self.settings.port,
-            log_level="info",
-            lifespan="on",
-        )
-        server = uvicorn.Server(config)
-        watcher = asyncio.create_task(self.watch())
-        try:
-            await server.serve()
-        finally:
-            watcher.cancel()
+
+def api_config(settings: Settings) -> uvicorn.Config:
+    return uvicorn.Config(
+        create_app(settings),
+        log_config=None,  # one log format: ours (see cli.main)
+        access_log=settings.access_log,
+        lifespan="on",
+    )
+
+
+async def serve_until_signal(
+    server: ApiServer, sock: socket.socket, on_signal: Callable[[str], None]
+) -> None:
+    """Serve on `sock`; SIGINT and SIGTERM call `on_signal` with the signal's name."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, signal.Signals(sig).name)
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+def serve_only(settings: Settings, workers: int = 1) -> None:
+    """`threadkeeper serve`: the API alone; SIGINT/SIGTERM stop it and it exits 0."""
+    check_bind(settings.host, settings.auth_configured)
+    if workers > 1:
+        return _serve_workers(settings, workers)
+    sock = bind_api(settings)
+    server = ApiServer(api_config(settings))
+
+    def stop(reason: str) -> None:
+        log.info("%s: stopping the API", reason)
+        server.force_exit = server.should_exit
+        server.should_exit = True
+
+    log.info("threadkeeper API on %s; %s", api_url(settings), auth_summary(settings))
+    asyncio.run(serve_until_signal(server, sock, stop))
+
+
+def _serve_workers(settings: Settings, workers: int) -> None:
+    """N uvicorn worker processes on one port (uvicorn's own supervisor handles signals)."""
+    # Each worker builds its app from the environment: hand it what load_settings found
+    # (the Redis and archive of a running `up`).
+    os.environ.update(serving_env(settings))
+    log.info("threadkeeper API on %s, %d workers; %s", api_url(settings), workers,
+             auth_summary(settings))  # fmt: skip
+    try:
+        uvicorn.run("threadkeeper.api:app_from_env", factory=True, workers=workers,
+                    host=settings.host, port=settings.port, log_config=None,
+                    access_log=settings.access_log)  # fmt: skip
+    except KeyboardInterrupt:
+        pass  # uvicorn re-raises Ctrl-C after its clean shutdown
+
+
+def serving_env(settings: Settings) -> dict[str, str]:
+    """The variables that make Settings.from_env() in a worker process find these stores."""
+    found = {"REDIS_URL": settings.redis_url, "ARCHIVE_URL": settings.archive_url,
+             "HOME": str(settings.home)}  # fmt: skip
+    return {PREFIX + name: value for name, value in found.items() if value is not None}
+
+
+def api_url(settings: Settings) -> str:
+    return f"http://{settings.host}:{settings.port}"
+
+
+def bind_api(settings: Settings) -> socket.socket:
+    """The API's listening socket, bound before anything starts: a busy port fails here."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((settings.host, settings.port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(
+            f"cannot listen on {settings.host}:{settings.port} ({exc.strerror}): another "
+            "program has that port. Choose another with `--port N` or THREADKEEPER_PORT"
+        ) from None
+    sock.listen(2048)
+    sock.set_inheritable(False)
+    return sock
+
+
+def banner(settings: Settings) -> str:
+    api = api_url(settings)
+    home = f" --home {settings.home}"
+    return "\n".join([
+        f"threadkeeper is up: API {api}, archive {settings.archive_url}",
+        f"  {auth_summary(settings)}",
+        "next steps:",
+        f"  curl -s -X POST {api}/v1/threads -H 'Content-Type: application/json' "
+        "-d '{\"turns\": [{\"role\": \"user\", \"content\": \"hello\"}]}'",
+        f"  threadkeeper health{home}        is the data safe?",
+        f"  threadkeeper status{home}        pids, ports, URLs",
+        f"  {api}/openapi.json   the API; README.md: Commands, Runbook",
+        "  Ctrl-C (or `threadkeeper stop`) stops it: API, then worker and cron, then Redis",
+    ])  # fmt: skip
 
 
 def _saved_port(home: Path) -> int:
@@ -149,26 +296,48 @@ def _saved_port(home: Path) -> int:
         return 0
 
 
+def _port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
 def _start_redis(home: Path) -> ManagedRedis:
     """Same port as last time when it is free (scripts may remember it), else any."""
-    try:
-        return ManagedRedis(home / "redis", port=_saved_port(home)).start()
-    except ConfigError:
-        log.warning("redis-server could not use its previous port; picking a free one")
-        return ManagedRedis(home / "redis").start()
+    port = _saved_port(home)
+    if port and not _port_free(port):
+        log.warning("redis-server's previous port %d is taken; picking a free one", port)
+        port = 0
+    redis = ManagedRedis(home / "redis", port=port).start()
+    (home / "redis" / "port").write_text(str(redis.port))
+    return redis
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def run_up(settings: Settings) -> None:
-    supervisor = Supervisor(settings)
+    """Run everything until SIGINT/SIGTERM; exit 1 if a part could not be kept running."""
+    home = settings.home.resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    supervisor = Supervisor(settings.with_overrides(home=home))
+    lock = HomeLock(home)
+    lock.acquire()
+    signal.signal(signal.SIGTERM, _interrupt)  # until the event loop takes over
     try:
-        supervisor.prepare()
-        api = f"http://{settings.host}:{settings.port}"
-        write_run_file(supervisor.settings.home, supervisor.settings.redis_url or "",
-                       supervisor.settings.archive_url, api)  # fmt: skip
+        sock = supervisor.prepare()
         supervisor.start_children()
-        log.info("threadkeeper is up: API %s, archive %s", api, supervisor.settings.archive_url)
-        asyncio.run(supervisor.serve())
+        supervisor.record()
+        asyncio.run(supervisor.serve(sock))
     except KeyboardInterrupt:
-        log.info("interrupted: stopping")  # uvicorn re-raises Ctrl-C after its clean shutdown
+        log.info("interrupted while starting: stopping")
     finally:
         supervisor.shutdown()
+        lock.release()
+    if supervisor.failed:
+        sys.exit(1)
+    log.info("threadkeeper stopped")

@@ -1,4 +1,9 @@
-"""Bearer tokens mapped to tenants, stored hashed in THREADKEEPER_TOKENS_FILE.
+"""Bearer tokens mapped to tenants, stored hashed in the tokens file.
+
+The tokens file is THREADKEEPER_TOKENS_FILE, else `<home>/tokens.json`: the file
+`threadkeeper tokens add` writes is the one the daemon reads. Auth is on when the
+variable names a file, or when the home's file exists (it then stays on even with
+no token left in it: every request gets 401 until one is added).
 
 The file is JSON: {"tokens": [{"id", "tenant", "sha256", "created_at"}]}. Only the
 SHA-256 of a token is kept; a presented token is hashed and compared with every
@@ -19,6 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from threadkeeper.errors import ConfigError, Unauthorized
+from threadkeeper.settings import Settings
 from threadkeeper.wire.decode import check_id
 
 TOKEN_PREFIX = "tk_"
@@ -44,7 +50,8 @@ def load_entries(path: Path) -> list[TokenEntry]:
         return [TokenEntry(**row) for row in data["tokens"]]
     except (ValueError, KeyError, TypeError) as exc:
         raise ConfigError(
-            f"THREADKEEPER_TOKENS_FILE={path} is not a tokens file ({exc}): "
+            f"{path} (THREADKEEPER_TOKENS_FILE, else <home>/tokens.json) is not a tokens file "
+            f"({exc}): "
             "manage it with `threadkeeper tokens add|list|revoke`"
         ) from exc
 
@@ -79,36 +86,50 @@ def revoke_token(path: Path, token_id: str) -> bool:
 
 
 class TokenAuth:
-    """Maps an Authorization header to a tenant; None means single-tenant mode."""
+    """Maps an Authorization header to a tenant; while auth is off, to the default tenant.
+
+    `required`: the file was named explicitly, so auth is on even before it exists.
+    Otherwise auth turns on the moment the file appears (`tokens add`), never off.
+    """
 
     RELOAD_EVERY = 1.0
 
-    def __init__(self, path: Path | None, default_tenant: str) -> None:
+    def __init__(self, path: Path, default_tenant: str, *, required: bool = True) -> None:
         self.path = path
         self.default_tenant = default_tenant
+        self.required = required
         self._entries: list[TokenEntry] = []
         self._mtime = -1.0
         self._checked = 0.0
-        if path is not None:
-            self._reload()
+        self._seen = False
+        self._reload()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, default_tenant: str) -> TokenAuth:
+        return cls(settings.tokens_path, default_tenant, required=settings.tokens_file is not None)
 
     @property
     def enabled(self) -> bool:
-        return self.path is not None
+        return self.required or self._seen
+
+    @property
+    def count(self) -> int:
+        return len(self._entries)
 
     def _reload(self) -> None:
-        assert self.path is not None
-        mtime = self.path.stat().st_mtime if self.path.exists() else 0.0
+        exists = self.path.exists()
+        self._seen = self._seen or exists
+        mtime = self.path.stat().st_mtime if exists else 0.0
         if mtime != self._mtime:
             self._entries = load_entries(self.path)
             self._mtime = mtime
         self._checked = time.monotonic()
 
     def tenant_for(self, authorization: str | None) -> str:
-        if self.path is None:
-            return self.default_tenant
         if time.monotonic() - self._checked > self.RELOAD_EVERY:
             self._reload()
+        if not self.enabled:
+            return self.default_tenant
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized(
@@ -137,14 +158,26 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
+def auth_summary(settings: Settings) -> str:
+    """One line for start-up: is auth on, from which file, with how many tokens."""
+    path = settings.tokens_path
+    if not settings.auth_configured:
+        return (
+            f"auth: off (no tokens file at {path}): every request acts as tenant 'default'; "
+            "`threadkeeper tokens add --tenant NAME` turns it on"
+        )
+    count = len(load_entries(path))
+    none_yet = ": every request gets 401 until `threadkeeper tokens add`" if not count else ""
+    return f"auth: on, {count} token(s) in {path}{none_yet}"
+
+
 def check_bind(host: str, auth_enabled: bool) -> None:
     """Without tokens, the daemon serves one tenant and only on loopback."""
     if auth_enabled:
         return
     if not _is_loopback(host):
         raise ConfigError(
-            f"THREADKEEPER_HOST={host} is not loopback and no THREADKEEPER_TOKENS_FILE is set: "
-            "anyone on the network could read every thread. Create tokens "
-            "(`threadkeeper tokens add --tenant NAME`) and set THREADKEEPER_TOKENS_FILE, "
-            "or bind to 127.0.0.1"
+            f"THREADKEEPER_HOST={host} is not loopback and auth is off: anyone on the network "
+            "could read every thread. Create tokens (`threadkeeper tokens add --tenant NAME`, "
+            "into the home's tokens.json or THREADKEEPER_TOKENS_FILE), or bind to 127.0.0.1"
         )

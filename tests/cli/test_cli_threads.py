@@ -69,10 +69,10 @@ def test_show_prints_a_readable_thread(tk: Harness) -> None:
 def test_show_of_a_deleted_thread_says_when(tk: Harness) -> None:
     tk.seed("default", "gone")
     tk.call(lambda rt: rt.service.delete("default", "gone"))
-    result = tk("show", "gone", code=2)
+    result = tk("show", "gone", code=3)
     assert "thread 'gone' was deleted by request at" in result.stderr
 
 
 def test_show_of_an_unknown_thread(tk: Harness) -> None:
-    result = tk("show", "never", code=2)
+    result = tk("show", "never", code=3)
     assert "no thread 'never' is stored here" in result.stderr

@@ -35,7 +35,7 @@ def test_added_token_authenticates_and_revoked_does_not(tk: Harness, tokens_file
         assert response.status_code == 200
         assert [t["id"] for t in response.json()["threads"]] == ["theirs"]
 
-    (entry,) = [json.loads(line) for line in tk("tokens", "list", "--json").stdout.splitlines()]
+    (entry,) = json.loads(tk("tokens", "list", "--json").stdout)["tokens"]
     assert entry["tenant"] == "acme" and "sha256" not in entry
     assert tk("tokens", "revoke", entry["id"]).stdout.strip() == f"revoked token {entry['id']}"
     assert _status(tk, tokens_file, token) == 401
@@ -51,7 +51,7 @@ def test_list_shows_id_tenant_and_date(tk: Harness, tokens_file: Path) -> None:
 
 
 def test_revoke_of_an_unknown_id_fails(tk: Harness, tokens_file: Path) -> None:
-    result = tk("tokens", "revoke", "deadbeef", code=1)
+    result = tk("tokens", "revoke", "deadbeef", code=3)
     assert "no token with id 'deadbeef'" in result.stderr
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -104,7 +105,7 @@ def archived_texts(root: Path) -> list[str]:
 
 
 class Up:
-    """`threadkeeper up` in its own process group, so kill -9 takes the whole daemon."""
+    """`threadkeeper up` in a session of its own; `kill9` takes the whole daemon."""
 
     def __init__(self, home: Path) -> None:
         self.home, self.port = home, free_port()
@@ -133,7 +134,12 @@ class Up:
         return (self.home.parent / f"up-{self.port}.log").read_text(errors="replace")[-3000:]
 
     def kill9(self) -> None:
-        os.killpg(self.process.pid, signal.SIGKILL)
+        """kill -9 of up and of every process it runs (each child has its own session)."""
+        info = json.loads((self.home / "run.json").read_text())
+        groups = [self.process.pid, *info["children"].values(), info.get("redis_pid")]
+        for pgid in filter(None, groups):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pgid, signal.SIGKILL)
         self.process.wait(30)
         self.log.close()
 

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 from pal_support import PAL_PYTHON, Pal, StartPal
-
 from test_up import Daemon
 
 

@@ -8,8 +8,8 @@ import threading
 
 import redis
 from pal_support import StartPal
-
 from test_up import Daemon
+
 from threadkeeper import keys
 from threadkeeper.client import Client
 

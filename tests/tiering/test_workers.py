@@ -17,6 +17,7 @@ from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
 from tiering_support import Backend, Proc, process_env, sync_redis, threadkeeper, wait_for
 
+from leaks import group_alive
 from threadkeeper import jobs, keys
 from threadkeeper.cron import Cron, sweep_registration
 from threadkeeper.jobqueue import enqueue, make_queue
@@ -81,14 +82,6 @@ def thread_state(settings: Settings, thread_id: str) -> dict[str, int]:
              "stream": int(client.xlen(k.turns)), "pttl": int(client.pttl(k.turns))}  # fmt: skip
     client.close()
     return state
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    return True
 
 
 def snapshots(backend: Backend, thread_id: str) -> list[str]:

@@ -71,6 +71,6 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         exception_handlers={ThreadkeeperError: on_error, Exception: on_unexpected},
     )
     app.state.settings = settings
-    app.state.auth = TokenAuth(settings.tokens_file, DEFAULT_TENANT)
+    app.state.auth = TokenAuth.from_settings(settings, DEFAULT_TENANT)
     app.state.trend = ui.Trend()
     return app

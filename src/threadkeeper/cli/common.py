@@ -13,7 +13,8 @@ import click
 
 from threadkeeper import batch
 from threadkeeper.batch import Progress, Ref, Report
-from threadkeeper.home import run_file
+from threadkeeper.cli import HOME_KEY
+from threadkeeper.home import require_running
 from threadkeeper.models import DEFAULT_TENANT
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
@@ -21,14 +22,25 @@ from threadkeeper.settings import Settings
 T = TypeVar("T")
 
 
-def load_settings() -> Settings:
-    """Settings from the environment; without a Redis URL, the one `up` is running."""
+def base_settings() -> Settings:
+    """Settings from the environment, with the command line's --home."""
     settings = Settings.from_env()
-    path = run_file(settings.home)
-    if settings.redis_url is None and path.exists():
-        info = json.loads(path.read_text())
-        archive = settings.archive_url if settings.archive_url is not None else info["archive_url"]
-        settings = settings.with_overrides(redis_url=info["redis_url"], archive_url=archive)
+    ctx = click.get_current_context(silent=True)
+    home = ctx.meta.get(HOME_KEY) if ctx is not None else None
+    return settings if home is None else settings.with_overrides(home=home)
+
+
+def load_settings() -> Settings:
+    """Settings for a command that needs Redis: THREADKEEPER_REDIS_URL, else the running `up`'s.
+
+    Without the variable and with no `up` running for the home, this says so
+    (NotRunning) instead of failing later on an unreachable Redis.
+    """
+    settings = base_settings()
+    if settings.redis_url is None:
+        info = require_running(settings.home)
+        archive = settings.archive_url if settings.archive_url is not None else info.archive_url
+        settings = settings.with_overrides(redis_url=info.redis_url, archive_url=archive)
     return settings
 
 

@@ -1,32 +1,32 @@
-"""Long-running commands: `up` (everything) and `serve` (the API alone)."""
+"""The daemon's commands: `up` (everything), `serve` (the API alone), `status`, `stop`."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
 import click
 
-from threadkeeper.cli import main
-from threadkeeper.cli.common import load_settings
-from threadkeeper.settings import PREFIX, Settings
-from threadkeeper.tokens import check_bind
+from threadkeeper.cli import EXIT_FAILED, EXIT_NOT_RUNNING, main
+from threadkeeper.cli.common import base_settings, json_option, load_settings
+from threadkeeper.home import RunInfo, not_running, running_pid
 
 
 @main.command()
-@click.option("--home", type=click.Path(path_type=Path), help="Data dir (THREADKEEPER_HOME).")
 @click.option("--port", type=int, help="API port (THREADKEEPER_PORT).")
-def up(home: Path | None, port: int | None) -> None:
+def up(port: int | None) -> None:
     """Start everything: Redis (unless THREADKEEPER_REDIS_URL), worker, cron and the API."""
-    settings = Settings.from_env()
-    overrides: dict[str, object] = {}
-    if home is not None:
-        overrides["home"] = home
-    if port is not None:
-        overrides["port"] = port
     from threadkeeper.supervisor import run_up  # uvicorn and the API: only for `up`
 
-    run_up(settings.with_overrides(**overrides))
+    settings = base_settings()
+    run_up(settings if port is None else settings.with_overrides(port=port))
 
 
 @main.command()
@@ -39,31 +39,76 @@ def up(home: Path | None, port: int | None) -> None:
     help="API processes sharing the port (uvicorn's workers); see BENCHMARKS.md before raising.",
 )
 def serve(port: int | None, workers: int) -> None:
-    """Serve the HTTP API only (Redis and the archive are configured by environment)."""
+    """Serve the HTTP API only (Redis: THREADKEEPER_REDIS_URL, else the running `up`'s)."""
+    from threadkeeper.supervisor import serve_only
+
     settings = load_settings()
-    if port is not None:
-        settings = settings.with_overrides(port=port)
-    check_bind(settings.host, settings.tokens_file is not None)
-    import uvicorn  # only for the serving commands: every other command starts faster
+    serve_only(settings if port is None else settings.with_overrides(port=port), workers)
 
-    from threadkeeper.api import create_app
 
+def _ready(api: str) -> str:
+    """One line on the API's readiness (GET /readyz)."""
     try:
-        if workers == 1:
-            app = create_app(settings)
-            uvicorn.run(app, host=settings.host, port=settings.port, log_level="info")
-        else:
-            # Each worker process builds its app from the environment: hand it what
-            # load_settings found (the Redis and archive of a running `up`).
-            os.environ.update(serving_env(settings))
-            uvicorn.run("threadkeeper.api:app_from_env", factory=True, workers=workers,
-                        host=settings.host, port=settings.port, log_level="info")  # fmt: skip
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises Ctrl-C after its clean shutdown
+        with urllib.request.urlopen(f"{api}/readyz", timeout=5) as answer:
+            return f"ready ({answer.status})"
+    except urllib.error.HTTPError as exc:
+        return f"not ready ({exc.code}): see `threadkeeper health`"
+    except OSError as exc:
+        return f"API not answering ({exc}): starting, or see logs/ in the home"
 
 
-def serving_env(settings: Settings) -> dict[str, str]:
-    """The variables that make Settings.from_env() in a worker process find these stores."""
-    found = {"REDIS_URL": settings.redis_url, "ARCHIVE_URL": settings.archive_url,
-             "HOME": str(settings.home)}  # fmt: skip
-    return {PREFIX + name: value for name, value in found.items() if value is not None}
+def _status_body(home: Path) -> dict[str, Any] | None:
+    pid = running_pid(home)
+    info = RunInfo.read(home) if pid is not None else None
+    if pid is None or info is None:
+        return None
+    pids: dict[str, int | None] = {"up": pid, "redis-server": info.redis_pid, **info.children}
+    return {
+        "running": True, "home": str(home), "pids": pids, "api": info.api,
+        "redis_url": info.redis_url, "archive_url": info.archive_url, "health": _ready(info.api),
+    }  # fmt: skip
+
+
+@main.command()
+@json_option
+def status(as_json: bool) -> None:
+    """Is `up` running for the home? Its pids, ports, URLs and one line of health."""
+    home = base_settings().home
+    body = _status_body(home)
+    if body is None:
+        if as_json:
+            click.echo(json.dumps({"running": False, "home": str(home)}, indent=2))
+        click.echo(not_running(home), err=True)
+        sys.exit(EXIT_NOT_RUNNING)
+    if as_json:
+        click.echo(json.dumps(body, indent=2))
+    else:
+        click.echo(f"threadkeeper is running for home {home}")
+        click.echo("pids: " + ", ".join(f"{k} {v}" for k, v in body["pids"].items() if v))
+        for name in ("api", "redis_url", "archive_url", "health"):
+            click.echo(f"{name}: {body[name]}")
+    if not body["health"].startswith("ready"):
+        sys.exit(EXIT_FAILED)
+
+
+@main.command()
+@click.option("--timeout", type=float, default=120.0, show_default=True,
+              help="Seconds to wait for everything to stop.")  # fmt: skip
+def stop(timeout: float) -> None:
+    """Stop the `up` of the home gracefully (as SIGTERM does) and wait until it is gone."""
+    home = base_settings().home
+    pid = running_pid(home)
+    if pid is None:
+        click.echo(f"{not_running(home)} (nothing to stop)")
+        return
+    if pid <= 0:
+        click.echo(f"threadkeeper: up holds {home} but its pid is unreadable", err=True)
+        sys.exit(EXIT_FAILED)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while running_pid(home) is not None:
+        if time.monotonic() > deadline:
+            click.echo(f"threadkeeper: still stopping after {timeout:.0f}s (pid {pid})", err=True)
+            sys.exit(EXIT_FAILED)
+        time.sleep(0.1)
+    click.echo(f"threadkeeper stopped (home {home})")

@@ -1,7 +1,8 @@
 """`threadkeeper tokens add|list|revoke`: the bearer tokens that map to tenants.
 
-The file is THREADKEEPER_TOKENS_FILE, else `<home>/tokens.json`. A running daemon
-re-reads it on change, so no restart is needed.
+The file is THREADKEEPER_TOKENS_FILE, else `<home>/tokens.json`: the same file
+`up` and `serve` read. A running daemon re-reads it on change (auth turns on
+when it appears), so no restart is needed.
 """
 
 from __future__ import annotations
@@ -13,14 +14,13 @@ from pathlib import Path
 
 import click
 
-from threadkeeper.cli import main
-from threadkeeper.cli.common import load_settings
+from threadkeeper.cli import EXIT_NOT_FOUND, main
+from threadkeeper.cli.common import base_settings
 from threadkeeper.tokens import add_token, load_entries, revoke_token
 
 
 def tokens_path() -> Path:
-    settings = load_settings()
-    return settings.tokens_file or settings.home / "tokens.json"
+    return base_settings().tokens_path
 
 
 @main.group("tokens")
@@ -36,25 +36,25 @@ def add_command(tenant: str) -> None:
     entry, token = add_token(path, tenant)
     click.echo(token)
     click.echo(
-        f"token {entry.id} for tenant {entry.tenant!r} added to {path}; it is shown only "
-        "this once: store it now (revoke with `threadkeeper tokens revoke "
-        f"{entry.id}`)",
+        f"token {entry.id} for tenant {entry.tenant!r} added to {path}; auth is on for the "
+        "daemon of this home (it reads this file). The token is shown only this once: "
+        f"store it now (revoke with `threadkeeper tokens revoke {entry.id}`)",
         err=True,
     )
 
 
 @tokens_group.command("list")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line, without hashes.")
+@click.option("--json", "as_json", is_flag=True, help='{"tokens": [...]}, without hashes.')
 def list_command(as_json: bool) -> None:
     """List tokens: id, tenant, created (never the tokens themselves)."""
     entries = load_entries(tokens_path())
+    if as_json:
+        rows = [{k: v for k, v in asdict(e).items() if k != "sha256"} for e in entries]
+        click.echo(json.dumps({"tokens": rows}, indent=2))
+        return
     for entry in entries:
-        if as_json:
-            row = {k: v for k, v in asdict(entry).items() if k != "sha256"}
-            click.echo(json.dumps(row))
-        else:
-            click.echo(f"{entry.id}  {entry.tenant:<24} {entry.created_at}")
-    if not as_json and not entries:
+        click.echo(f"{entry.id}  {entry.tenant:<24} {entry.created_at}")
+    if not entries:
         click.echo(f"no tokens in {tokens_path()}", err=True)
 
 
@@ -65,5 +65,5 @@ def revoke_command(token_id: str) -> None:
     path = tokens_path()
     if not revoke_token(path, token_id):
         click.echo(f"threadkeeper: no token with id {token_id!r} in {path}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_NOT_FOUND)
     click.echo(f"revoked token {token_id}")

@@ -49,7 +49,7 @@ async def gather(client: redis.asyncio.Redis, archive: Archive | None, settings:
         backup_interval=settings.backup_interval,
         now=now_ms(),
         host=settings.host,
-        auth_enabled=settings.tokens_file is not None,
+        auth_enabled=settings.auth_configured,
         **redis_part,
         **archive_part,
     )

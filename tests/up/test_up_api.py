@@ -2,91 +2,20 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import httpx
 import pytest
 import redis
-
-from threadkeeper.redis_server import free_port
-
-STARTUP_TIMEOUT = 60
-
-
-class Daemon:
-    def __init__(self, home: Path) -> None:
-        self.home = home
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.closing: list[httpx.Client] = []
-
-    def start(self) -> Daemon:
-        env = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
-        args = [sys.executable, "-m", "threadkeeper", "up", "--home", str(self.home),
-                "--port", str(self.port)]  # fmt: skip
-        self.log = (self.home.parent / f"up-{self.port}.log").open("wb")
-        # Its own process group: a test's end can take the whole daemon (worker, cron and
-        # redis-server too), not leave them running after `up` alone is killed.
-        self.process = subprocess.Popen(args, env=env, stdout=self.log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)  # fmt: skip
-        self._wait_ready()
-        return self
-
-    def _wait_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.process is not None
-            if self.process.poll() is not None:
-                pytest.fail(f"threadkeeper up exited: {self.output()}")
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"threadkeeper up not ready in {STARTUP_TIMEOUT}s: {self.output()}")
-
-    def output(self) -> str:
-        return (self.home.parent / f"up-{self.port}.log").read_text(errors="replace")[-3000:]
-
-    def interrupt(self) -> int:
-        """Ctrl-C, as a user would; returns the exit code."""
-        assert self.process is not None
-        self.process.send_signal(signal.SIGINT)
-        for http in self.closing:
-            http.close()
-        return self.process.wait(60)
-
-    def redis_url(self) -> str:
-        return str(json.loads((self.home / "run.json").read_text())["redis_url"])
-
-
-@pytest.fixture
-def daemon(tmp_path: Path) -> Iterator[Daemon]:
-    started = Daemon(tmp_path / "home").start()
-    yield started
-    for http in started.closing:
-        http.close()
-    if started.process is not None:
-        with contextlib.suppress(ProcessLookupError):  # the group is gone once all exited
-            os.killpg(started.process.pid, signal.SIGKILL)
-        started.process.wait()
-    started.log.close()
+from daemon_support import STARTUP_TIMEOUT, Daemon
 
 
 def test_up_serves_the_whole_round_trip_then_stops_cleanly(daemon: Daemon) -> None:
-    http = httpx.Client(base_url=daemon.base, timeout=30)
-    daemon.closing.append(http)
+    http = daemon.client()
     created = http.post("/v1/threads", json={"id": "e2e", "turns": [
         {"role": "user", "content": f"q{i}"} for i in range(1, 6)]})  # fmt: skip
     assert created.status_code == 201, created.text
@@ -112,31 +41,29 @@ def test_up_serves_the_whole_round_trip_then_stops_cleanly(daemon: Daemon) -> No
     assert gone.status_code == 404 and gone.json()["reason"] == "deleted"
 
     redis_url = daemon.redis_url()
-    assert daemon.interrupt() == 0
+    assert daemon.signal(signal.SIGINT) == 0
+    daemon.assert_tree_gone()
     with pytest.raises(redis.ConnectionError):
         redis.Redis.from_url(redis_url, socket_connect_timeout=1).ping()
 
 
-def test_up_twice_on_the_same_home_finds_the_data(daemon: Daemon) -> None:
-    http = httpx.Client(base_url=daemon.base, timeout=30)
-    daemon.closing.append(http)
+def test_up_twice_on_the_same_home_finds_the_data(
+    daemon: Daemon, make_daemon: Callable[..., Daemon]
+) -> None:
+    http = daemon.client()
     turns = [{"role": "user", "content": "remember me"}]
     assert http.post("/v1/threads", json={"id": "kept", "turns": turns}).status_code == 201
-    assert daemon.interrupt() == 0
+    assert daemon.stop() == 0
 
-    second = Daemon(daemon.home).start()
-    try:
-        again = httpx.get(f"{second.base}/v1/threads/kept", timeout=30)
-        assert again.status_code == 200
-        assert [t["content"] for t in again.json()["turns"]] == ["remember me"]
-    finally:
-        assert second.interrupt() == 0
-        second.log.close()
+    second = make_daemon(daemon.home).start()
+    again = second.client().get("/v1/threads/kept")
+    assert again.status_code == 200
+    assert [t["content"] for t in again.json()["turns"]] == ["remember me"]
+    assert second.stop() == 0
 
 
 def test_up_restarts_its_redis_after_a_crash_without_losing_data(daemon: Daemon) -> None:
-    http = httpx.Client(base_url=daemon.base, timeout=30)
-    daemon.closing.append(http)
+    http = daemon.client()
     assert http.post("/v1/threads", json={"id": "crash", "turns": [
         {"role": "user", "content": "before the crash"}]}).status_code == 201  # fmt: skip
     client = redis.Redis.from_url(daemon.redis_url())
@@ -161,8 +88,7 @@ def test_up_restarts_its_redis_after_a_crash_without_losing_data(daemon: Daemon)
 def test_concurrent_clients_appending_to_one_thread_lose_nothing(daemon: Daemon) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    http = httpx.Client(base_url=daemon.base, timeout=30)
-    daemon.closing.append(http)
+    http = daemon.client()
     assert http.post("/v1/threads", json={"id": "busy"}).status_code == 201
     clients, each = 8, 15
 
@@ -188,15 +114,16 @@ def test_concurrent_clients_appending_to_one_thread_lose_nothing(daemon: Daemon)
     )
 
 
-def test_up_after_its_redis_data_dir_was_lost_says_so(daemon: Daemon) -> None:
-    http = httpx.Client(base_url=daemon.base, timeout=30)
-    daemon.closing.append(http)
+def test_up_after_its_redis_data_dir_was_lost_says_so(
+    daemon: Daemon, make_daemon: Callable[..., Daemon]
+) -> None:
+    http = daemon.client()
     turns = [{"role": "user", "content": "never archived"}]
     assert http.post("/v1/threads", json={"id": "gone", "turns": turns}).status_code == 201
     assert daemon.interrupt() == 0
     shutil.rmtree(daemon.home / "redis")
 
-    second = Daemon(daemon.home).start()
+    second = make_daemon(daemon.home).start()
     try:
         missing = httpx.get(f"{second.base}/v1/threads/gone", timeout=30)
         assert missing.status_code == 404
@@ -211,5 +138,5 @@ def test_up_after_its_redis_data_dir_was_lost_says_so(daemon: Daemon) -> None:
         assert any("threadkeeper recover" in w for w in health["warnings"])
     finally:
         assert second.interrupt() == 0
-        second.log.close()
+    second.assert_tree_gone()
     assert "threadkeeper recover" in second.output()

@@ -1,0 +1,137 @@
+"""`threadkeeper up` as a real subprocess: start it, wait for it, stop it, check its tree.
+
+`Daemon.start` runs `up` in a session of its own, as a terminal would run a
+foreground job, so a test can send SIGINT to that whole process group (what Ctrl-C
+does). Every test ends with `stop` (SIGTERM) and `assert_tree_gone`: no process
+of the tree `up` recorded in run.json may be left.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from threadkeeper.orphans import alive
+from threadkeeper.redis_server import free_port
+
+STARTUP_TIMEOUT = 90
+STOP_TIMEOUT = 90
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
+    return env | extra
+
+
+class Daemon:
+    def __init__(self, home: Path, executable: str | None = None) -> None:
+        self.home = home
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.closing: list[httpx.Client] = []
+        self.pids: dict[str, int] = {}
+        self.command = [executable] if executable else [sys.executable, "-m", "threadkeeper"]
+        self.log_path = home.parent / f"up-{self.port}.log"
+
+    def launch(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+        args = [*self.command, "up", "--home", str(self.home), "--port", str(self.port), *extra]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                args, env=env or clean_env(), stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, cwd=self.home.parent,
+            )  # fmt: skip
+        return self.process
+
+    def start(self, *extra: str, env: dict[str, str] | None = None) -> Daemon:
+        self.launch(*extra, env=env)
+        self._wait_ready()
+        self.pids = self.tree()
+        return self
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                pytest.fail(f"threadkeeper up exited: {self.output()}")
+            try:
+                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"threadkeeper up not ready in {STARTUP_TIMEOUT}s: {self.output()}")
+
+    def tree(self) -> dict[str, int]:
+        """up, redis-server, worker and cron pids, from run.json."""
+        info = json.loads((self.home / "run.json").read_text())
+        pids = {"up": info["pid"], **info["children"]}
+        if info.get("redis_pid"):
+            pids["redis-server"] = info["redis_pid"]
+        return pids
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:]
+
+    def client(self, **headers: str) -> httpx.Client:
+        http = httpx.Client(base_url=self.base, timeout=30, headers=headers)
+        self.closing.append(http)
+        return http
+
+    def signal(self, sig: signal.Signals, group: bool = False) -> int:
+        """Send `sig` to up (or its whole process group, as Ctrl-C does); the exit code."""
+        assert self.process is not None
+        for http in self.closing:
+            http.close()
+        if group:
+            os.killpg(self.process.pid, sig)
+        else:
+            self.process.send_signal(sig)
+        return self.process.wait(STOP_TIMEOUT)
+
+    def stop(self) -> int:
+        return self.signal(signal.SIGTERM)
+
+    def redis_url(self) -> str:
+        return str(json.loads((self.home / "run.json").read_text())["redis_url"])
+
+    def assert_tree_gone(self) -> None:
+        left = {name: pid for name, pid in self.pids.items() if wait_gone(pid)}
+        assert not left, f"left running after up exited: {left}\n{self.output()}"
+
+    def close(self) -> None:
+        """Whatever happened in the test: stop up (SIGTERM), then anything it left."""
+        for http in self.closing:
+            http.close()
+        pids = set(self.pids.values())
+        if (self.home / "run.json").exists():
+            pids |= set(self.tree().values())  # a child restarted since start
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        for pid in pids:
+            if wait_gone(pid, timeout=5):
+                os.kill(pid, signal.SIGKILL)
+
+
+def wait_gone(pid: int, timeout: float = 30) -> bool:
+    """True if `pid` is still alive after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while alive(pid):
+        if time.monotonic() > deadline:
+            return True
+        time.sleep(0.05)
+    return False
