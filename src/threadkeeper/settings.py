@@ -11,6 +11,7 @@ from pathlib import Path
 from threadkeeper.errors import ConfigError
 
 PREFIX = "THREADKEEPER_"
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # every process logs this way
 NEVER = None
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")

@@ -36,7 +36,7 @@ from threadkeeper.errors import ConfigError
 from threadkeeper.home import HomeLock, RunInfo, run_file
 from threadkeeper.orphans import stop_orphans
 from threadkeeper.redis_server import ManagedRedis
-from threadkeeper.settings import PREFIX, Settings
+from threadkeeper.settings import LOG_FORMAT, PREFIX, Settings
 from threadkeeper.tokens import auth_summary, check_bind
 
 log = logging.getLogger("threadkeeper.up")
@@ -237,10 +237,20 @@ def _serve_workers(settings: Settings, workers: int) -> None:
              auth_summary(settings))  # fmt: skip
     try:
         uvicorn.run("threadkeeper.api:app_from_env", factory=True, workers=workers,
-                    host=settings.host, port=settings.port, log_config=None,
+                    host=settings.host, port=settings.port, log_config=WORKER_LOGGING,
                     access_log=settings.access_log)  # fmt: skip
     except KeyboardInterrupt:
         pass  # uvicorn re-raises Ctrl-C after its clean shutdown
+
+
+# Worker processes configure logging afresh (uvicorn applies this in each): our format.
+WORKER_LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"default": {"format": LOG_FORMAT}},
+    "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default"}},
+    "root": {"handlers": ["default"], "level": "INFO"},
+}
 
 
 def serving_env(settings: Settings) -> dict[str, str]:

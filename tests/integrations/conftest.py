@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 from pal_support import PAL_PYTHON, Pal, StartPal
-from test_up import Daemon
+
+from daemon_support import Daemon
 
 
 @pytest.fixture
@@ -15,10 +16,7 @@ def daemon(tmp_path: Path) -> Iterator[Daemon]:
     """`threadkeeper up` on a temporary home and a free port."""
     started = Daemon(tmp_path / "home").start()
     yield started
-    if started.process is not None and started.process.poll() is None:
-        started.process.kill()
-        started.process.wait()
-    started.log.close()
+    started.close()  # SIGTERM, then anything its tree left
 
 
 @pytest.fixture

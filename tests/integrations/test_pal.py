@@ -8,8 +8,8 @@ import threading
 
 import redis
 from pal_support import StartPal
-from test_up import Daemon
 
+from daemon_support import Daemon
 from threadkeeper import keys
 from threadkeeper.client import Client
 
@@ -62,7 +62,6 @@ def test_threads_survive_a_daemon_restart_and_a_pal_restart(
     tid = pal.call("create_thread", tool_name="chat", initial_request={"prompt": "hi"})
     assert pal.call("add_turn", thread_id=tid, role="user", content="before")
     assert daemon.interrupt() == 0
-    daemon.log.close()
     daemon.start()  # same home, same port: PAL keeps running meanwhile
     assert pal.call("add_turn", thread_id=tid, role="assistant", content="after")
     stored, written = pal.call("stored_and_written", thread_id=tid)

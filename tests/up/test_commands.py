@@ -9,7 +9,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from daemon_support import STOP_TIMEOUT, Daemon, clean_env
-
 from threadkeeper.cli import EXIT_NOT_RUNNING
 
 

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import redis
-from daemon_support import STOP_TIMEOUT, Daemon, clean_env, wait_gone
 
+from daemon_support import STOP_TIMEOUT, Daemon, clean_env, wait_gone
 from threadkeeper.orphans import alive
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 import redis
+
 from daemon_support import STARTUP_TIMEOUT, Daemon
 
 

@@ -22,6 +22,7 @@ from threadkeeper.errors import (
     ThreadkeeperError,
     ThreadNotFound,
 )
+from threadkeeper.settings import LOG_FORMAT
 
 EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran, and some of its work failed or found a problem
@@ -30,7 +31,6 @@ EXIT_NOT_FOUND = 3  # a thread (or token) named on the command line does not exi
 EXIT_NOT_RUNNING = 4  # threadkeeper (or its Redis / archive) is not running or not reachable
 
 HOME_KEY = "threadkeeper.home"
-LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 # Each module registers its commands on `main` when imported.
 COMMAND_MODULES = ("daemon", "threads", "tokens", "workers", "tiering", "export", "health")

@@ -101,6 +101,10 @@ class Daemon:
     def stop(self) -> int:
         return self.signal(signal.SIGTERM)
 
+    def interrupt(self) -> int:
+        """Ctrl-C, as a user would; returns the exit code."""
+        return self.signal(signal.SIGINT)
+
     def redis_url(self) -> str:
         return str(json.loads((self.home / "run.json").read_text())["redis_url"])
 
