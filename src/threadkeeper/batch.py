@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 from threadkeeper import keys
 from threadkeeper.archive import Archive
-from threadkeeper.errors import ArchiveNotConfigured, ThreadkeeperError
+from threadkeeper.errors import ArchiveNotConfigured, ThreadkeeperError, ThreadNotFound
 from threadkeeper.models import DEFAULT_TENANT, ArchiveStatus, RehydrateStatus, now_ms
 from threadkeeper.runtime import Runtime
 from threadkeeper.wire.decode import check_id
@@ -29,9 +29,9 @@ CONCURRENCY = 8
 ALL = 2**31 - 1  # "no limit" for the store's windowed index reads
 
 # Statuses that mean the thread did not end up where it was asked to be.
-ARCHIVE_PROBLEMS: frozenset[str] = frozenset(
-    {ArchiveStatus.MISSING, ArchiveStatus.INCOMPLETE, ArchiveStatus.TOO_LARGE}
-)
+ARCHIVE_PROBLEMS: frozenset[str] = frozenset({ArchiveStatus.INCOMPLETE, ArchiveStatus.TOO_LARGE})
+ARCHIVE_ABSENT: frozenset[str] = frozenset({ArchiveStatus.MISSING})  # no such thread
+NOT_FOUND = "not_found"
 REHYDRATE_PROBLEMS: frozenset[str] = frozenset(
     {RehydrateStatus.BEHIND, RehydrateStatus.LOST, RehydrateStatus.NEVER_ARCHIVED,
      RehydrateStatus.TOMBSTONED}
@@ -63,14 +63,22 @@ def from_member(member: str) -> Ref:
 
 @dataclass(slots=True)
 class Report:
-    """How many threads ended in each status, and which failed and why."""
+    """How many threads ended in each status, and which failed, were not found, and why.
+
+    `not_found` holds the threads named that do not exist (a ThreadNotFound, or a
+    status in `absent`), apart from the rest so the CLI exits "not found" for them.
+    """
 
     problems: frozenset[str] = frozenset()
+    absent: frozenset[str] = frozenset()
     counts: Counter[str] = field(default_factory=Counter)
     failed: list[tuple[str, str]] = field(default_factory=list)
     flagged: list[tuple[str, str]] = field(default_factory=list)
+    not_found: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, member: str, status: str) -> None:
+        if status in self.absent:
+            return self.missing(member, f"no thread {member}")
         self.counts[status] += 1
         if status in self.problems:
             self.flagged.append((member, status))
@@ -79,15 +87,20 @@ class Report:
         self.counts["failed"] += 1
         self.failed.append((member, reason))
 
+    def missing(self, member: str, reason: str) -> None:
+        self.counts[NOT_FOUND] += 1
+        self.not_found.append((member, reason))
+
     @property
     def ok(self) -> bool:
-        return not self.failed and not self.flagged
+        return not self.failed and not self.flagged and not self.not_found
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "counts": dict(sorted(self.counts.items())),
             "failed": [{"thread": m, "reason": r} for m, r in self.failed],
             "problems": [{"thread": m, "status": s} for m, s in self.flagged],
+            "not_found": [{"thread": m, "reason": r} for m, r in self.not_found],
         }
 
 
@@ -120,6 +133,8 @@ async def tally(
     async def one(ref: Ref) -> None:
         try:
             report.add(ref.member, await step(ref))
+        except ThreadNotFound as exc:
+            report.missing(ref.member, exc.detail)
         except ThreadkeeperError as exc:
             report.fail(ref.member, exc.detail)
 
@@ -173,7 +188,7 @@ async def archive_all(
     async def step(ref: Ref) -> str:
         return await runtime.tiering.archive_thread(ref.tenant, ref.thread_id)
 
-    return await tally(refs, step, Report(ARCHIVE_PROBLEMS), progress)
+    return await tally(refs, step, Report(ARCHIVE_PROBLEMS, ARCHIVE_ABSENT), progress)
 
 
 async def rehydrate_all(

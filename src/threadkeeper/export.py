@@ -1,40 +1,51 @@
-"""Threads as JSONL, to move them between machines (`threadkeeper export` / `import`).
+"""Threads as JSONL in the API's shapes (`threadkeeper export` / `threadkeeper import`).
 
-One line per thread, in the archive's schema:
+One line per thread, what `GET /v1/threads/{id}` answers when every turn is on one
+page (RFC 3339 times, metadata as objects, nulls):
 
-    {"format": "threadkeeper-export/1",
-     "thread": {...the thread's metadata map, as its snapshot records it...},
-     "turns": [{...the turn as the API shows it..., "stored": "<base64 of its stored bytes>"}],
+    {"thread": {...the thread as the API shows it...},
+     "turns": [{...each turn as the API shows it...}],
      "idempotency": {"<key>": "<dedupe record>"}}
 
-`stored` is the source of truth: import writes those exact bytes, so a thread
-exported and imported elsewhere holds a byte-identical stream. The readable
-fields beside it must agree with it; a hand-edited turn is refused rather than
-silently ignored. Every line is checked against the limits before anything is
-written.
+`idempotency` (this store's records of Idempotency-Keys already used, so a client's
+retry after the move still appends nothing twice) is optional: a line built from
+the API's own answers, or from another store, leaves it out.
+
+Import checks every line before anything is written: a bad line is refused with
+its number and nothing is imported. Then each thread is written whole in one step,
+so none is half-imported. Turns are stored as encoded from their API shape, so a
+round trip serves the same thread and turns, byte for byte, except what describes
+this machine's archive: the thread arrives dirty (`state` hot, `archived_version`
+0, `archived_at` null) and is archived here by the sweeper.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from threadkeeper.codec import decode_turn
-from threadkeeper.errors import InvalidInput, SnapshotCorrupt, ThreadkeeperError
-from threadkeeper.models import Thread, now_ms
+import msgspec
+
+from threadkeeper.codec import encode_turn, stored_turn, turn_json
+from threadkeeper.errors import InvalidInput, SnapshotCorrupt
+from threadkeeper.models import Thread, ThreadState, now_ms, parse_rfc3339
 from threadkeeper.runtime import Runtime
 from threadkeeper.settings import Limits
 from threadkeeper.wire.decode import check_id, check_metadata, turn_from_dict
 from threadkeeper.wire.shapes import MAX_LABEL
 
-FORMAT = "threadkeeper-export/1"
-LINE_FIELDS = frozenset({"format", "thread", "turns", "idempotency"})
+LINE_FIELDS = frozenset({"thread", "turns", "idempotency"})
 THREAD_REQUIRED = ("id", "tenant", "created_at", "updated_at", "version", "turn_count")
+# Served by the API, and describing this store rather than the thread: not imported.
+THREAD_LOCAL = frozenset({"state", "bytes", "archived_version", "archived_at"})
+THREAD_FIELDS = frozenset(THREAD_REQUIRED) | THREAD_LOCAL | {
+    "title", "tool", "metadata", "parent_id", "fork_seq", "possibly_missing",
+}  # fmt: skip
 MAX_IDEMPOTENCY_KEY = 256
+
+_encode = msgspec.json.Encoder().encode
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,17 +79,11 @@ async def read_portable(runtime: Runtime, tenant: str, thread_id: str) -> Portab
 
 
 def export_line(item: Portable) -> str:
-    record = {
-        "format": FORMAT,
-        "thread": item.thread.to_hash(),
-        "turns": [_export_turn(seq, blob) for seq, blob in enumerate(item.blobs, start=1)],
-        "idempotency": {key: value.decode() for key, value in sorted(item.idempotency.items())},
-    }
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-
-
-def _export_turn(seq: int, blob: bytes) -> dict[str, Any]:
-    return decode_turn(seq, blob) | {"stored": base64.b64encode(blob).decode("ascii")}
+    """The thread and all its turns as the API serves them, plus its dedupe records."""
+    thread = _encode(item.thread.info(ThreadState.HOT))
+    turns = b",".join(turn_json(seq, blob) for seq, blob in enumerate(item.blobs, start=1))
+    idem = _encode({key: value.decode() for key, value in sorted(item.idempotency.items())})
+    return (b'{"thread":%b,"turns":[%b],"idempotency":%b}' % (thread, turns, idem)).decode()
 
 
 # -- import: validate ------------------------------------------------------------
@@ -97,38 +102,81 @@ def _parse(text: str, limits: Limits) -> Portable:
         record = json.loads(text)
     except ValueError as exc:
         raise InvalidInput(f"not valid JSON ({exc})") from None
-    if not isinstance(record, dict) or set(record) != LINE_FIELDS:
-        raise InvalidInput(f"expected an object with exactly the fields {sorted(LINE_FIELDS)}")
-    if record["format"] != FORMAT:
-        raise InvalidInput(f"format is {record['format']!r}; this threadkeeper reads {FORMAT!r}")
-    thread = _parse_thread(record["thread"], limits)
-    blobs = _parse_turns(record["turns"], limits)
-    said = thread.to_hash()["bytes"]  # (mypy misreads `thread.bytes`: the field shadows the type)
-    if thread.turn_count != len(blobs) or said != sum(map(len, blobs)):
+    if not isinstance(record, dict) or not {"thread", "turns"} <= set(record) <= LINE_FIELDS:
         raise InvalidInput(
-            f"thread says {thread.turn_count} turns / {said} bytes, the line holds "
-            f"{len(blobs)} turns / {sum(map(len, blobs))} bytes (truncated or edited?)"
+            'expected {"thread": {...}, "turns": [...]} as the API serves a thread, '
+            'optionally with "idempotency": {...}'
         )
-    return Portable(thread, blobs, _parse_idempotency(record["idempotency"], thread))
+    blobs = _parse_turns(record["turns"], limits)
+    thread = _parse_thread(record["thread"], limits, sum(map(len, blobs)))
+    if thread.turn_count != len(blobs):
+        raise InvalidInput(
+            f"thread says turn_count {thread.turn_count}, the line holds {len(blobs)} turns "
+            "(a single page of a longer thread? export it with `threadkeeper export`)"
+        )
+    return Portable(thread, blobs, _parse_idempotency(record.get("idempotency", {}), thread))
 
 
-def _parse_thread(raw: object, limits: Limits) -> Thread:
+def _parse_thread(raw: object, limits: Limits, byte_count: int) -> Thread:
     if not isinstance(raw, dict) or any(name not in raw for name in THREAD_REQUIRED):
         raise InvalidInput(f"thread must be an object with at least {', '.join(THREAD_REQUIRED)}")
-    if not all(isinstance(v, str | int) and not isinstance(v, bool) for v in raw.values()):
-        raise InvalidInput("thread fields must be strings or whole numbers")
-    try:
-        thread = Thread.from_hash({str(k): str(v) for k, v in raw.items()})
-    except (ValueError, TypeError) as exc:
-        raise InvalidInput(f"thread fields do not parse ({exc})") from None
-    check_id(thread.id)
-    check_id(thread.tenant, "tenant")
-    check_metadata(thread.metadata, limits, "thread.metadata")
-    if any(len(label or "") > MAX_LABEL for label in (thread.title, thread.tool)):
-        raise InvalidInput(f"thread title or tool is longer than {MAX_LABEL} characters")
+    unknown = sorted(set(raw) - THREAD_FIELDS)
+    if unknown:
+        raise InvalidInput(f"thread has fields threadkeeper does not know: {', '.join(unknown)}")
+    check_id(raw["id"])
+    check_id(raw["tenant"], "tenant")
+    metadata = raw.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise InvalidInput("thread.metadata must be a JSON object")
+    check_metadata(metadata, limits, "thread.metadata")
+    for name in ("title", "tool", "parent_id"):
+        value = raw.get(name)
+        if value is not None and (not isinstance(value, str) or len(value) > MAX_LABEL):
+            raise InvalidInput(f"thread.{name} must be null or a string of at most {MAX_LABEL}")
+    now = now_ms()
+    thread = Thread(
+        id=raw["id"], tenant=raw["tenant"], created_at=_time(raw, "created_at"),
+        updated_at=_time(raw, "updated_at"), title=raw.get("title"), tool=raw.get("tool"),
+        metadata=metadata, parent_id=raw.get("parent_id"),
+        fork_seq=_whole(raw, "fork_seq", optional=True), turn_count=_whole(raw, "turn_count"),
+        byte_count=byte_count, version=_whole(raw, "version"), archived_version=0,
+        archived_at=None, dirty_since=now, touched_at=now, **_gap(raw),
+    )  # fmt: skip
     if thread.version < 1 or thread.created_at < 1 or thread.updated_at < thread.created_at:
         raise InvalidInput("thread version, created_at or updated_at is out of range")
     return thread
+
+
+def _gap(raw: dict[str, Any]) -> dict[str, int]:
+    """`possibly_missing` (turns a Redis data loss may have taken) travels with the thread."""
+    gap = raw.get("possibly_missing")
+    if gap is None:
+        return {}
+    if not isinstance(gap, dict):
+        raise InvalidInput("thread.possibly_missing must be null or an object")
+    where = "thread.possibly_missing"
+    return {"gap_after": _whole(gap, "after_seq"), "gap_until": _time(gap, "lost_at", where)}
+
+
+def _time(raw: dict[str, Any], name: str, where: str = "thread") -> int:
+    value = raw.get(name)
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return parse_rfc3339(value)
+    except ValueError:
+        raise InvalidInput(
+            f"{where}.{name} is {value!r}: write an RFC 3339 time, e.g. 2026-11-22T03:58:16.512Z"
+        ) from None
+
+
+def _whole(raw: dict[str, Any], name: str, optional: bool = False) -> Any:
+    value = raw.get(name)
+    if optional and value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise InvalidInput(f"thread.{name} must be a whole number, not {value!r}")
+    return value
 
 
 def _parse_turns(raw: object, limits: Limits) -> list[bytes]:
@@ -142,23 +190,14 @@ def _parse_turns(raw: object, limits: Limits) -> list[bytes]:
 
 
 def _parse_turn(raw: object, seq: int, limits: Limits) -> bytes:
+    """An API-shaped turn -> its stored bytes (what the API will serve for it)."""
     where = f"turns[{seq - 1}]"
-    if not isinstance(raw, dict) or not isinstance(raw.get("stored"), str):
-        raise InvalidInput(f"{where} must be an object with its stored bytes in 'stored'")
-    readable = {k: v for k, v in raw.items() if k != "stored"}
-    turn_from_dict(readable, limits, where)
-    try:
-        blob = base64.b64decode(raw["stored"], validate=True)
-        decoded = decode_turn(seq, blob)
-    except (binascii.Error, ValueError, SnapshotCorrupt) as exc:
-        detail = exc.detail if isinstance(exc, ThreadkeeperError) else str(exc)
-        raise InvalidInput(f"{where}.stored is not a stored turn ({detail})") from None
-    if decoded != readable:
-        raise InvalidInput(
-            f"{where} (seq {seq}) does not match its stored bytes: the readable fields must be "
-            "exactly what 'stored' decodes to (was the line edited by hand?)"
-        )
-    return blob
+    if not isinstance(raw, dict):
+        raise InvalidInput(f"{where} must be a turn object")
+    if raw.get("seq", seq) != seq:
+        raise InvalidInput(f"{where} has seq {raw.get('seq')!r}; turns run 1, 2, 3... in order")
+    turn = turn_from_dict(raw, limits, where)
+    return stored_turn(seq, encode_turn(turn, _time(raw, "created_at", where)))
 
 
 def _parse_idempotency(raw: object, thread: Thread) -> dict[str, bytes]:
@@ -215,15 +254,14 @@ def check_lines(lines: Iterable[str], limits: Limits) -> tuple[int, list[str]]:
 
 
 async def import_thread(runtime: Runtime, item: Portable) -> str:
-    """Write one thread as new and dirty: imported | exists | tombstoned."""
+    """Write one thread as new and dirty, in one step: imported | exists | tombstoned."""
     store = runtime.store
     if await store.get(item.thread.tenant, item.thread.id) is not None:
         return "exists"
     # Dirty on arrival, so this machine's sweeper archives it; nothing dirty carries
     # a TTL unless the daemon runs cache-only.
-    thread = replace(item.thread, archived_version=0, archived_at=None, dirty_since=now_ms())
     result = await store.restore(
-        thread, item.blobs, item.idempotency, create_meta=True, ttl=runtime.archive is None
+        item.thread, item.blobs, item.idempotency, create_meta=True, ttl=runtime.archive is None
     )
     if result.status == "ok":
         return "imported"

@@ -1,8 +1,7 @@
-"""`threadkeeper export` / `import`: threads moved between machines as JSONL."""
+"""`threadkeeper export` / `import`: threads moved between machines as JSONL in the API's shapes."""
 
 from __future__ import annotations
 
-import base64
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +11,12 @@ import pytest
 from cli_support import Harness
 
 from threadkeeper import keys
-from threadkeeper.export import FORMAT
 from threadkeeper.paging import TurnPage
 from threadkeeper.runtime import Runtime
 
 IDS = ["one", "two", "three"]
+# What describes this machine's archive, not the thread: import starts it over.
+LOCAL = ("archived_version", "archived_at", "state")
 
 
 def _raw(tk: Harness, thread_id: str, tenant: str = "default") -> dict[str, Any]:
@@ -26,22 +26,33 @@ def _raw(tk: Harness, thread_id: str, tenant: str = "default") -> dict[str, Any]
         return {
             "stream": client.xrange(k.turns),
             "idem": client.hgetall(k.idempotency),
-            "meta": client.hgetall(k.meta),
             "ttl": client.pttl(k.turns),
         }
 
 
-def _view(tk: Harness, thread_id: str, tenant: str = "default") -> dict[str, Any]:
+def _served(tk: Harness, thread_id: str, tenant: str = "default") -> dict[str, Any]:
+    """The thread and every turn, as GET /v1/threads/{id}?limit=1000 serves them."""
+    with tk.api() as client:
+        headers = {}
+        answer = client.get(f"/v1/threads/{thread_id}?limit=1000", headers=headers)
+    if tenant != "default":
+        return _view(tk, thread_id, tenant)
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def _view(tk: Harness, thread_id: str, tenant: str) -> dict[str, Any]:
     async def read(rt: Runtime) -> dict[str, Any]:
         view = await rt.service.read(tenant, thread_id, TurnPage(limit=1000))
-        return {"thread": view.thread.public(view.state), "turns": view.turns}
+        turns = [json.loads(t) for t in view.turns_json] if hasattr(view, "turns_json") else []
+        return {"thread": view.thread.public(view.state), "turns": turns}
 
     return tk.call(read)
 
 
 def _portable(thread: dict[str, Any]) -> dict[str, Any]:
-    # What import deliberately changes: the new machine's archive holds nothing yet.
-    return {k: v for k, v in thread.items() if k not in ("archived_version", "archived_at")}
+    return {k: v for k, v in thread.items() if k not in LOCAL}
 
 
 def _seed(tk: Harness) -> None:
@@ -50,59 +61,94 @@ def _seed(tk: Harness) -> None:
     tk.seed("acme", "four", turns=2)
 
 
-def test_export_then_import_into_an_empty_redis_gives_identical_threads(
+def test_a_line_is_the_thread_as_the_api_serves_it(tk: Harness, tmp_path: Path) -> None:
+    tk.seed("default", "shape", turns=3, metadata={"k": 1})
+    served = _served(tk, "shape")
+    record = json.loads(tk("export", "shape").stdout)
+    assert set(record) == {"thread", "turns", "idempotency"}
+    assert record["thread"] == served["thread"]  # RFC 3339 times, objects, nulls
+    assert record["turns"] == served["turns"]
+    assert record["thread"]["metadata"] == {"k": 1} and record["thread"]["tool"] is None
+    assert record["thread"]["created_at"].endswith("Z")
+    assert all("stored" not in turn for turn in record["turns"])
+
+
+def test_export_then_import_into_an_empty_redis_serves_identical_threads(
     tk: Harness, tmp_path: Path
 ) -> None:
     _seed(tk)
     tk("archive", "two", "--wait")  # one archived thread, the others dirty
-    before = {i: (_raw(tk, i), _view(tk, i)) for i in IDS}
+    before = {i: (_raw(tk, i), _served(tk, i)) for i in IDS}
     before_acme = _raw(tk, "four", "acme")
     out = tmp_path / "threads.jsonl"
     tk("export", *IDS, "acme:four", "-o", str(out))
-    lines = out.read_text().splitlines()
-    assert len(lines) == 4 and all(json.loads(line)["format"] == FORMAT for line in lines)
+    assert len(out.read_text().splitlines()) == 4
 
     tk.flushall()
     result = tk("import", str(out), "--json")
-    assert json.loads(result.stdout)["counts"] == {"imported": 4}
+    report = json.loads(result.stdout)
+    assert report["counts"] == {"imported": 4}
+    assert [row["line"] for row in report["lines"]] == [1, 2, 3, 4]
 
     for thread_id in IDS:
-        raw, view = before[thread_id]
+        raw, served = before[thread_id]
         after = _raw(tk, thread_id)
         assert after["stream"] == raw["stream"]  # byte-identical turns, same stream ids
         assert after["idem"] == raw["idem"] and after["idem"]  # retries still dedupe
         assert after["ttl"] == -1  # dirty: no TTL until this machine archives it
-        again = _view(tk, thread_id)
-        assert again["turns"] == view["turns"]
-        assert _portable(again["thread"]) == _portable(view["thread"])
+        again = _served(tk, thread_id)
+        assert again["turns"] == served["turns"]
+        assert _portable(again["thread"]) == _portable(served["thread"])
         assert again["thread"]["archived_version"] == 0
     assert _raw(tk, "four", "acme")["stream"] == before_acme["stream"]
     with tk.redis() as client:  # all dirty, so this machine's sweeper archives them
         assert sum(client.zcard(keys.dirty_index(b)) for b in keys.BUCKETS) == 4
 
 
+def test_export_all_and_by_tenant(tk: Harness) -> None:
+    _seed(tk)
+    every = [json.loads(line)["thread"] for line in tk("export", "--all").stdout.splitlines()]
+    assert sorted((t["tenant"], t["id"]) for t in every) == sorted(
+        [("default", i) for i in IDS] + [("acme", "four")]
+    )
+    acme = tk("export", "--tenant", "acme").stdout.splitlines()
+    assert [json.loads(line)["thread"]["id"] for line in acme] == ["four"]
+    tk("export", "--all", "one", code=2)
+
+
+def test_import_takes_the_apis_own_answer_without_idempotency(tk: Harness, tmp_path: Path) -> None:
+    tk.seed("default", "from-api", turns=3, title="kept")
+    served = _served(tk, "from-api")
+    path = tmp_path / "api.jsonl"
+    path.write_text(json.dumps({"thread": served["thread"], "turns": served["turns"]}) + "\n")
+    tk.flushall()
+    result = tk("import", str(path))
+    assert "line 1: default:from-api imported" in result.stderr
+    again = _served(tk, "from-api")
+    assert again["turns"] == served["turns"]
+    assert _portable(again["thread"]) == _portable(served["thread"])
+
+
 def test_export_of_an_archived_thread_reads_it_back_first(tk: Harness, tmp_path: Path) -> None:
     tk.seed("default", "cold", turns=4)
     tk("archive", "cold", "--wait")
-    stream = _raw(tk, "cold")["stream"]
+    served = _served(tk, "cold")
     with tk.redis() as client:  # the hot TTL lapsing
         client.delete(keys.thread_keys("default", "cold").turns)
-    out = tk("export", "cold").stdout  # to stdout
-    record = json.loads(out)
-    blobs = [base64.b64decode(t["stored"]) for t in record["turns"]]
-    assert blobs == [fields[b"t"] for _, fields in stream]
+    record = json.loads(tk("export", "cold").stdout)
+    assert record["turns"] == served["turns"]
     assert [t["seq"] for t in record["turns"]] == [1, 2, 3, 4]
 
 
-def test_export_of_an_unknown_thread_fails_and_says_so(tk: Harness, tmp_path: Path) -> None:
+def test_export_of_an_unknown_thread_exits_not_found(tk: Harness, tmp_path: Path) -> None:
     tk.seed("default", "real")
     out = tmp_path / "x.jsonl"
-    result = tk("export", "real", "ghost", "-o", str(out), code=1)
-    assert "default:ghost: FAILED: no thread 'ghost'" in result.stderr
+    result = tk("export", "real", "ghost", "-o", str(out), code=3)
+    assert "default:ghost: no thread 'ghost'" in result.stderr
     assert len(out.read_text().splitlines()) == 1
 
 
-def test_import_skips_ids_that_exist(tk: Harness, tmp_path: Path) -> None:
+def test_import_reports_each_line_and_skips_ids_that_exist(tk: Harness, tmp_path: Path) -> None:
     _seed(tk)
     out = tmp_path / "t.jsonl"
     tk("export", *IDS, "-o", str(out))
@@ -110,7 +156,9 @@ def test_import_skips_ids_that_exist(tk: Harness, tmp_path: Path) -> None:
     tk.seed("default", "two", turns=1)
     result = tk("import", str(out))
     assert "2 imported" in result.stdout and "1 exists" in result.stdout
-    assert "already exist" in result.stderr
+    for line in ("line 1: default:one imported", "line 2: default:two exists",
+                 "line 3: default:three imported"):  # fmt: skip
+        assert line in result.stderr
     assert len(_raw(tk, "two")["stream"]) == 1  # untouched
 
 
@@ -123,52 +171,35 @@ def _good_line(tk: Harness, tmp_path: Path) -> dict[str, Any]:
     return record
 
 
-def _edit_content(r: dict[str, Any]) -> None:
-    r["turns"][1]["content"] = "rewritten by hand"
+def _set(path: str, value: Any) -> Callable[[dict[str, Any]], None]:
+    def edit(r: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = r
+        for name in parents:
+            target = target[int(name)] if name.isdigit() else target[name]
+        target[last] = value
 
-
-def _bad_base64(r: dict[str, Any]) -> None:
-    r["turns"][0]["stored"] = "!!!not base64!!!"
+    return edit
 
 
 def _drop_turn(r: dict[str, Any]) -> None:
     r["turns"].pop()
 
 
-def _bad_id(r: dict[str, Any]) -> None:
-    r["thread"]["id"] = "no spaces allowed"
-
-
-def _bad_format(r: dict[str, Any]) -> None:
-    r["format"] = "something-else/9"
-
-
-def _not_msgpack(r: dict[str, Any]) -> None:
-    r["turns"][0]["stored"] = base64.b64encode(b"\xc1\xc1").decode()
-
-
-def _dedupe(record: str) -> Callable[[dict[str, Any]], None]:
-    def edit(r: dict[str, Any]) -> None:
-        r["idempotency"]["k-good"] = record
-
-    return edit
-
-
 DEDUPE = "idempotency['k-good'] is"
 BREAKAGES = {
-    "edited content": (_edit_content, "turns[1] (seq 2) does not match its stored bytes"),
-    "bad base64": (_bad_base64, "turns[0].stored is not a stored turn"),
-    "missing turn": (_drop_turn, "thread says 3 turns"),
-    "bad id": (_bad_id, "thread id 'no spaces allowed' is not valid"),
-    "other format": (_bad_format, "format is 'something-else/9'; this threadkeeper reads"),
-    "not msgpack": (_not_msgpack, "turns[0].stored is not a stored turn"),
+    "missing turn": (_drop_turn, "thread says turn_count 3, the line holds 2 turns"),
+    "bad id": (_set("thread.id", "no spaces allowed"), "thread id 'no spaces allowed' is not"),
+    "unknown field": (_set("thread.colour", "red"), "thread has fields threadkeeper does not"),
+    "bad time": (_set("thread.created_at", "yesterday"), "thread.created_at is 'yesterday'"),
+    "epoch ms time": (_set("turns.0.created_at", 1700000000000), "turns[0].created_at is 17"),
+    "bad role": (_set("turns.1.role", "robot"), "turns[1].role"),
+    "wrong seq": (_set("turns.2.seq", 9), "turns[2] has seq 9"),
+    "metadata string": (_set("thread.metadata", "{}"), "thread.metadata must be a JSON object"),
+    "no thread": (lambda r: r.pop("thread"), 'expected {"thread": {...}, "turns": [...]}'),
     # A dedupe record that does not parse would break every later append with its key.
-    "dedupe garbage": (_dedupe("garbage"), f"{DEDUPE} 'garbage': a dedupe record reads"),
-    "dedupe 3 fields": (_dedupe("2:3:2"), f"{DEDUPE} '2:3:2'"),
-    "dedupe past the end": (_dedupe("2:4:2:f"), f"{DEDUPE} '2:4:2:f'"),
-    "dedupe first > last": (_dedupe("3:2:2:f"), f"{DEDUPE} '3:2:2:f'"),
-    "dedupe zero": (_dedupe("0:1:2:f"), f"{DEDUPE} '0:1:2:f'"),
-    "dedupe future version": (_dedupe("2:3:9:f"), f"{DEDUPE} '2:3:9:f'"),
+    "dedupe garbage": (_set("idempotency.k-good", "garbage"), f"{DEDUPE} 'garbage'"),
+    "dedupe past the end": (_set("idempotency.k-good", "2:4:2:f"), f"{DEDUPE} '2:4:2:f'"),
 }
 
 
@@ -193,7 +224,7 @@ def test_import_of_a_malformed_line_names_it_and_writes_nothing(
 
 def test_import_of_a_line_that_is_not_json(tk: Harness, tmp_path: Path) -> None:
     path = tmp_path / "in.jsonl"
-    path.write_text('{"format": "threadkeeper-export/1", "thread": {\n')
+    path.write_text('{"thread": {\n')
     result = tk("import", str(path), code=2)
     assert "line 1: not valid JSON" in result.stderr
 

@@ -69,11 +69,13 @@ def test_recover_after_flushall_restores_every_thread_and_the_listing(tk_any: Ha
     _seed_and_archive(tk)
     before = tk.call(_reads)
     api_before = _api_get(tk, "gamma")
-    ls_before = [_comparable(json.loads(line)) for line in tk("ls", "--json").stdout.splitlines()]
+    ls_before = [_comparable(t) for t in json.loads(tk("ls", "--json").stdout)["threads"]]
     assert before["default:beta"]["thread"]["version"] == 3
 
     tk.flushall()
-    assert tk("ls", "--json").stdout == ""  # (a lookup would rehydrate; the listing cannot)
+    assert (
+        json.loads(tk("ls", "--json").stdout)["threads"] == []
+    )  # (a lookup would rehydrate; the listing cannot)
     assert tk.call(lambda rt: rt.store.get("default", "alpha")) is None
 
     result = tk("recover", "--json")
@@ -81,7 +83,7 @@ def test_recover_after_flushall_restores_every_thread_and_the_listing(tk_any: Ha
     assert report["counts"] == {"restored": len(THREADS)}
     assert tk.call(_reads) == before
     assert _api_get(tk, "gamma") == api_before
-    ls_after = [_comparable(json.loads(line)) for line in tk("ls", "--json").stdout.splitlines()]
+    ls_after = [_comparable(t) for t in json.loads(tk("ls", "--json").stdout)["threads"]]
     assert ls_after == ls_before
     assert sorted(row["id"] for row in ls_after) == ["alpha", "beta", "gamma"]
 
@@ -108,7 +110,7 @@ def test_deleted_threads_stay_deleted_after_recover(tk_any: Harness) -> None:
     assert caught.value.extra["reason"] == GoneReason.DELETED.value
     tomb = tk.call(lambda rt: rt.store.tombstone("default", "alpha"))
     assert tomb is not None and tomb.reason is GoneReason.DELETED
-    ids = [json.loads(line)["id"] for line in tk("ls", "--json").stdout.splitlines()]
+    ids = [t["id"] for t in json.loads(tk("ls", "--json").stdout)["threads"]]
     assert "alpha" not in ids and sorted(ids) == ["beta", "gamma"]
 
 

@@ -15,15 +15,15 @@ def test_ls_lists_a_tenants_threads_newest_first(tk: Harness) -> None:
         tk.seed("default", thread_id, turns=2, title=f"about {thread_id}")
     tk.seed("acme", "elsewhere")
 
-    rows = [json.loads(line) for line in tk("ls", "--json").stdout.splitlines()]
+    rows = json.loads(tk("ls", "--json").stdout)["threads"]
     assert [r["id"] for r in rows] == ["third", "second", "first"]
     assert all(r["tenant"] == "default" and r["turn_count"] == 2 for r in rows)
     with tk.api() as client:  # the same threads the API lists, in the same order
         assert [t["id"] for t in client.get("/v1/threads").json()["threads"]] == [
             r["id"] for r in rows
         ]
-    acme = tk("ls", "--tenant", "acme", "--json").stdout.splitlines()
-    assert [json.loads(line)["id"] for line in acme] == ["elsewhere"]
+    acme = json.loads(tk("ls", "--tenant", "acme", "--json").stdout)["threads"]
+    assert [t["id"] for t in acme] == ["elsewhere"]
 
     table = tk("ls")
     lines = table.stdout.splitlines()
@@ -37,7 +37,7 @@ def test_ls_shows_archived_threads_as_archived(tk: Harness) -> None:
     tk("archive", "cold", "--wait")
     with tk.redis() as client:
         client.delete(keys.thread_keys("default", "cold").turns)
-    (row,) = [json.loads(line) for line in tk("ls", "--json").stdout.splitlines()]
+    (row,) = json.loads(tk("ls", "--json").stdout)["threads"]
     assert row["state"] == "archived"
 
 

@@ -77,10 +77,20 @@ def test_archive_named_threads_of_any_tenant(tk: Harness) -> None:
     assert tk("archive", "mine", "--wait").stdout.strip() == "archive: 1 clean"
 
 
-def test_archive_of_a_missing_thread_is_reported(tk: Harness) -> None:
-    result = tk("archive", "nope", "--wait", code=1)
-    assert "archive: 1 missing" in result.stdout
-    assert "default:nope: missing" in result.stderr
+def test_archive_of_a_missing_thread_exits_not_found(tk: Harness) -> None:
+    result = tk("archive", "nope", "--wait", code=3)
+    assert "archive: 1 not_found" in result.stdout
+    assert "default:nope: NOT FOUND" in result.stderr
+
+
+def test_archive_without_wait_of_a_missing_thread_queues_nothing(tk: Harness) -> None:
+    result = tk("archive", "nope", "--json", code=3)
+    assert json.loads(result.stdout) == {
+        "queued_jobs": 0,
+        "threads": 0,
+        "not_found": ["default:nope"],
+    }
+    assert make_queue(tk.settings).count == 0
 
 
 def test_archive_without_wait_queues_jobs_for_the_workers(tk: Harness) -> None:

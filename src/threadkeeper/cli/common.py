@@ -7,13 +7,13 @@ import json
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import click
 
 from threadkeeper import batch
 from threadkeeper.batch import Progress, Ref, Report
-from threadkeeper.cli import HOME_KEY
+from threadkeeper.cli import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, HOME_KEY
 from threadkeeper.home import require_running
 from threadkeeper.models import DEFAULT_TENANT
 from threadkeeper.runtime import Runtime, build_runtime
@@ -78,16 +78,26 @@ def parse_refs(ids: Sequence[str], tenant: str) -> list[Ref]:
     return [batch.parse_ref(text, tenant) for text in ids]
 
 
-def print_report(report: Report, as_json: bool, what: str) -> None:
-    """Print the report; exit 1 if any thread failed or ended in a problem status."""
+def report_exit_code(report: Report) -> int:
+    """1 if a thread failed or ended in a problem status, else 3 if one was not found."""
+    if report.failed or report.flagged:
+        return EXIT_FAILED
+    return EXIT_NOT_FOUND if report.not_found else EXIT_OK
+
+
+def print_report(
+    report: Report, as_json: bool, what: str, extra: dict[str, Any] | None = None
+) -> None:
+    """Print the report (on stdout; details on stderr) and exit with its code."""
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        click.echo(json.dumps(report.as_dict() | (extra or {}), indent=2))
     else:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(report.counts.items()))
         click.echo(f"{what}: {counts or 'nothing to do'}")
         for member, status in report.flagged:
             click.echo(f"  {member}: {status}", err=True)
+        for member, reason in report.not_found:
+            click.echo(f"  {member}: NOT FOUND: {reason}", err=True)
         for member, reason in report.failed:
             click.echo(f"  {member}: FAILED: {reason}", err=True)
-    if not report.ok:
-        sys.exit(1)
+    sys.exit(report_exit_code(report))

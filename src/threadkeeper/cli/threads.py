@@ -48,7 +48,7 @@ async def read_all(runtime: Runtime, tenant: str, thread_id: str) -> dict[str, A
 
 @main.command("ls")
 @click.option("--tenant", default=DEFAULT_TENANT, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per line (JSONL).")
+@click.option("--json", "as_json", is_flag=True, help='{"threads": [...]}, as GET /v1/threads.')
 def ls_command(tenant: str, as_json: bool) -> None:
     """List a tenant's threads, newest first."""
 
@@ -57,8 +57,7 @@ def ls_command(tenant: str, as_json: bool) -> None:
 
     rows = run(load_settings(), work)
     if as_json:
-        for row in rows:
-            click.echo(json.dumps(row, ensure_ascii=False))
+        click.echo(json.dumps({"threads": rows}, ensure_ascii=False, indent=2))
         return
     click.echo(f"{'ID':<24} {'UPDATED':<24} {'TURNS':>6} {'VER':>5} {'STATE':<8} TITLE")
     for row in rows:

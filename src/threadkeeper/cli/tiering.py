@@ -7,13 +7,14 @@ thing on stdout, so it can be piped.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Awaitable, Callable, Sequence
 
 import click
 
 from threadkeeper import batch, recovery
 from threadkeeper.batch import Progress, Ref, Report
-from threadkeeper.cli import main
+from threadkeeper.cli import EXIT_NOT_FOUND, main
 from threadkeeper.cli.common import (
     json_option,
     load_settings,
@@ -94,14 +95,30 @@ def archive_command(
 
 
 def _archive_queued(choose: Callable[[Runtime], Awaitable[list[Ref]]], as_json: bool) -> None:
+    """Queue archive jobs for the chosen threads; a thread named that does not exist is
+    reported (exit 3), not queued."""
     settings = load_settings()
-    refs = run(settings, choose)
+
+    async def existing(runtime: Runtime) -> tuple[list[Ref], list[Ref]]:
+        refs = await choose(runtime)
+        found = [await runtime.store.get(r.tenant, r.thread_id) is not None for r in refs]
+        return [r for r, ok in zip(refs, found, strict=True) if ok], [
+            r for r, ok in zip(refs, found, strict=True) if not ok
+        ]
+
+    refs, absent = run(settings, existing)
     queued = _queue_archive(settings, refs) if refs else 0
     if as_json:
-        click.echo(json.dumps({"queued_jobs": queued, "threads": len(refs)}))
+        body = {"queued_jobs": queued, "threads": len(refs),
+                "not_found": [r.member for r in absent]}  # fmt: skip
+        click.echo(json.dumps(body, indent=2))
     else:
         click.echo(f"queued {queued} archive job(s) for {len(refs)} thread(s)")
+        for ref in absent:
+            click.echo(f"  {ref.member}: NOT FOUND: no such thread", err=True)
     click.echo("a worker (`threadkeeper worker`) runs them; --wait archives here instead", err=True)
+    if absent:
+        sys.exit(EXIT_NOT_FOUND)
 
 
 # -- rehydrate ------------------------------------------------------------------------
