@@ -7,6 +7,8 @@
     │   ├── LimitExceeded                 413
     │   └── IdempotencyMismatch           422
     ├── Unauthorized                      401
+    ├── RouteNotFound                     404  (no route for the path)
+    ├── MethodNotAllowed                  405
     ├── CrossSiteRequest                  403  (a console form not from the console)
     ├── ThreadNotFound                    404  (reason: never_stored | deleted | retention)
     │   └── TurnNotFound                  404  (no such turn or item, or it was deleted)
@@ -99,6 +101,18 @@ class CrossSiteRequest(ThreadkeeperError):
     status = 403
     title = "Cross-site request refused"
     slug = "cross-site"
+
+
+class RouteNotFound(ThreadkeeperError):
+    status = 404
+    title = "No such route"
+    slug = "route-not-found"
+
+
+class MethodNotAllowed(ThreadkeeperError):
+    status = 405
+    title = "Method not allowed"
+    slug = "method-not-allowed"
 
 
 class ThreadNotFound(ThreadkeeperError):

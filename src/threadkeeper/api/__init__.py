@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -14,7 +15,7 @@ from starlette.routing import Route
 
 from threadkeeper import ui
 from threadkeeper.api import conversations, edits, health, threads, tiering
-from threadkeeper.api.http import on_error, on_unexpected
+from threadkeeper.api.http import on_error, on_http_exception, on_unexpected
 from threadkeeper.api.schema import openapi_document
 from threadkeeper.errors import ThreadkeeperError
 from threadkeeper.models import DEFAULT_TENANT
@@ -68,7 +69,11 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         routes=routes,
         lifespan=lifespan,
         middleware=[Middleware(health.MetricsMiddleware)],
-        exception_handlers={ThreadkeeperError: on_error, Exception: on_unexpected},
+        exception_handlers={
+            ThreadkeeperError: on_error,
+            HTTPException: on_http_exception,
+            Exception: on_unexpected,
+        },
     )
     app.state.settings = settings
     app.state.auth = TokenAuth.from_settings(settings, DEFAULT_TENANT)

@@ -6,10 +6,18 @@ import logging
 from collections.abc import Mapping
 
 import msgspec
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
 
-from threadkeeper.errors import InvalidInput, LimitExceeded, ThreadkeeperError
+from threadkeeper.errors import (
+    InvalidInput,
+    LimitExceeded,
+    MethodNotAllowed,
+    RouteNotFound,
+    ThreadkeeperError,
+)
 
 log = logging.getLogger("threadkeeper.api")
 
@@ -30,6 +38,38 @@ async def on_error(request: Request, exc: Exception) -> Response:
     if exc.status >= 500:
         log.error("%s %s: %s", request.method, request.url.path, exc.detail)
     return problem_response(exc, {"Retry-After": "1"} if exc.extra.get("retry") else None)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    """Starlette's own 404 and 405 (no route, wrong method), as problem+json like the rest."""
+    assert isinstance(exc, HTTPException)
+    where = f"{request.method} {request.url.path}"
+    headers = dict(exc.headers or {})
+    problem: ThreadkeeperError
+    if exc.status_code == 404:
+        problem = RouteNotFound(
+            f"no route for {where}: the API is under /v1 (GET / links the entry points, "
+            "/openapi.json lists every route)"
+        )
+    elif exc.status_code == 405:
+        allowed = _allowed_methods(request) or headers.get("Allow", "")
+        headers["Allow"] = allowed
+        problem = MethodNotAllowed(f"{where} is not allowed: use {allowed}", allowed=allowed)
+    else:
+        problem = ThreadkeeperError(f"{where}: {exc.detail}")
+        problem.status = exc.status_code
+    return problem_response(problem, headers or None)
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route takes on this path (each method may be its own Route)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
