@@ -12,9 +12,11 @@ PYTEST_ARGS ?=
 install: $(STAMP) redis-server
 
 $(STAMP): pyproject.toml
+	@echo "threadkeeper: installing into $(VENV) (first run, or pyproject.toml changed): a minute or two"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --progress-bar on -e '.[dev]'
+	@echo "threadkeeper: installed"
 	touch $(STAMP)
 
 # redis-server from PATH; on Debian/Ubuntu install it if missing, else say what to do.

@@ -288,13 +288,13 @@ def banner(settings: Settings) -> str:
     return "\n".join([
         f"threadkeeper is up: API {api}, archive {settings.archive_url}",
         f"  {auth_summary(settings)}",
-        "next steps:",
-        f"  curl -s -X POST {api}/v1/threads -H 'Content-Type: application/json' "
+        "  next steps:",
+        f"    curl -s -X POST {api}/v1/threads -H 'Content-Type: application/json' "
         "-d '{\"turns\": [{\"role\": \"user\", \"content\": \"hello\"}]}'",
-        f"  threadkeeper health{home}        is the data safe?",
-        f"  threadkeeper status{home}        pids, ports, URLs",
-        f"  {api}/openapi.json   the API; README.md: Commands, Runbook",
-        "  Ctrl-C (or `threadkeeper stop`) stops it: API, then worker and cron, then Redis",
+        f"    threadkeeper health{home}     is the data safe?",
+        f"    threadkeeper status{home}     pids, ports, URLs",
+        f"    {api}/openapi.json   the API (README.md: Commands, Runbook)",
+        "    Ctrl-C or `threadkeeper stop` stops it: the API, worker and cron, then Redis",
     ])  # fmt: skip
 
 
