@@ -14,10 +14,10 @@ from typing import Any
 import msgspec
 
 from threadkeeper.codec import deleted_marker, edited_turn, is_deleted, turn_json
-from threadkeeper.errors import Conflict, TurnNotFound, VersionConflict
+from threadkeeper.errors import Conflict, TurnNotFound
 from threadkeeper.models import Thread
 from threadkeeper.revisions import Revised, RevisionStore
-from threadkeeper.service import ThreadService
+from threadkeeper.service import ThreadService, version_conflict
 
 ATTEMPTS = 4  # compare-and-set retries when the turn changes under us
 
@@ -136,12 +136,7 @@ class Editor:
 
     async def _refuse(self, tenant: str, thread_id: str, seq: int, result: Revised) -> None:
         if result.status == "version":
-            raise VersionConflict(
-                f"thread {thread_id!r} is at version {result.version}, not the expected one: "
-                "read it again and retry with the current version",
-                thread_id=thread_id,
-                current_version=result.version,
-            )
+            raise version_conflict(thread_id, result.version)
         if result.status == "no_turn":
             raise _no_turn(thread_id, seq, None)
         raise await self.service.not_found(tenant, thread_id)

@@ -212,12 +212,7 @@ class ThreadService:
                 )
             return AppendResult(result.seqs, result.version, replayed=True)
         if result.status == "version":
-            raise VersionConflict(
-                f"thread {thread_id!r} is at version {result.version}, not the expected one: "
-                "read it again and retry with the current version",
-                thread_id=thread_id,
-                current_version=result.version,
-            )
+            raise version_conflict(thread_id, result.version)
         if result.status == "full":
             raise _too_many_turns(thread_id, result.version, self.settings.limits.max_turns)
         if result.status == "archived":
@@ -427,6 +422,15 @@ def _unforkable(parent: Thread, at_seq: int, held: int) -> Conflict:
         "(nothing was created)",
         thread_id=parent.id,
         missing_turns=[first, last],
+    )
+
+
+def version_conflict(thread_id: str, version: int) -> VersionConflict:
+    return VersionConflict(
+        f"thread {thread_id!r} is at version {version}, not the expected one: "
+        "read it again and retry with the current version",
+        thread_id=thread_id,
+        current_version=version,
     )
 
 
