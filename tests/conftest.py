@@ -14,6 +14,7 @@ import redis
 from starlette.testclient import TestClient
 
 import leaks
+from redis_cluster import RedisCluster, start_cluster
 from s3server import S3Server, start_seaweedfs
 from threadkeeper.api import create_app
 from threadkeeper.redis_server import ManagedRedis
@@ -64,22 +65,60 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         yield server
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A real 3-master Redis Cluster on loopback for the session."""
+    with start_cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+        yield cluster
+
+
+# The suites that run against both a standalone Redis and the cluster.
+BOTH_KINDS = ("test_store.py", "test_indexes.py", "api/", "tiering/", "cli/test_cli_tiering.py",
+              "cli/test_cli_threads.py", "test_cluster_routes.py")  # fmt: skip
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    path = metafunc.definition.path.as_posix()
+    if "redis_kind" in metafunc.fixturenames and any(p in path for p in BOTH_KINDS):
+        metafunc.parametrize("redis_kind", ["standalone", "cluster"], indirect=True)
+
+
 @pytest.fixture
-def redis_url(redis_server: ManagedRedis) -> Iterator[str]:
-    """An empty database for each test."""
+def redis_kind(request: pytest.FixtureRequest) -> str:
+    """standalone, or cluster for the suites in BOTH_KINDS (their second run)."""
+    return str(getattr(request, "param", "standalone"))
+
+
+@pytest.fixture
+def redis_url(request: pytest.FixtureRequest, redis_kind: str, redis_server: ManagedRedis) -> str:
+    """An empty hot store for each test: the standalone Redis, or the cluster."""
     client = redis.Redis.from_url(redis_server.url)
     client.flushall()
     client.close()
-    yield redis_server.url
+    if redis_kind == "cluster":
+        cluster: RedisCluster = request.getfixturevalue("redis_cluster")
+        cluster.flush()
+        return cluster.url
+    return redis_server.url
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, redis_url: str) -> Callable[..., Settings]:
-    """Settings for a test: its Redis, a file archive in tmp_path, overrides by keyword."""
+def queue_env(redis_kind: str, redis_server: ManagedRedis) -> dict[str, str]:
+    """The environment naming RQ's Redis: needed (standalone) when the hot store is the cluster."""
+    return {"THREADKEEPER_QUEUE_REDIS_URL": redis_server.url} if redis_kind == "cluster" else {}
+
+
+@pytest.fixture
+def make_settings(
+    tmp_path: Path, redis_url: str, redis_kind: str, redis_server: ManagedRedis
+) -> Callable[..., Settings]:
+    """Settings for a test: its Redis (and RQ's, standalone), a file archive in tmp_path,
+    overrides by keyword."""
 
     def make(**overrides: object) -> Settings:
         base = Settings(
             redis_url=redis_url,
+            queue_redis_url=redis_server.url if redis_kind == "cluster" else None,
             archive_url=(tmp_path / "archive").as_uri(),
             home=tmp_path / "home",
         )

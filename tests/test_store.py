@@ -6,10 +6,10 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-import redis.asyncio
 
 from threadkeeper import keys
 from threadkeeper.codec import encode_turn, load_turn, stored_turn
+from threadkeeper.connection import async_client
 from threadkeeper.models import Thread
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.store import ThreadStore
@@ -27,7 +27,7 @@ class Clock:
 
 @pytest.fixture
 async def store(redis_url: str) -> AsyncIterator[ThreadStore]:
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = async_client(redis_url)
     yield ThreadStore(client, hot_ttl=3600, clock=Clock())
     await client.aclose()
 
@@ -136,7 +136,7 @@ async def test_expected_version_and_turn_limit_refuse_before_writing(store: Thre
 async def test_append_to_a_missing_thread_writes_nothing(store: ThreadStore) -> None:
     result = await store.append("acme", "nope", [blob("x")], max_turns=9)
     assert result.status == "missing"
-    assert await store.redis.keys("tk:{acme:nope}*") == []
+    assert [k async for k in store.redis.scan_iter(match="tk:{acme:nope}*")] == []
     assert await store.redis.zscore(keys.thread_keys("acme", "nope").activity, "acme:nope") is None
 
 
@@ -240,7 +240,7 @@ async def test_restore_puts_turns_back_only_at_the_same_version(store: ThreadSto
 
 
 async def test_cache_only_mode_puts_the_hot_ttl_on_every_write(redis_url: str) -> None:
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = async_client(redis_url)
     store = ThreadStore(client, hot_ttl=60, cache_only=True, clock=Clock())
     await make(store, 1)
     k = keys.thread_keys("acme", "t1")
@@ -264,7 +264,7 @@ async def test_writes_reload_their_script_after_redis_forgets_it(store: ThreadSt
 
 async def test_touch_with_a_never_hot_ttl_keeps_the_turns(redis_url: str) -> None:
     """`THREADKEEPER_HOT_TTL=never` (0 ms): a TTL set before must go, not fire at once."""
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = async_client(redis_url)
     store = ThreadStore(client, hot_ttl=None, clock=Clock())
     await make(store, 2)
     k = keys.thread_keys("acme", "t1")

@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from threadkeeper import keys
 from threadkeeper.connection import translated
+from threadkeeper.masters import masters
 from threadkeeper.models import now_ms, rfc3339
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,10 @@ def _report(run_id: str, flat: list[Any]) -> RestartReport:
 
 
 @translated
-async def check(redis: Redis) -> RestartReport:
-    """Compare Redis's run_id with the canary's, record any restart's verdict, re-arm."""
+async def check(redis: Redis, key: str = keys.CANARY) -> RestartReport:
+    """Compare Redis's run_id with the canary's, record any restart's verdict, re-arm.
+
+    `redis` is one Redis node (a master of a cluster, with its own `key`)."""
     server = await redis.info("server")
     run_id = str(server["run_id"])
     now = now_ms()
@@ -109,7 +112,7 @@ async def check(redis: Redis) -> RestartReport:
     uptime = int(server.get("uptime_in_seconds", 0))
     started = min(now, (now // 1000 - uptime + 1) * 1000)
     previous = _seen_run_ids.get(redis, "")
-    flat = await redis.eval(_CHECK, 1, keys.CANARY, run_id, now, started, previous)
+    flat = await redis.eval(_CHECK, 1, key, run_id, now, started, previous)
     _seen_run_ids[redis] = run_id
     report = _report(run_id, flat)
     if previous and previous != run_id:
@@ -158,10 +161,17 @@ async def _check_against_home(redis: Redis, record: Path) -> RestartReport:
     return report
 
 
-def loss_probe(redis: Redis) -> Callable[[], Awaitable[int | None]]:
-    """ThreadService's restart_loss probe: when Redis last lost its data in a restart."""
+@translated
+async def check_masters(client: Any) -> list[tuple[str, RestartReport]]:
+    """The canary of every master (one, for a standalone Redis): (address, verdict)."""
+    return [(m.address, await check(m.client, m.canary_key)) for m in await masters(client)]
+
+
+def loss_probe(client: Any) -> Callable[[], Awaitable[int | None]]:
+    """ThreadService's restart_loss probe: when a master last lost its data in a restart."""
 
     async def probe() -> int | None:
-        return (await check(redis)).data_lost_at
+        lost = [r.data_lost_at for _, r in await check_masters(client) if r.data_lost_at]
+        return max(lost) if lost else None
 
     return probe

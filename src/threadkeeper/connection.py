@@ -1,4 +1,10 @@
-"""Redis clients, and the one place where redis-py's errors become ours."""
+"""Redis clients, and the one place where redis-py's errors become ours.
+
+Which client depends on what the URL points at: a node of a Redis Cluster
+(`INFO cluster` says `cluster_enabled:1`) gets redis-py's cluster client, which
+follows MOVED and ASK, loads scripts on every master and groups a pipeline's
+commands by master; anything else gets the plain client.
+"""
 
 from __future__ import annotations
 
@@ -9,18 +15,29 @@ from typing import Any, ParamSpec, TypeVar
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import (
     BusyLoadingError,
+    ClusterDownError,
     ConnectionError,
+    MovedError,
     ReadOnlyError,
+    RedisClusterException,
     ResponseError,
     TimeoutError,
 )
 from redis.retry import Retry
 
-from threadkeeper.errors import StoreError, StoreFull, StoreOutcomeUnknown, StoreUnavailable
+from threadkeeper.errors import (
+    ConfigError,
+    StoreError,
+    StoreFull,
+    StoreOutcomeUnknown,
+    StoreUnavailable,
+)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -32,34 +49,100 @@ def _backoff() -> ExponentialWithJitterBackoff:
     return ExponentialWithJitterBackoff(base=0.05, cap=1.0)
 
 
-def async_client(url: str, **options: Any) -> redis.asyncio.Redis:
+HotClient = redis.asyncio.Redis | redis.asyncio.cluster.RedisCluster
+SyncHotClient = redis.Redis | redis.cluster.RedisCluster
+
+_clusters: dict[str, bool] = {}  # url -> is a cluster, once a node has said
+
+
+def is_cluster(url: str, variable: str = "THREADKEEPER_REDIS_URL") -> bool:
+    """Whether `url` names a node of a Redis Cluster; a cluster must serve every slot.
+
+    Asked once per URL per process. An unreachable Redis is taken for a standalone
+    one (a process may start before its Redis): a cluster then answers MOVED, and
+    that error says to restart the process once the cluster is up.
+    """
+    if url in _clusters:
+        return _clusters[url]
+    probe = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+    try:
+        enabled = int(probe.info("cluster").get("cluster_enabled", 0)) == 1
+        if enabled:
+            _check_coverage(probe.cluster("info"), variable, url)
+    except ConnectionError:
+        return False
+    finally:
+        probe.close()
+    _clusters[url] = enabled
+    return enabled
+
+
+def _check_coverage(info: dict[str, Any], variable: str, url: str) -> None:
+    served = int(info.get("cluster_slots_ok", 0))
+    if info.get("cluster_state") != "ok" or served < 16384:
+        raise ConfigError(
+            f"{variable}={url} names a Redis Cluster that serves {served} of the 16384 "
+            f"slots (cluster_state:{info.get('cluster_state')}): every slot needs a "
+            "master before threadkeeper can use it; assign the missing ones "
+            "(redis-cli --cluster fix <host:port>), then start again"
+        )
+
+
+def _policy(retry: Retry | AsyncRetry) -> dict[str, Any]:
+    return {"retry": retry, "retry_on_error": list(RETRY_ON), "socket_connect_timeout": 5}
+
+
+def async_client(url: str, **options: Any) -> Any:
     """The API's client: hiredis-parsed, retrying transient errors with redis-py's Retry.
 
     The asyncio client needs redis-py's asyncio Retry: the sync class never catches.
+    A cluster client retries MOVED/ASK and a lost node itself (its Retry, here the
+    same backoff), reloading the slot map in between.
     """
-    return redis.asyncio.Redis.from_url(
-        url,
-        retry=AsyncRetry(_backoff(), retries=5),
-        retry_on_error=list(RETRY_ON),
-        health_check_interval=30,
-        socket_connect_timeout=5,
-        **options,
-    )
+    retry = AsyncRetry(_backoff(), retries=5)
+    common: dict[str, Any] = {
+        "retry": retry,
+        "retry_on_error": list(RETRY_ON),
+        "socket_connect_timeout": 5,
+    }
+    if is_cluster(url):
+        return redis.asyncio.cluster.RedisCluster.from_url(url, **common, **options)
+    return redis.asyncio.Redis.from_url(url, health_check_interval=30, **common, **options)
 
 
-def sync_client(url: str, **options: Any) -> redis.Redis:
-    """RQ's client (RQ is synchronous); same retry policy."""
-    return redis.Redis.from_url(
-        url,
-        retry=Retry(_backoff(), retries=5),
-        retry_on_error=list(RETRY_ON),
-        socket_connect_timeout=5,
-        **options,
-    )
+def sync_client(url: str, **options: Any) -> Any:
+    """A synchronous client of the hot store (workers' counters, CLI); same policy."""
+    common = _policy(Retry(_backoff(), retries=5))
+    if is_cluster(url):
+        return redis.cluster.RedisCluster.from_url(url, **common, **options)
+    return redis.Redis.from_url(url, **common, **options)
+
+
+def queue_client(url: str, variable: str = "THREADKEEPER_QUEUE_REDIS_URL") -> redis.Redis:
+    """RQ's client: a standalone Redis, for RQ's commands span many keys."""
+    if is_cluster(url, variable):
+        raise ConfigError(
+            f"{variable}={url} names a Redis Cluster node, but RQ's queue needs a "
+            "standalone Redis (its commands touch many keys at once): point "
+            "THREADKEEPER_QUEUE_REDIS_URL at a standalone Redis (a small one is enough)"
+        )
+    return redis.Redis.from_url(url, **_policy(Retry(_backoff(), retries=5)))
 
 
 def _describe(exc: Exception) -> StoreError:
     text = str(exc)
+    if isinstance(exc, RedisClusterException | ClusterDownError):
+        return StoreUnavailable(
+            f"the Redis Cluster cannot serve this now ({text}): a master is down or failing "
+            "over; retry in a few seconds with the same Idempotency-Key",
+            retry=True,
+        )
+    if isinstance(exc, MovedError):
+        return StoreUnavailable(
+            "THREADKEEPER_REDIS_URL names a Redis Cluster node, but this process took it for "
+            "a standalone Redis (it was unreachable when the process started): restart "
+            "the process now that the cluster answers"
+        )
     if isinstance(exc, BusyLoadingError):
         return StoreUnavailable(
             "Redis is loading its data after a restart; retry in a few seconds", retry=True
@@ -109,7 +192,7 @@ def redis_errors() -> Iterator[None]:
     """Translate redis-py errors into threadkeeper's, once, at the boundary."""
     try:
         yield
-    except (ConnectionError, TimeoutError, ResponseError) as exc:
+    except (ConnectionError, TimeoutError, ResponseError, RedisClusterException) as exc:
         raise _describe(exc) from exc
 
 

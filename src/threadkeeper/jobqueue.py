@@ -19,8 +19,7 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
-from threadkeeper.connection import sync_client
-from threadkeeper.runtime import redis_url
+from threadkeeper.runtime import queue_connection
 from threadkeeper.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,7 +36,7 @@ def job_retry() -> Retry:
 
 def make_queue(settings: Settings, connection: redis.Redis | None = None) -> Queue:
     """The work queue, JSON-serialized, on `connection` (a new sync client if None)."""
-    conn = connection if connection is not None else sync_client(redis_url(settings))
+    conn = connection if connection is not None else queue_connection(settings)
     return Queue(settings.queue_name, connection=conn, serializer=JSONSerializer)
 
 

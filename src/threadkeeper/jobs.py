@@ -24,7 +24,7 @@ import redis
 from threadkeeper import keys
 from threadkeeper.connection import sync_client
 from threadkeeper.jobqueue import QueueDispatch, make_queue
-from threadkeeper.runtime import Runtime, build_runtime, redis_url
+from threadkeeper.runtime import Runtime, build_runtime, queue_connection, redis_url
 from threadkeeper.settings import Settings
 from threadkeeper.sweeper import run_batch
 from threadkeeper.sweeper import sweep as sweep_once
@@ -37,7 +37,8 @@ class _Process:
     pid: int
     loop: asyncio.AbstractEventLoop
     runtime: Runtime
-    sync: redis.Redis
+    sync: Any  # the hot store (a cluster client on a cluster): worker counters
+    queue: redis.Redis
 
 
 _current: _Process | None = None
@@ -56,7 +57,7 @@ def _build(settings: Settings) -> _Process:
     sync = sync_client(redis_url(settings))
     runtime = build_runtime(settings)
     runtime.tiering.counters = sync
-    return _Process(os.getpid(), loop, runtime, sync)
+    return _Process(os.getpid(), loop, runtime, sync, queue_connection(settings))
 
 
 def close() -> None:
@@ -66,6 +67,7 @@ def close() -> None:
         _current.loop.run_until_complete(_current.runtime.close())
         _current.loop.close()
         _current.sync.close()
+        _current.queue.close()
     _current = None
 
 
@@ -102,7 +104,7 @@ def sweep() -> dict[str, Any]:
     """One sweeper pass, handing batches to the workers through the queue."""
     process = _process()
     settings = process.runtime.settings
-    dispatch = QueueDispatch(make_queue(settings, process.sync), settings)
+    dispatch = QueueDispatch(make_queue(settings, process.queue), settings)
     report = _run(lambda rt: sweep_once(rt.store, settings, dispatch, tiering=rt.tiering))
     return {"due": report.due, "expired": report.expired, "batches": report.batches,
             "held_back": report.held_back, "lag_ms": report.lag_ms,

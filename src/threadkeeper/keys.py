@@ -30,6 +30,13 @@ SNAPSHOT_SUFFIX = ".tks"
 INDEX_BUCKETS = 16
 
 CANARY = f"{NAMESPACE}:canary"  # restart-survival canary (hash)
+
+
+def master_canary(tag: str) -> str:
+    """One cluster master's canary: a tag whose slot that master serves (masters.py)."""
+    return f"{CANARY}:{{{tag}}}"
+
+
 SWEEPER_HEARTBEAT = f"{NAMESPACE}:sweeper"  # last sweep (hash)
 WORKER_COUNTERS = f"{NAMESPACE}:metrics"  # counters from worker processes (hash)
 

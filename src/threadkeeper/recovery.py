@@ -20,8 +20,6 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from redis.exceptions import WatchError
-
 from threadkeeper import keys
 from threadkeeper.archive import Archive
 from threadkeeper.batch import Progress, Ref, Report, require_archive, tally
@@ -100,19 +98,7 @@ async def recover_thread(runtime: Runtime, item: ArchivedThread) -> str:
 @translated
 async def _bury(runtime: Runtime, ref: Ref, tomb: ArchiveTombstone, thread: Thread | None) -> str:
     """Recreate the Redis tombstone of a thread the archive says was deleted."""
-    k = keys.thread_keys(ref.tenant, ref.thread_id)
-    fields = ["reason", tomb.reason.value, "at", tomb.at,
-              "version", thread.version if thread else tomb.version,
-              "turn_count", thread.turn_count if thread else 0]  # fmt: skip
-    # Only where Redis has neither the thread nor a tombstone: never over live data.
-    # (Written here, not in the store, because only recovery ever recreates one.)
-    async with runtime.redis.pipeline(transaction=True) as pipe:
-        try:
-            await pipe.watch(k.meta, k.tombstone)
-            if not await pipe.exists(k.meta, k.tombstone):
-                pipe.multi()  # type: ignore[no-untyped-call]
-                pipe.hset(k.tombstone, items=fields)
-                await pipe.execute()
-        except WatchError:
-            pass  # something wrote meanwhile: what is there now decides, below
-    return "present" if await runtime.redis.exists(k.meta) else "tombstoned"
+    fields = {"reason": tomb.reason.value, "at": tomb.at,
+              "version": thread.version if thread else tomb.version,
+              "turn_count": thread.turn_count if thread else 0}  # fmt: skip
+    return await runtime.store.bury(ref.tenant, ref.thread_id, fields)

@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import redis
 from redis.asyncio import Redis
 
-from threadkeeper import canary
+from threadkeeper import canary, masters
 from threadkeeper.archive import Archive, open_archive
-from threadkeeper.connection import async_client
+from threadkeeper.connection import async_client, is_cluster, queue_client
 from threadkeeper.errors import ConfigError
 from threadkeeper.service import ThreadService
 from threadkeeper.settings import Settings
@@ -29,6 +30,7 @@ class Runtime:
     service: ThreadService
 
     async def close(self) -> None:
+        await masters.close(self.redis)
         await self.redis.aclose()
 
 
@@ -39,6 +41,24 @@ def redis_url(settings: Settings) -> str:
             "or run `threadkeeper up`, which starts its own"
         )
     return settings.redis_url
+
+
+def queue_url(settings: Settings) -> str:
+    """RQ's Redis: THREADKEEPER_QUEUE_REDIS_URL, else the hot store's when standalone."""
+    if settings.queue_redis_url:
+        return settings.queue_redis_url
+    url = redis_url(settings)
+    if is_cluster(url):
+        raise ConfigError(
+            f"THREADKEEPER_REDIS_URL={url} is a Redis Cluster, and RQ's queue needs a "
+            "standalone Redis (its commands touch many keys at once): set "
+            "THREADKEEPER_QUEUE_REDIS_URL to one (e.g. redis://127.0.0.1:6380/0)"
+        )
+    return url
+
+
+def queue_connection(settings: Settings) -> redis.Redis:
+    return queue_client(queue_url(settings))
 
 
 def build_runtime(

@@ -23,6 +23,8 @@ class Scripts:
     touch: AsyncScript
     replace_turn: AsyncScript
     update_thread: AsyncScript
+    read_all: AsyncScript
+    bury: AsyncScript
 
     @classmethod
     def register(cls, redis: Redis) -> Scripts:

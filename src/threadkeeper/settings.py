@@ -82,6 +82,7 @@ class Settings:
     """Everything a process needs to know, read once; a bad value names its variable."""
 
     redis_url: str | None = None
+    queue_redis_url: str | None = None  # None: the hot store's, when that is standalone
     archive_url: str | None = None
     home: Path = Path(".threadkeeper")
     host: str = "127.0.0.1"
@@ -167,6 +168,7 @@ def _read(env: Mapping[str, str]) -> Settings:
     archive = env.get(PREFIX + "ARCHIVE_URL")  # "" is meaningful: cache-only mode
     return Settings(
         redis_url=get("REDIS_URL"),
+        queue_redis_url=get("QUEUE_REDIS_URL"),
         archive_url=archive,
         home=Path(get("HOME") or ".threadkeeper"),
         host=get("HOST") or "127.0.0.1",

@@ -87,6 +87,10 @@ def _flatten(mapping: dict[str, Any]) -> list[Any]:
     return [item for pair in mapping.items() for item in pair]
 
 
+def _pairs(flat: list[Any]) -> dict[Any, Any]:
+    return dict(zip(flat[0::2], flat[1::2], strict=True))
+
+
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
@@ -212,7 +216,8 @@ class ThreadStore:
         self, script: AsyncScript, names: list[str], args: list[Any], more: PipelineWrites
     ) -> list[Any]:
         async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.evalsha(script.sha, len(names), *names, *args)
+            # execute_command: the cluster pipeline blocks its `evalsha` method, not the command
+            pipe.execute_command("EVALSHA", script.sha, len(names), *names, *args)
             more(pipe)
             replies: list[Any] = await pipe.execute(raise_on_error=False)
         # The script's answer decides; the index writes after it are repairable hints, so
@@ -311,10 +316,11 @@ class ThreadStore:
     async def touch(self, tenant: str, thread_id: str) -> None:
         k = keys.thread_keys(tenant, thread_id)
         now = self.clock()
-        async with self.redis.pipeline(transaction=False) as pipe:
-            await self.scripts.touch(k.hot, [now, self.hot_ttl_ms], pipe)
+
+        def activity(pipe: Pipeline) -> None:
             pipe.zadd(k.activity, {k.member: now}, xx=True)
-            await pipe.execute()
+
+        await self._script_pipeline(self.scripts.touch, k.hot, [now, self.hot_ttl_ms], activity)
 
     # -- reads ----------------------------------------------------------------
 
@@ -368,17 +374,24 @@ class ThreadStore:
     ) -> tuple[Thread, list[bytes], dict[str, bytes]] | None:
         """Everything a snapshot needs, read atomically."""
         k = keys.thread_keys(tenant, thread_id)
-        async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(k.meta)
-            pipe.xrange(k.turns)
-            pipe.hgetall(k.idempotency_old)
-            pipe.hgetall(k.idempotency)
-            raw, entries, old, idem = await pipe.execute()
-        if not raw:
+        flat_meta, entries, flat_old, flat_idem = await self.scripts.read_all(
+            [k.meta, k.turns, k.idempotency_old, k.idempotency]
+        )
+        if not flat_meta:
             return None
-        blobs = [fields[b"t"] for _, fields in entries]
-        records = {_text(key): value for key, value in (old | idem).items()}
+        raw = _pairs(flat_meta)
+        blobs = [_pairs(fields)[b"t"] for _, fields in entries]
+        records = {
+            _text(key): value for key, value in (_pairs(flat_old) | _pairs(flat_idem)).items()
+        }
         return Thread.from_hash(raw), blobs, records
+
+    @translated
+    async def bury(self, tenant: str, thread_id: str, fields: dict[str, Any]) -> str:
+        """Recreate a deleted thread's tombstone unless Redis holds the thread or one:
+        'present' (the thread is live) or 'tombstoned'."""
+        k = keys.thread_keys(tenant, thread_id)
+        return _text(await self.scripts.bury([k.meta, k.tombstone], _flatten(fields)))
 
     @translated
     async def tombstone(self, tenant: str, thread_id: str) -> Tombstone | None:

@@ -36,6 +36,7 @@ from threadkeeper.errors import ConfigError
 from threadkeeper.home import HomeLock, RunInfo, run_file
 from threadkeeper.orphans import stop_orphans
 from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.runtime import queue_url
 from threadkeeper.settings import LOG_FORMAT, PREFIX, Settings
 from threadkeeper.tokens import auth_summary, check_bind
 
@@ -80,6 +81,7 @@ class Supervisor:
             self.settings = self.settings.with_overrides(
                 archive_url=self.settings.default_archive_url
             )
+        queue_url(self.settings)  # a cluster without a queue Redis fails here, not in a child
         return sock
 
     def child_env(self) -> dict[str, str]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import redis
 from starlette.testclient import TestClient
 
 from threadkeeper import keys
+from threadkeeper.connection import sync_client
 
 
 def _degraded_thread(client: TestClient, redis_url: str) -> None:
@@ -17,7 +17,7 @@ def _degraded_thread(client: TestClient, redis_url: str) -> None:
     assert client.post("/v1/threads/t1/archive?wait=true").json()["status"] == "archived"
     more = {"turns": [{"role": "user", "content": "c3", "tokens": 10}]}
     assert client.post("/v1/threads/t1/turns", json=more).status_code == 201
-    with redis.Redis.from_url(redis_url) as r:
+    with sync_client(redis_url) as r:
         r.delete(keys.thread_keys("default", "t1").turns)
 
 

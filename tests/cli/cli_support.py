@@ -19,6 +19,7 @@ from starlette.testclient import TestClient
 
 from threadkeeper.api import create_app
 from threadkeeper.cli import main
+from threadkeeper.connection import sync_client
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
 from threadkeeper.wire.decode import parse_new_thread, parse_new_turns
@@ -56,7 +57,7 @@ class Harness:
         return asyncio.run(main())
 
     def redis(self) -> redis.Redis:
-        return redis.Redis.from_url(self.redis_url)
+        return sync_client(self.redis_url)
 
     def flushall(self) -> None:
         with self.redis() as client:

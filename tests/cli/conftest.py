@@ -24,7 +24,7 @@ def _s3_env(server: S3Server) -> dict[str, str]:
 
 def _make_harness(
     monkeypatch: pytest.MonkeyPatch, redis_url: str, tmp_path: Path, extra: dict[str, str]
-) -> Harness:
+) -> Harness:  # extra: also RQ's Redis (queue_env) when the hot store is the cluster
     env = {
         "THREADKEEPER_REDIS_URL": redis_url,
         "THREADKEEPER_ARCHIVE_URL": (tmp_path / "archive").as_uri(),
@@ -37,9 +37,11 @@ def _make_harness(
 
 
 @pytest.fixture
-def tk(monkeypatch: pytest.MonkeyPatch, redis_url: str, tmp_path: Path) -> Harness:
+def tk(
+    monkeypatch: pytest.MonkeyPatch, redis_url: str, tmp_path: Path, queue_env: dict[str, str]
+) -> Harness:
     """The CLI over the test's Redis and a file archive in tmp_path."""
-    return _make_harness(monkeypatch, redis_url, tmp_path, {})
+    return _make_harness(monkeypatch, redis_url, tmp_path, queue_env)
 
 
 @pytest.fixture(params=["local", pytest.param("s3", marks=pytest.mark.s3)])
@@ -48,9 +50,10 @@ def tk_any(
     monkeypatch: pytest.MonkeyPatch,
     redis_url: str,
     tmp_path: Path,
+    queue_env: dict[str, str],
 ) -> Harness:
     """The CLI over each archive backend: a file archive, then the real S3 server."""
-    extra: dict[str, str] = {}
+    extra = dict(queue_env)
     if request.param == "s3":
-        extra = _s3_env(request.getfixturevalue("s3_server"))
+        extra |= _s3_env(request.getfixturevalue("s3_server"))
     return _make_harness(monkeypatch, redis_url, tmp_path, extra)

@@ -121,7 +121,7 @@ def test_a_worker_runs_the_sweep_and_its_batches(
         state = thread_state(settings, thread_id)
         assert state["archived"] == state["version"] == 1 and state["pttl"] > 0
         assert len(snapshots(local_backend, thread_id)) == 1
-    beat = queue.connection.hgetall(keys.SWEEPER_HEARTBEAT)
+    beat = sync_redis(settings.redis_url or "").hgetall(keys.SWEEPER_HEARTBEAT)  # the hot store
     assert int(beat[b"lag_ms"]) > 0 and int(beat[b"last_run"]) > 0
     assert queue.finished_job_registry.count == 2  # the sweep and one batch
 
@@ -143,7 +143,8 @@ def test_a_failing_batch_is_retried_later_and_its_error_is_visible(
     assert job.get_status() == JobStatus.SCHEDULED and job.retries_left == 4
     assert "ArchiveUnavailable: 1 of 1 threads failed" in caplog.text  # the worker's log
     assert thread_state(settings, "t1")["pttl"] == -1
-    assert queue.connection.hget("tk:metrics", "archive_failures:put") == b"1"
+    counters = sync_redis(settings.redis_url or "")  # the hot store
+    assert counters.hget(keys.WORKER_COUNTERS, "archive_failures:put") == b"1"
 
     local_backend.restore()
     assert jobs.archive_batch(["default:t1"]) == {"default:t1": "archived"}  # idempotent re-run

@@ -15,6 +15,7 @@ import redis
 
 from threadkeeper import keys
 from threadkeeper.archive import Archive
+from threadkeeper.connection import sync_client
 from threadkeeper.models import Thread
 from threadkeeper.runtime import Runtime
 from threadkeeper.settings import Limits, Settings
@@ -111,6 +112,8 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
         "THREADKEEPER_HOME": str(settings.home),
         "PYTHONUNBUFFERED": "1",
     })  # fmt: skip
+    if settings.queue_redis_url:
+        env["THREADKEEPER_QUEUE_REDIS_URL"] = settings.queue_redis_url
     env.update({f"THREADKEEPER_{k}": v for k, v in extra.items()})
     return env
 
@@ -133,4 +136,4 @@ def wait_for(check: Callable[[], Any], timeout: float, what: str, proc: Proc | N
 
 
 def sync_redis(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    return sync_client(url)

@@ -151,7 +151,7 @@ async def _watch(runtime: Runtime, every: float, grace: float) -> None:
 
 async def _check_canary(runtime: Runtime) -> None:
     try:
-        await canary.check(runtime.redis)
+        await canary.check_masters(runtime.redis)
     except ThreadkeeperError as exc:
         log.warning("restart canary: Redis did not answer: %s", exc.detail)
 

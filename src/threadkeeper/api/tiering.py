@@ -11,10 +11,9 @@ from starlette.routing import BaseRoute, Route
 from threadkeeper import keys
 from threadkeeper.api.http import choice_param, wire_response
 from threadkeeper.api.threads import _service, _settings, _tenant, _thread_id
-from threadkeeper.connection import sync_client
 from threadkeeper.jobqueue import archive_job_id, enqueue, make_queue
 from threadkeeper.models import Thread, ThreadState
-from threadkeeper.runtime import Runtime, redis_url
+from threadkeeper.runtime import Runtime, queue_connection
 from threadkeeper.settings import Settings
 from threadkeeper.tiering import Rehydrated
 from threadkeeper.wire.shapes import ArchiveDone, ArchiveQueued, RehydrateDone
@@ -41,7 +40,7 @@ async def _state(request: Request, thread: Thread) -> ThreadState:
 def _queue_archive(settings: Settings, member: str, version: int) -> tuple[str, bool]:
     """Enqueue an archive of this version (once, however often asked); a short-lived client."""
     job_id = archive_job_id(member, version)
-    with sync_client(redis_url(settings)) as connection:
+    with queue_connection(settings) as connection:
         queued = enqueue(make_queue(settings, connection), "archive_batch", [[member]],
                          job_id, settings)  # fmt: skip
     return job_id, queued

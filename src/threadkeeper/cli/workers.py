@@ -7,9 +7,8 @@ import click
 from threadkeeper import jobs
 from threadkeeper.cli import main
 from threadkeeper.cli.common import load_settings
-from threadkeeper.connection import sync_client
 from threadkeeper.cron import Cron, sweep_registration
-from threadkeeper.runtime import redis_url
+from threadkeeper.runtime import queue_connection
 from threadkeeper.worker import die_with_this_process, make_worker, through_full_redis
 
 
@@ -18,7 +17,7 @@ from threadkeeper.worker import die_with_this_process, make_worker, through_full
 def worker(burst: bool) -> None:
     """Run archive, rehydrate, retention and sweep jobs (an RQ SimpleWorker, JSON jobs)."""
     settings = load_settings()
-    connection = sync_client(redis_url(settings))
+    connection = queue_connection(settings)
     # The scheduler (a forked child) moves jobs whose Retry interval passed back onto
     # the queue; it must not outlive this process.
     die_with_this_process()
@@ -36,7 +35,7 @@ def worker(burst: bool) -> None:
 def cron(config_path: str | None) -> None:
     """Enqueue a sweep every THREADKEEPER_SWEEP_INTERVAL (rq's cron, one job per tick)."""
     settings = load_settings()
-    connection = sync_client(redis_url(settings))
+    connection = queue_connection(settings)
 
     def start() -> None:
         scheduler = Cron(connection=connection)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import Any
 
 import redis.asyncio
@@ -13,16 +14,17 @@ from rq import Queue, Worker
 from threadkeeper import canary, keys
 from threadkeeper.archive import Archive
 from threadkeeper.canary import RestartReport
-from threadkeeper.connection import sync_client
-from threadkeeper.errors import ThreadkeeperError
+from threadkeeper.errors import ConfigError, ThreadkeeperError
 from threadkeeper.health.report import (
     Facts,
     HealthReport,
     RedisFacts,
 )
-from threadkeeper.health.rules import judge
+from threadkeeper.health.rules import combine, judge
+from threadkeeper.masters import Master, is_cluster_client, masters
 from threadkeeper.metrics import sweeper_lag_s
 from threadkeeper.models import now_ms
+from threadkeeper.runtime import queue_connection
 from threadkeeper.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -30,14 +32,40 @@ log = logging.getLogger(__name__)
 GATHER_TIMEOUT = 10.0
 
 
-async def report(
-    client: redis.asyncio.Redis, archive: Archive | None, settings: Settings
-) -> HealthReport:
-    """Gather and judge: the whole restart-survival report."""
-    return judge(await gather(client, archive, settings))
+async def report(client: Any, archive: Archive | None, settings: Settings) -> HealthReport:
+    """Gather and judge: the whole restart-survival report (per master, on a cluster)."""
+    facts = await gather(client, archive, settings)
+    if not is_cluster_client(client):
+        return judge(facts)
+    each = []
+    for master in await _masters_or_none(client):
+        part = await _gather_master(master)
+        each.append(judge(replace(facts, redis_url=f"redis://{master.address}", **part)))
+    return combine(judge(facts), each)
 
 
-async def gather(client: redis.asyncio.Redis, archive: Archive | None, settings: Settings) -> Facts:
+async def _masters_or_none(client: Any) -> list[Master]:
+    try:
+        async with asyncio.timeout(GATHER_TIMEOUT):
+            return await masters(client)
+    except (RedisError, TimeoutError, OSError) as exc:
+        log.warning("could not list the cluster's masters: %s", _describe(exc))
+        return []
+
+
+async def _gather_master(master: Master) -> dict[str, Any]:
+    """One master's durability, memory and restart canary."""
+    try:
+        async with asyncio.timeout(GATHER_TIMEOUT):
+            facts = await redis_facts(master.client)
+    except (RedisError, ThreadkeeperError, TimeoutError, OSError) as exc:
+        return {"redis": None, "redis_error": _describe(exc), "restart": None}
+    if facts.loading:
+        return {"redis": facts, "restart": None}
+    return {"redis": facts, "restart": await _restart(master.client, master.canary_key)}
+
+
+async def gather(client: Any, archive: Archive | None, settings: Settings) -> Facts:
     redis_part, archive_part = await asyncio.gather(
         _gather_redis(client, settings), _gather_archive(archive)
     )
@@ -67,10 +95,11 @@ async def _gather_archive(archive: Archive | None) -> dict[str, Any]:
     return {"archive_reachable": True}
 
 
-async def _gather_redis(client: redis.asyncio.Redis, settings: Settings) -> dict[str, Any]:
+async def _gather_redis(client: Any, settings: Settings) -> dict[str, Any]:
     try:
         async with asyncio.timeout(GATHER_TIMEOUT):
-            facts = await redis_facts(client)
+            first = (await masters(client))[0]
+            facts = await redis_facts(first.client)
             beat = await _heartbeat(client)
     except (RedisError, ThreadkeeperError, TimeoutError, OSError) as exc:
         return {"redis": None, "redis_error": _describe(exc)}
@@ -78,7 +107,7 @@ async def _gather_redis(client: redis.asyncio.Redis, settings: Settings) -> dict
         return {"redis": facts}
     return {
         "redis": facts,
-        "restart": await _restart(client),
+        "restart": await _restart(first.client, first.canary_key),
         "sweeper_last_run": int(beat["last_run"]) if beat.get("last_run") else None,
         "sweeper_lag_s": sweeper_lag_s(beat),
         "purges_owed": int(beat.get("purges_owed") or 0),
@@ -86,11 +115,11 @@ async def _gather_redis(client: redis.asyncio.Redis, settings: Settings) -> dict
     }
 
 
-async def _restart(client: redis.asyncio.Redis) -> RestartReport | None:
+async def _restart(client: redis.asyncio.Redis, key: str) -> RestartReport | None:
     """The canary's verdict; None if it cannot be armed (e.g. Redis full refuses the write)."""
     try:
         async with asyncio.timeout(GATHER_TIMEOUT):
-            return await canary.check(client)
+            return await canary.check(client, key)
     except (RedisError, ThreadkeeperError, TimeoutError, OSError) as exc:
         log.warning("restart canary: %s", _describe(exc))
         return None
@@ -104,7 +133,7 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-async def _heartbeat(client: redis.asyncio.Redis) -> dict[str, str]:
+async def _heartbeat(client: Any) -> dict[str, str]:
     raw = await client.hgetall(keys.SWEEPER_HEARTBEAT)
     return {_text(k): _text(v) for k, v in raw.items()}
 
@@ -152,10 +181,9 @@ async def _workers_alive(settings: Settings) -> int | None:
     """RQ workers registered on our queue whose heartbeat key still exists."""
     if not settings.redis_url:
         return None
-    url = settings.redis_url
 
     def count() -> int:
-        conn = sync_client(url)
+        conn = queue_connection(settings)
         try:
             return len(Worker.all(queue=Queue(settings.queue_name, connection=conn)))
         finally:
@@ -163,7 +191,7 @@ async def _workers_alive(settings: Settings) -> int | None:
 
     try:
         return await asyncio.wait_for(asyncio.to_thread(count), GATHER_TIMEOUT)
-    except (RedisError, TimeoutError, OSError) as exc:
+    except (RedisError, TimeoutError, OSError, ConfigError) as exc:
         log.warning("could not count RQ workers: %s", exc)
         return None
 

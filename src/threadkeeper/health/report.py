@@ -92,6 +92,7 @@ class HealthReport:
     status: Status
     facts: Facts
     warnings: tuple[str, ...] = field(default_factory=tuple)
+    masters: tuple[HealthReport, ...] = ()  # a cluster's, each judged alone
 
     @property
     def exit_code(self) -> int:
@@ -123,6 +124,19 @@ class HealthReport:
                 "sweeper_last_run": rfc3339(f.sweeper_last_run),
             },
             "warnings": list(self.warnings),
+            "masters": [m.master_public() for m in self.masters],
+        }
+
+    def master_public(self) -> dict[str, Any]:
+        """One cluster master's part of the report: its own durability and canary."""
+        f = self.facts
+        return {
+            "url": redacted(f.redis_url),
+            "status": self.status.label,
+            "reachable": f.redis is not None,
+            "error": f.redis_error,
+            "durability": _durability(f.redis),
+            "restart": _restart_public(f.restart),
         }
 
 

@@ -53,6 +53,20 @@ def judge(facts: Facts) -> HealthReport:
     return HealthReport(status, facts, tuple(f.message for f in findings))
 
 
+def combine(whole: HealthReport, per_master: list[HealthReport]) -> HealthReport:
+    """A cluster's report: the worst master decides; a warning that only some masters
+    have is prefixed with each one's address."""
+    if not per_master:
+        return whole
+    everywhere = set.intersection(*(set(r.warnings) for r in per_master))
+    warnings = [w for w in per_master[0].warnings if w in everywhere]
+    for r in per_master:
+        name = redacted(r.facts.redis_url)
+        warnings += [f"master {name}: {w}" for w in r.warnings if w not in everywhere]
+    worst = max(per_master, key=lambda r: r.status)
+    return HealthReport(worst.status, worst.facts, tuple(warnings), tuple(per_master))
+
+
 def _unreachable(facts: Facts) -> Finding:
     url = redacted(facts.redis_url)
     return _failing(f"Redis ({url}) is unreachable: {facts.redis_error}. {RUNBOOK}")

@@ -1,0 +1,105 @@
+"""A real Redis Cluster on loopback: N masters (and replicas), free ports, stopped by pid.
+
+Each node is a ManagedRedis (the project's redis.conf) with cluster mode on and an
+explicit free cluster-bus port; `redis-cli --cluster create` splits the slots in
+even ranges over the masters and gives each its replicas.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+
+from threadkeeper.redis_server import ManagedRedis, free_port
+
+__all__ = ["RedisCluster", "start_cluster"]
+
+READY_TIMEOUT = 90.0
+
+
+@dataclass
+class RedisCluster:
+    nodes: list[ManagedRedis] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def client(self, node: ManagedRedis) -> redis.Redis:
+        return redis.Redis(port=node.port, socket_connect_timeout=2, socket_timeout=10)
+
+    def masters(self) -> list[ManagedRedis]:
+        """The nodes that are masters now (after a failover, a former replica)."""
+        return [n for n in self.live() if self._role(n) == "master"]
+
+    def live(self) -> list[ManagedRedis]:
+        return [n for n in self.nodes if n.process is not None and n.process.poll() is None]
+
+    def _role(self, node: ManagedRedis) -> str:
+        with self.client(node) as conn:
+            return str(conn.info("replication")["role"])
+
+    def flush(self) -> None:
+        for node in self.masters():
+            with self.client(node) as conn:
+                conn.flushall()
+
+    def wait_ok(self, timeout: float = READY_TIMEOUT) -> None:
+        """Until every live node says cluster_state:ok and all its replicas are in sync."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self._ok(n) for n in self.live()):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"cluster not ok within {timeout}s: {self.nodes[0].log_tail()}")
+
+    def _ok(self, node: ManagedRedis) -> bool:
+        with self.client(node) as conn:
+            info = conn.cluster("info")
+            if info.get("cluster_state") != "ok":
+                return False
+            replication = conn.info("replication")
+        if replication["role"] == "slave":
+            return bool(replication.get("master_link_status") == "up")
+        return True
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+
+def _node(base: Path, index: int, node_timeout_ms: int) -> ManagedRedis:
+    bus = free_port()
+    args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-node-timeout", str(node_timeout_ms), "--cluster-port", str(bus),
+            "--appendfsync", "everysec"]  # fmt: skip
+    return ManagedRedis(base / f"node{index}", extra_args=args)
+
+
+@contextmanager
+def start_cluster(
+    base: Path, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 2000
+) -> Iterator[RedisCluster]:
+    """Start the nodes, create the cluster, wait until it serves every slot."""
+    cluster = RedisCluster()
+    try:
+        for index in range(masters * (1 + replicas)):
+            cluster.nodes.append(_node(base, index, node_timeout_ms).start())
+        addresses = [f"127.0.0.1:{n.port}" for n in cluster.nodes]
+        cli = shutil.which("redis-cli") or "redis-cli"
+        subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", str(replicas),
+             "--cluster-yes"],
+            check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=120,
+        )  # fmt: skip
+        cluster.wait_ok()
+        yield cluster
+    finally:
+        cluster.stop()
