@@ -163,7 +163,8 @@ async def through_proxy(
     async def make(marker: bytes) -> tuple[Runtime, LostReply]:
         proxy = LostReply(redis_url, marker)
         url = await proxy.start()
-        runtime = build_runtime(make_settings(), redis=async_client(url))
+        # cluster=False: asking the proxy (served by this very loop) would block it.
+        runtime = build_runtime(make_settings(), redis=async_client(url, cluster=False))
         opened.append((runtime, proxy))
         # Scripts loaded beforehand: the marked request is the one that runs, not a NOSCRIPT.
         await runtime.service.create("default", NewThread(id="warm", turns=[turn("w")]))

@@ -69,7 +69,7 @@ def is_cluster(url: str, variable: str = "THREADKEEPER_REDIS_URL") -> bool:
         enabled = int(probe.info("cluster").get("cluster_enabled", 0)) == 1
         if enabled:
             _check_coverage(probe.cluster("info"), variable, url)
-    except ConnectionError:
+    except (ConnectionError, TimeoutError):
         return False
     finally:
         probe.close()
@@ -92,20 +92,15 @@ def _policy(retry: Retry | AsyncRetry) -> dict[str, Any]:
     return {"retry": retry, "retry_on_error": list(RETRY_ON), "socket_connect_timeout": 5}
 
 
-def async_client(url: str, **options: Any) -> Any:
+def async_client(url: str, *, cluster: bool | None = None, **options: Any) -> Any:
     """The API's client: hiredis-parsed, retrying transient errors with redis-py's Retry.
 
     The asyncio client needs redis-py's asyncio Retry: the sync class never catches.
     A cluster client retries MOVED/ASK and a lost node itself (its Retry, here the
-    same backoff), reloading the slot map in between.
+    same backoff), reloading the slot map in between. `cluster` None: ask the URL.
     """
-    retry = AsyncRetry(_backoff(), retries=5)
-    common: dict[str, Any] = {
-        "retry": retry,
-        "retry_on_error": list(RETRY_ON),
-        "socket_connect_timeout": 5,
-    }
-    if is_cluster(url):
+    common = _policy(AsyncRetry(_backoff(), retries=5))
+    if is_cluster(url) if cluster is None else cluster:
         return redis.asyncio.cluster.RedisCluster.from_url(url, **common, **options)
     return redis.asyncio.Redis.from_url(url, health_check_interval=30, **common, **options)
 

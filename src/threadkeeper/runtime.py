@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
@@ -19,6 +20,8 @@ from threadkeeper.tiering import RestartLossProbe, Tiering
 
 log = logging.getLogger("threadkeeper")
 
+CLOSE_TIMEOUT = 10.0
+
 
 @dataclass(slots=True)
 class Runtime:
@@ -30,8 +33,12 @@ class Runtime:
     service: ThreadService
 
     async def close(self) -> None:
-        await masters.close(self.redis)
-        await self.redis.aclose()
+        """Close the clients, in bounded time: a process exits whatever Redis does."""
+        for closing in (masters.close(self.redis), self.redis.aclose()):
+            try:
+                await asyncio.wait_for(closing, CLOSE_TIMEOUT)
+            except TimeoutError:
+                log.warning("a Redis client did not close within %.0f s", CLOSE_TIMEOUT)
 
 
 def redis_url(settings: Settings) -> str:
