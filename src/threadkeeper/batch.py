@@ -31,6 +31,10 @@ ALL = 2**31 - 1  # "no limit" for the store's windowed index reads
 # Statuses that mean the thread did not end up where it was asked to be.
 ARCHIVE_PROBLEMS: frozenset[str] = frozenset({ArchiveStatus.INCOMPLETE, ArchiveStatus.TOO_LARGE})
 ARCHIVE_ABSENT: frozenset[str] = frozenset({ArchiveStatus.MISSING})  # no such thread
+# Not in Redis and never archived, or deleted: the API answers 404 for these too.
+REHYDRATE_ABSENT: frozenset[str] = frozenset(
+    {RehydrateStatus.NEVER_ARCHIVED, RehydrateStatus.TOMBSTONED}
+)
 NOT_FOUND = "not_found"
 REHYDRATE_PROBLEMS: frozenset[str] = frozenset(
     {RehydrateStatus.BEHIND, RehydrateStatus.LOST, RehydrateStatus.NEVER_ARCHIVED,
@@ -77,10 +81,10 @@ class Report:
     not_found: list[tuple[str, str]] = field(default_factory=list)
 
     def add(self, member: str, status: str) -> None:
-        if status in self.absent:
-            return self.missing(member, f"no thread {member}")
         self.counts[status] += 1
-        if status in self.problems:
+        if status in self.absent:
+            self.not_found.append((member, status))
+        elif status in self.problems:
             self.flagged.append((member, status))
 
     def fail(self, member: str, reason: str) -> None:
@@ -200,4 +204,4 @@ async def rehydrate_all(
         outcome = await runtime.tiering.rehydrate(ref.tenant, ref.thread_id)
         return outcome.status
 
-    return await tally(refs, step, Report(REHYDRATE_PROBLEMS), progress)
+    return await tally(refs, step, Report(REHYDRATE_PROBLEMS, REHYDRATE_ABSENT), progress)

@@ -79,8 +79,8 @@ def test_archive_named_threads_of_any_tenant(tk: Harness) -> None:
 
 def test_archive_of_a_missing_thread_exits_not_found(tk: Harness) -> None:
     result = tk("archive", "nope", "--wait", code=3)
-    assert "archive: 1 not_found" in result.stdout
-    assert "default:nope: NOT FOUND" in result.stderr
+    assert "archive: 1 missing" in result.stdout
+    assert "default:nope: missing (not found)" in result.stderr
 
 
 def test_archive_without_wait_of_a_missing_thread_queues_nothing(tk: Harness) -> None:
@@ -145,15 +145,20 @@ def test_rehydrate_says_which_turns_nothing_holds(tk: Harness) -> None:
     assert "default:lost: lost" in result.stderr
 
 
-def test_rehydrate_of_a_deleted_thread_is_a_problem(tk: Harness) -> None:
+def test_rehydrate_of_a_deleted_thread_exits_not_found(tk: Harness) -> None:
     tk.seed("default", "gone", turns=2)
     tk("archive", "gone", "--wait")
     tk.call(lambda rt: rt.service.delete("default", "gone"))
 
-    result = tk("rehydrate", "gone", code=1)
+    result = tk("rehydrate", "gone", code=3)  # as `show gone` and GET: not found
 
     assert "rehydrate: 1 tombstoned" in result.stdout
     assert "default:gone: tombstoned" in result.stderr
+
+
+def test_rehydrate_of_an_unknown_thread_exits_not_found(tk: Harness) -> None:
+    result = tk("rehydrate", "never-was", code=3)
+    assert "default:never-was: never_archived (not found)" in result.stderr
 
 
 def test_parse_ref() -> None:

@@ -97,7 +97,7 @@ def print_report(
         for member, status in report.flagged:
             click.echo(f"  {member}: {status}", err=True)
         for member, reason in report.not_found:
-            click.echo(f"  {member}: NOT FOUND: {reason}", err=True)
+            click.echo(f"  {member}: {reason} (not found)", err=True)
         for member, reason in report.failed:
             click.echo(f"  {member}: FAILED: {reason}", err=True)
     sys.exit(report_exit_code(report))
