@@ -5,6 +5,7 @@
     ├── InvalidInput                      400
     │   ├── InvalidJSON                   400
     │   ├── LimitExceeded                 413
+    │   ├── BodyTimeout                   408
     │   └── IdempotencyMismatch           422
     ├── Unauthorized                      401
     ├── RouteNotFound                     404  (no route for the path)
@@ -83,6 +84,12 @@ class LimitExceeded(InvalidInput):
     status = 413
     title = "Limit exceeded"
     slug = "limit-exceeded"
+
+
+class BodyTimeout(InvalidInput):
+    status = 408
+    title = "Request body timeout"
+    slug = "body-timeout"
 
 
 class IdempotencyMismatch(InvalidInput):

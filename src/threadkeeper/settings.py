@@ -98,6 +98,7 @@ class Settings:
     queue_name: str = "threadkeeper"
     limits: Limits = Limits()
     job_timeout: float = 300
+    body_timeout: float = 30  # a request body must arrive whole within this (seconds)
     worker_maintenance_interval: float = 60
     access_log: bool = False
     stop_timeout: float = 30
@@ -184,6 +185,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         queue_name=get("QUEUE") or "threadkeeper",
         limits=limits,
         job_timeout=required_duration("JOB_TIMEOUT", 300),
+        body_timeout=required_duration("BODY_TIMEOUT", 30),
         worker_maintenance_interval=required_duration("WORKER_MAINTENANCE_INTERVAL", 60),
         access_log=_parse_bool(PREFIX + "ACCESS_LOG", get("ACCESS_LOG") or "off"),
         stop_timeout=required_duration("STOP_TIMEOUT", 30),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 
@@ -12,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Match, Route
 
 from threadkeeper.errors import (
+    BodyTimeout,
     InvalidInput,
     LimitExceeded,
     MethodNotAllowed,
@@ -98,13 +100,24 @@ async def read_body(request: Request) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise _too_large(int(declared), max_bytes)
+    timeout: float = request.app.state.settings.body_timeout
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > max_bytes:
-            raise _too_large(size, max_bytes)
-        chunks.append(chunk)
+    try:
+        # A client that declares more than it sends would hold the connection forever.
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise _too_large(size, max_bytes)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BodyTimeout(
+            f"the request body did not arrive within {timeout:g} s ({size} bytes of "
+            f"{declared or 'an unknown length'} came; THREADKEEPER_BODY_TIMEOUT): send the "
+            "whole body, with a Content-Length that matches it",
+            setting="THREADKEEPER_BODY_TIMEOUT",
+        ) from None
     return b"".join(chunks)
 
 

@@ -1,0 +1,51 @@
+"""A body that never arrives in full: 408 after THREADKEEPER_BODY_TIMEOUT, connection freed."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+import uvicorn
+
+from threadkeeper.api import create_app
+from threadkeeper.redis_server import free_port
+from threadkeeper.settings import Settings
+
+
+@pytest.fixture
+def server_port(make_settings: Callable[..., Settings]) -> Iterator[int]:
+    """The real app under a real uvicorn, in a thread, with a 1 s body timeout."""
+    port = free_port()
+    config = uvicorn.Config(create_app(make_settings(body_timeout=1.0)), host="127.0.0.1",
+                            port=port, log_level="warning", lifespan="on")  # fmt: skip
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.05)
+    yield port
+    server.should_exit = True
+    thread.join(30)
+
+
+def test_a_body_shorter_than_its_content_length_is_answered_408(server_port: int) -> None:
+    with socket.create_connection(("127.0.0.1", server_port), timeout=20) as conn:
+        conn.sendall(
+            b"POST /v1/threads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 100\r\n\r\n" + b'{"id": "slow"'
+        )
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            chunk = conn.recv(65536)  # the old code never answered: this timed out
+            assert chunk, "connection closed without an answer"
+            answer += chunk
+        assert answer.startswith(b"HTTP/1.1 408"), answer
+        while chunk:  # the rest of the problem, then the server closes the connection
+            chunk = conn.recv(65536)
+            answer += chunk
+        assert b"/body-timeout" in answer and b"THREADKEEPER_BODY_TIMEOUT" in answer
