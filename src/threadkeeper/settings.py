@@ -88,6 +88,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8750
     tokens_file: Path | None = None
+    metrics_token: str | None = None  # with tokens on, also opens /metrics and /v1/health
     hot_ttl: float | None = 24 * 3600
     snapshot_idle: float = 60
     backup_interval: float = 300
@@ -175,6 +176,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         host=get("HOST") or "127.0.0.1",
         port=integer("PORT", 8750),
         tokens_file=Path(tokens) if tokens else None,
+        metrics_token=get("METRICS_TOKEN"),
         hot_ttl=duration("HOT_TTL", 24 * 3600),
         snapshot_idle=required_duration("SNAPSHOT_IDLE", 60),
         backup_interval=required_duration("BACKUP_INTERVAL", 300),

@@ -95,3 +95,18 @@ def test_a_broken_tokens_file_names_itself(tmp_path: Path) -> None:
     path.write_text(json.dumps({"nope": 1}))
     with pytest.raises(ConfigError, match="THREADKEEPER_TOKENS_FILE"):
         load_entries(path)
+
+
+def test_with_tokens_health_and_metrics_need_one_probes_stay_open(
+    make_client: Callable[..., TestClient], tokens: tuple[Path, str, str]
+) -> None:
+    path, alice, _ = tokens
+    client = make_client(tokens_file=path, metrics_token="scrape-me")
+    for route in ("/v1/health", "/metrics"):
+        assert client.get(route).status_code == 401
+        assert client.get(route, headers=bearer("wrong")).status_code == 401
+        assert client.get(route, headers=bearer(alice)).status_code == 200
+        assert client.get(route, headers=bearer("scrape-me")).status_code == 200
+    assert client.get("/v1/threads", headers=bearer("scrape-me")).status_code == 401  # no tenant
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/readyz").status_code == 200

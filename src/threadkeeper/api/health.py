@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -35,8 +36,24 @@ def _runtime(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
 
+def _require_operator(request: Request) -> None:
+    """/v1/health and /metrics show the archive path, the Redis address and run id.
+
+    With tokens on, they take any tenant's token or THREADKEEPER_METRICS_TOKEN (for a
+    scraper that should read no thread); /healthz and /readyz stay open for probes.
+    """
+    header = request.headers.get("authorization") or ""
+    wanted = request.app.state.settings.metrics_token
+    scheme, _, token = header.partition(" ")
+    if wanted and scheme.lower() == "bearer":
+        if hmac.compare_digest(token.strip().encode(), wanted.encode()):
+            return
+    request.app.state.auth.tenant_for(header or None)  # raises Unauthorized when tokens are on
+
+
 async def health(request: Request) -> Response:
     """GET /v1/health: the restart-survival report (200 whatever the status; read it)."""
+    _require_operator(request)
     runtime = _runtime(request)
     found = await report(runtime.redis, runtime.archive, runtime.settings)
     return JSONResponse(found.public())
@@ -81,6 +98,7 @@ async def _archive_problem(runtime: Runtime) -> str | None:
 
 async def metrics_endpoint(request: Request) -> Response:
     """GET /metrics: Prometheus text; gauges and worker counters are read from Redis now."""
+    _require_operator(request)
     runtime = _runtime(request)
     try:
         await metrics.refresh(runtime.redis, runtime.settings)
