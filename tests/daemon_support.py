@@ -24,6 +24,7 @@ from threadkeeper.redis_server import free_port
 
 STARTUP_TIMEOUT = 90
 STOP_TIMEOUT = 90
+BANNER = "threadkeeper is up"  # up's banner, logged once the API accepts connections
 
 
 def clean_env(**extra: str) -> dict[str, str]:
@@ -38,6 +39,7 @@ class Daemon:
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
         self.closing: list[httpx.Client] = []
+        self._launched_at = 0  # where this launch's lines start in the log
         self.pids: dict[str, int] = {}
         self.command = [executable] if executable else [sys.executable, "-m", "threadkeeper"]
         self.log_path = home.parent / f"up-{self.port}.log"
@@ -45,6 +47,7 @@ class Daemon:
     def launch(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
         args = [*self.command, "up", "--home", str(self.home), "--port", str(self.port), *extra]
         with self.log_path.open("ab") as log:
+            self._launched_at = log.tell()
             self.process = subprocess.Popen(
                 args, env=env or clean_env(), stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True, cwd=self.home.parent,
@@ -64,12 +67,20 @@ class Daemon:
             if self.process.poll() is not None:
                 pytest.fail(f"threadkeeper up exited: {self.output()}")
             try:
-                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return
+                ready = httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200
             except httpx.TransportError:
-                pass
+                ready = False
+            # up logs its banner a moment after the API answers: a test reading the
+            # start-up lines (auth on/off, next steps) must not race it.
+            if ready and BANNER in self._since_launch():
+                return
             time.sleep(0.2)
         pytest.fail(f"threadkeeper up not ready in {STARTUP_TIMEOUT}s: {self.output()}")
+
+    def _since_launch(self) -> str:
+        with self.log_path.open("rb") as log:
+            log.seek(self._launched_at)
+            return log.read().decode(errors="replace")
 
     def tree(self) -> dict[str, int]:
         """up, redis-server, worker and cron pids, from run.json."""
