@@ -9,41 +9,9 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 
-import uvicorn
+from live_server import HOST, LiveServer
 
-from threadkeeper.api import create_app
-from threadkeeper.redis_server import free_port
-from threadkeeper.settings import Settings
-
-HOST = "127.0.0.1"
-START_TIMEOUT = 60
-
-
-class LiveServer:
-    """The whole app served by uvicorn in a thread, as a client would meet it."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.port = free_port()
-        config = uvicorn.Config(create_app(settings), host=HOST, port=self.port,
-                                log_level="warning", lifespan="on")  # fmt: skip
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{HOST}:{self.port}"
-
-    def start(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.05)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(30)
+__all__ = ["HOST", "LiveServer", "LossyProxy", "Serve"]
 
 
 Serve = Callable[..., LiveServer]  # the `serve` fixture: start one, settings by keyword
