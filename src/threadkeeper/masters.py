@@ -42,16 +42,11 @@ async def masters(client: Any) -> list[Master]:
         return [Master("", client, keys.CANARY)]
     if client._initialize:  # redis-py loads the slot map on first use
         await client.initialize()
-    plain = _plain.setdefault(client, {})
     found = []
     for node in sorted(client.get_primaries(), key=lambda n: n.name):
-        if node.name not in plain:
-            plain[node.name] = redis.asyncio.Redis(
-                host=node.host, port=node.port, socket_connect_timeout=5, socket_timeout=10
-            )
         canary = _canary_key(client, node.name)
         if canary is not None:  # a master serving no slot holds no thread
-            found.append(Master(node.name, plain[node.name], canary))
+            found.append(Master(node.name, _plain_for(client, node), canary))
     return found
 
 
@@ -64,6 +59,22 @@ def _canary_key(client: Any, node_name: str) -> str | None:
         if owners and owners[0].name == node_name:
             return name
     return None
+
+
+async def plain_client(client: Any, slot: int) -> redis.asyncio.Redis:
+    """A plain client of the master serving `slot` now (as the cluster client last saw)."""
+    if client._initialize:
+        await client.initialize()
+    return _plain_for(client, client.nodes_manager.slots_cache[slot][0])
+
+
+def _plain_for(client: Any, node: Any) -> redis.asyncio.Redis:
+    plain = _plain.setdefault(client, {})
+    if node.name not in plain:
+        plain[node.name] = redis.asyncio.Redis(
+            host=node.host, port=node.port, socket_connect_timeout=5, socket_timeout=10
+        )
+    return plain[node.name]
 
 
 async def close(client: Any) -> None:

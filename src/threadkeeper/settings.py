@@ -63,6 +63,16 @@ def _parse_int(name: str, raw: str) -> int:
     return value
 
 
+def _parse_count(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r} cannot be negative")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_turn_bytes: int = 1024 * 1024
@@ -83,6 +93,8 @@ class Settings:
 
     redis_url: str | None = None
     queue_redis_url: str | None = None  # None: the hot store's, when that is standalone
+    replica_acks: int = 0  # replicas that must hold an append before it is acknowledged
+    replica_ack_timeout: float = 1.0
     archive_url: str | None = None
     home: Path = Path(".threadkeeper")
     host: str = "127.0.0.1"
@@ -153,6 +165,10 @@ def _read(env: Mapping[str, str]) -> Settings:
         raw = get(key)
         return default if raw is None else _parse_int(PREFIX + key, raw)
 
+    def count(key: str, default: int) -> int:
+        raw = get(key)
+        return default if raw is None else _parse_count(PREFIX + key, raw)
+
     base = Limits()
     limits = Limits(
         max_turn_bytes=size("MAX_TURN_BYTES", base.max_turn_bytes),
@@ -171,6 +187,8 @@ def _read(env: Mapping[str, str]) -> Settings:
     return Settings(
         redis_url=get("REDIS_URL"),
         queue_redis_url=get("QUEUE_REDIS_URL"),
+        replica_acks=count("REPLICA_ACKS", 0),
+        replica_ack_timeout=required_duration("REPLICA_ACK_TIMEOUT", 1.0),
         archive_url=archive,
         home=Path(get("HOME") or ".threadkeeper"),
         host=get("HOST") or "127.0.0.1",

@@ -27,6 +27,7 @@ from threadkeeper.errors import StoreError
 from threadkeeper.indexes import Indexes, TenantListing, purge_member
 from threadkeeper.models import Thread, ThreadState, Tombstone, now_ms
 from threadkeeper.paging import ThreadPage, TurnPage
+from threadkeeper.replication import ReplicaAcks
 from threadkeeper.scripts import Scripts
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,8 @@ class ThreadStore:
         clock: Any = now_ms,
         list_scan: int = LIST_SCAN,
         idempotency_window: int = 0,
+        replica_acks: int = 0,
+        replica_ack_timeout: float = 1.0,
     ) -> None:
         # redis-py types replies as unions of sync and async results; reply shapes are
         # fixed by the commands we send, so the client is handled as Any here.
@@ -119,6 +122,8 @@ class ThreadStore:
         self.clock = clock
         self.list_scan = list_scan
         self.idempotency_window = idempotency_window  # 0: every key, forever
+        timeout_ms = int(replica_ack_timeout * 1000)
+        self.acks = ReplicaAcks(redis, replica_acks, timeout_ms) if replica_acks else None
 
     # -- writes ---------------------------------------------------------------
 
@@ -194,6 +199,8 @@ class ThreadStore:
         appended = _appended(result)
         if appended.status == "missing" and not self.cache_ttl_ms:
             await self._undirty(k)  # the index write rode along: no thread, no entry
+        if self.acks is not None and appended.status in ("ok", "duplicate"):
+            await self.acks.confirm(k, key, request, now)  # a resent duplicate confirms too
         return appended
 
     async def _script_pipeline(
