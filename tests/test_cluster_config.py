@@ -10,7 +10,7 @@ import redis.cluster
 from redis_cluster import RedisCluster
 from threadkeeper.connection import is_cluster, queue_client, sync_client
 from threadkeeper.errors import ConfigError
-from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.redis_server import ManagedRedis, free_port
 from threadkeeper.runtime import queue_url
 from threadkeeper.settings import Settings
 
@@ -44,7 +44,8 @@ def test_a_cluster_hot_store_needs_its_own_queue_redis(
 
 
 def test_a_cluster_that_serves_no_slots_fails_at_start(tmp_path: Path) -> None:
-    args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+    args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+            "--cluster-port", str(free_port())]  # fmt: skip
     node = ManagedRedis(tmp_path / "lonely", extra_args=args).start()
     try:
         with pytest.raises(ConfigError, match="THREADKEEPER_REDIS_URL=.*serves 0 of the 16384"):

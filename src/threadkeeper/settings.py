@@ -53,23 +53,13 @@ def _parse_bool(name: str, raw: str) -> bool:
     return value in _TRUE
 
 
-def _parse_int(name: str, raw: str) -> int:
+def _parse_int(name: str, raw: str, least: int = 1) -> int:
     try:
         value = int(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value < 1:
-        raise ConfigError(f"{name}={raw!r} must be at least 1")
-    return value
-
-
-def _parse_count(name: str, raw: str) -> int:
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
-    if value < 0:
-        raise ConfigError(f"{name}={raw!r} cannot be negative")
+    if value < least:
+        raise ConfigError(f"{name}={raw!r} must be at least {least}")
     return value
 
 
@@ -167,7 +157,7 @@ def _read(env: Mapping[str, str]) -> Settings:
 
     def count(key: str, default: int) -> int:
         raw = get(key)
-        return default if raw is None else _parse_count(PREFIX + key, raw)
+        return default if raw is None else _parse_int(PREFIX + key, raw, least=0)
 
     base = Limits()
     limits = Limits(
