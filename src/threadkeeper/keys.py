@@ -38,6 +38,9 @@ def master_canary(tag: str) -> str:
 
 
 SWEEPER_HEARTBEAT = f"{NAMESPACE}:sweeper"  # last sweep (hash)
+# archive URL -> when it first held a verified snapshot (hash): a restart that finds such
+# an archive's directory missing must not re-create it empty.
+ARCHIVES = f"{NAMESPACE}:archives"
 WORKER_COUNTERS = f"{NAMESPACE}:metrics"  # counters from worker processes (hash)
 
 # The unsharded indexes of earlier versions, adopted into the buckets at start.

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import redis
 from redis.asyncio import Redis
 
-from threadkeeper import canary, masters
+from threadkeeper import canary, keys, masters
 from threadkeeper.archive import Archive, open_archive
-from threadkeeper.connection import async_client, is_cluster, queue_client
+from threadkeeper.connection import async_client, is_cluster, queue_client, sync_client
 from threadkeeper.errors import ConfigError
 from threadkeeper.service import ThreadService
 from threadkeeper.settings import Settings
@@ -68,6 +69,26 @@ def queue_connection(settings: Settings) -> redis.Redis:
     return queue_client(queue_url(settings))
 
 
+def _remembered_by(settings: Settings) -> Callable[[str], bool] | None:
+    """Whether the hot store remembers an archive holding snapshots (store.remember_archive)."""
+    if not settings.redis_url:
+        return None
+    url = settings.redis_url
+
+    def remembered(archive_url: str) -> bool:
+        try:
+            client = sync_client(url, socket_timeout=5)
+            try:
+                return bool(client.hexists(keys.ARCHIVES, archive_url))
+            finally:
+                client.close()
+        except (redis.RedisError, OSError) as exc:
+            log.warning("cannot ask Redis whether %s held snapshots: %s", archive_url, exc)
+            return False  # as before this record existed: a new archive's directory is made
+
+    return remembered
+
+
 def build_runtime(
     settings: Settings,
     *,
@@ -77,7 +98,7 @@ def build_runtime(
 ) -> Runtime:
     client = redis if redis is not None else async_client(redis_url(settings))
     if archive is None:
-        archive = open_archive(settings.archive_url)
+        archive = open_archive(settings.archive_url, _remembered_by(settings))
     store = ThreadStore(
         client, hot_ttl=settings.hot_ttl, cache_only=archive is None,
         list_scan=settings.limits.max_list_scan,

@@ -128,6 +128,11 @@ class ThreadStore:
     # -- writes ---------------------------------------------------------------
 
     @translated
+    async def remember_archive(self, url: str) -> None:
+        """Record that the archive at `url` holds verified snapshots (first time kept)."""
+        await self.redis.hsetnx(keys.ARCHIVES, url, self.clock())
+
+    @translated
     async def create(self, thread: Thread, blobs: Sequence[bytes], *, create_key: str = "") -> bool:
         """Store a new thread with its first turns; False if the id is taken.
 

@@ -73,6 +73,7 @@ class Tiering:
         self.restart_loss = restart_loss
         # A worker hands in its sync client so its counters reach the API's /metrics.
         self.counters = counters
+        self._archive_remembered = False
 
     def require_archive(self) -> Archive:
         if self.archive is None:
@@ -110,6 +111,9 @@ class Tiering:
         if problem:
             return self._too_large(thread, problem)
         await self._put(archive, thread, raw, blobs)
+        if not self._archive_remembered:  # once per process: the record never changes
+            await self.store.remember_archive(archive.url)
+            self._archive_remembered = True
         status = await self.store.mark_archived(
             tenant, thread_id, thread.version, created_at=thread.created_at
         )

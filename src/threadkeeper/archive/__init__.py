@@ -11,12 +11,15 @@ at its boundary.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from threadkeeper.errors import ConfigError, SnapshotCorrupt
+
+log = logging.getLogger("threadkeeper")
 
 __all__ = ["Archive", "check_key", "check_prefix", "object_too_large", "open_archive"]
 
@@ -49,13 +52,19 @@ class Archive(Protocol):
         ...
 
 
-def open_archive(url: str | None) -> Archive | None:
-    """Build the archive THREADKEEPER_ARCHIVE_URL names; an empty URL means none."""
+def open_archive(
+    url: str | None, held_snapshots: Callable[[str], bool] | None = None
+) -> Archive | None:
+    """Build the archive THREADKEEPER_ARCHIVE_URL names; an empty URL means none.
+
+    `held_snapshots(url)` says whether that archive is known to have held snapshots:
+    then a missing directory is a moved or unmounted archive, never re-created empty.
+    """
     if not url:
         return None
     parts = urlsplit(url)
     if parts.scheme == "file":
-        return _open_local(url, parts.netloc, unquote(parts.path))
+        return _open_local(url, parts.netloc, unquote(parts.path), held_snapshots)
     if parts.scheme == "s3":
         return _open_s3(url, parts.netloc, unquote(parts.path))
     raise ConfigError(
@@ -82,7 +91,9 @@ def check_prefix(prefix: str) -> str:
     return prefix
 
 
-def _open_local(url: str, host: str, path: str) -> Archive:
+def _open_local(
+    url: str, host: str, path: str, held_snapshots: Callable[[str], bool] | None
+) -> Archive:
     from threadkeeper.archive.local import LocalArchive
 
     if host not in ("", "localhost") or not PurePosixPath(path).is_absolute():
@@ -91,7 +102,16 @@ def _open_local(url: str, host: str, path: str) -> Archive:
             variable=_ENV,
         )
     archive = LocalArchive(path)
-    archive.create_root()
+    if not archive.root.exists() and held_snapshots is not None and held_snapshots(archive.url):
+        log.error(
+            "archive directory %s is missing, but threads were archived there: it is not "
+            "re-created empty. Bring it back (mount it) or fix %s; until then nothing is "
+            "archived to or read from it",
+            archive.root,
+            _ENV,
+        )  # health and /readyz say the same, from the archive's own check
+    else:
+        archive.create_root()
     return archive
 
 
