@@ -74,7 +74,7 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
 
 # The suites that run against both a standalone Redis and the cluster.
 BOTH_KINDS = ("test_store.py", "test_indexes.py", "api/", "tiering/", "cli/test_cli_tiering.py",
-              "cli/test_cli_threads.py", "test_cluster_routes.py")  # fmt: skip
+              "cli/test_cli_threads.py", "cli/test_cli_recover.py")  # fmt: skip
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from cli_support import Harness
+from redis.crc import key_slot
 
 from threadkeeper import keys
 from threadkeeper.errors import ThreadNotFound
@@ -155,3 +156,26 @@ def test_recover_without_an_archive_says_what_to_set(tk: Harness, monkeypatch: A
     monkeypatch.setenv("THREADKEEPER_ARCHIVE_URL", "")
     result = tk("recover", code=2)
     assert "cannot recover: THREADKEEPER_ARCHIVE_URL is empty" in result.stderr
+
+
+async def _turns_of(rt: Runtime, ids: list[str]) -> dict[str, Any]:
+    return {
+        thread_id: (await rt.service.read("default", thread_id, TurnPage(limit=1000))).turns
+        for thread_id in ids
+    }
+
+
+def test_recover_brings_back_48_threads_spread_over_every_slot_third(tk: Harness) -> None:
+    ids = [f"many{i:02d}" for i in range(48)]
+    for i, thread_id in enumerate(ids):
+        tk.seed("default", thread_id, turns=1 + i % 4)
+    # On the cluster each third of the slots is one master: the threads are on all three.
+    slots = {key_slot(keys.thread_keys("default", t).meta.encode()) * 3 // 16384 for t in ids}
+    assert slots == {0, 1, 2}
+    tk("archive", "--all", "--wait")
+    before = tk.call(lambda rt: _turns_of(rt, ids))
+    tk.flushall()  # every master, on the cluster
+    assert json.loads(tk("recover", "--json").stdout)["counts"] == {"restored": len(ids)}
+    assert tk.call(lambda rt: _turns_of(rt, ids)) == before
+    listed, _ = tk.call(lambda rt: rt.service.list("default", ThreadPage(limit=100)))
+    assert sorted(x.thread.id for x in listed) == ids
