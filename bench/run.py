@@ -25,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cluster  # noqa: E402
 import cold  # noqa: E402
 import continuation  # noqa: E402
 import hiredis  # noqa: E402
@@ -45,7 +46,7 @@ from threadkeeper.settings import Settings  # noqa: E402
 
 SECTIONS = (
     "appends", "http", "growth", "lookup", "continuation", "memory", "durability", "cold",
-    "stacks",
+    "stacks", "cluster",
 )  # fmt: skip
 HTTP_PAGE = 1000  # THREADKEEPER_MAX_PAGE's default: a full read follows `next` cursors
 
@@ -120,6 +121,9 @@ async def measure(
             if "stacks" in only:
                 _section("HTTP stacks: uvicorn vs granian, 1 vs N worker processes")
                 await stacks.stacks(b, tmp / "stacks", always.url, os.cpu_count() or 1)
+            if "cluster" in only:
+                _section("Redis Cluster: 1 vs 3 masters (appendfsync always), 32 clients")
+                await cluster.cluster(b, tmp / "cluster")
             return b.rows
 
 

@@ -75,30 +75,47 @@ class RedisCluster:
             node.stop()
 
 
-def _node(base: Path, index: int, node_timeout_ms: int) -> ManagedRedis:
+def _node(base: Path, index: int, node_timeout_ms: int, appendfsync: str | None) -> ManagedRedis:
     bus = free_port()
     args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-            "--cluster-node-timeout", str(node_timeout_ms), "--cluster-port", str(bus),
-            "--appendfsync", "everysec"]  # fmt: skip
+            "--cluster-node-timeout", str(node_timeout_ms), "--cluster-port", str(bus)]  # fmt: skip
+    if appendfsync is not None:
+        args += ["--appendfsync", appendfsync]
     return ManagedRedis(base / f"node{index}", extra_args=args)
+
+
+def _create(cluster: RedisCluster, replicas: int) -> None:
+    """`redis-cli --cluster create` (it wants 3 masters at least); one master takes every slot."""
+    if len(cluster.nodes) == 1:
+        with cluster.client(cluster.nodes[0]) as conn:
+            conn.execute_command("CLUSTER", "ADDSLOTSRANGE", 0, 16383)
+        return
+    addresses = [f"127.0.0.1:{n.port}" for n in cluster.nodes]
+    cli = shutil.which("redis-cli") or "redis-cli"
+    subprocess.run(
+        [cli, "--cluster", "create", *addresses, "--cluster-replicas", str(replicas),
+         "--cluster-yes"],
+        check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=120,
+    )  # fmt: skip
 
 
 @contextmanager
 def start_cluster(
-    base: Path, masters: int = 3, replicas: int = 0, node_timeout_ms: int = 2000
+    base: Path,
+    masters: int = 3,
+    replicas: int = 0,
+    node_timeout_ms: int = 2000,
+    appendfsync: str | None = "everysec",
 ) -> Iterator[RedisCluster]:
-    """Start the nodes, create the cluster, wait until it serves every slot."""
+    """Start the nodes, create the cluster, wait until it serves every slot.
+
+    `appendfsync` None keeps the project's redis.conf (`always`); the tests use everysec.
+    """
     cluster = RedisCluster()
     try:
         for index in range(masters * (1 + replicas)):
-            cluster.nodes.append(_node(base, index, node_timeout_ms).start())
-        addresses = [f"127.0.0.1:{n.port}" for n in cluster.nodes]
-        cli = shutil.which("redis-cli") or "redis-cli"
-        subprocess.run(
-            [cli, "--cluster", "create", *addresses, "--cluster-replicas", str(replicas),
-             "--cluster-yes"],
-            check=True, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, timeout=120,
-        )  # fmt: skip
+            cluster.nodes.append(_node(base, index, node_timeout_ms, appendfsync).start())
+        _create(cluster, replicas)
         cluster.wait_ok()
         yield cluster
     finally:
