@@ -74,7 +74,9 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
 
 # The suites that run against both a standalone Redis and the cluster.
 BOTH_KINDS = ("test_store.py", "test_indexes.py", "api/", "tiering/", "cli/test_cli_tiering.py",
-              "cli/test_cli_threads.py", "cli/test_cli_recover.py")  # fmt: skip
+              "cli/test_cli_threads.py", "cli/test_cli_recover.py", "cli/test_cli_tokens.py",
+              "cli/test_cli_export.py", "health/test_not_found.py", "conversations/",
+              "ui/test_console.py")  # fmt: skip
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

@@ -105,11 +105,23 @@ def async_client(url: str, *, cluster: bool | None = None, **options: Any) -> An
     return redis.asyncio.Redis.from_url(url, health_check_interval=30, **common, **options)
 
 
+class _SyncCluster(redis.cluster.RedisCluster):
+    """redis-py's sync cluster client, whose close also closes its nodes' sockets.
+
+    Built by from_url, each node's client sits on a pool it does not own, so
+    redis-py's close leaves every socket open until garbage collection.
+    """
+
+    def close(self) -> None:
+        super().close()
+        self.disconnect_connection_pools()  # type: ignore[no-untyped-call]
+
+
 def sync_client(url: str, **options: Any) -> Any:
     """A synchronous client of the hot store (workers' counters, CLI); same policy."""
     common = _policy(Retry(_backoff(), retries=5))
     if is_cluster(url):
-        return redis.cluster.RedisCluster.from_url(url, **common, **options)
+        return _SyncCluster.from_url(url, **common, **options)
     return redis.Redis.from_url(url, **common, **options)
 
 

@@ -19,6 +19,7 @@ import redis
 from openai import OpenAI
 
 from threadkeeper import keys
+from threadkeeper.connection import sync_client
 from threadkeeper.redis_server import free_port
 from threadkeeper.snapshot import decode_snapshot
 
@@ -47,7 +48,7 @@ def dump(client: OpenAI, conv_id: str) -> list[dict[str, Any]]:
 def evict(url: str, conv_id: str) -> None:
     """What the hot TTL's lapse does: the turns leave Redis, the metadata hash stays."""
     k = keys.thread_keys("default", conv_id)
-    with redis.Redis.from_url(url) as client:
+    with sync_client(url) as client:
         client.delete(k.turns, k.idempotency)
 
 

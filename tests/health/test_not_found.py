@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-import redis
 from health_helpers import MakeClient
 from starlette.testclient import TestClient
 
 from threadkeeper import keys
+from threadkeeper.connection import sync_client
+from threadkeeper.masters import masters
 from threadkeeper.models import GoneReason
 
 TURN = {"role": "user", "content": "hello"}
@@ -48,9 +49,14 @@ def test_removed_by_retention(client: TestClient) -> None:
     assert "by the retention policy" in body["detail"]
 
 
+def _delete(url: str, key: str) -> None:
+    with sync_client(url) as conn:
+        conn.delete(key)
+
+
 def test_turns_lost_and_never_archived(client: TestClient, redis_url: str) -> None:
     create(client, "l1", turns=3)
-    redis.Redis.from_url(redis_url).delete(keys.thread_keys("default", "l1").turns)
+    _delete(redis_url, keys.thread_keys("default", "l1").turns)
     r = client.get("/v1/threads/l1")
     assert r.status_code == 200
     assert r.headers["threadkeeper-degraded"] == "missing-turns=1-3"
@@ -65,7 +71,7 @@ def test_turns_lost_with_the_archive_behind(client: TestClient, redis_url: str) 
     assert client.portal.call(runtime.tiering.archive_thread, "default", "b1") == "archived"  # type: ignore[union-attr]
     r = client.post("/v1/threads/b1/turns", json={"turns": [TURN, TURN]})
     assert r.status_code == 201
-    redis.Redis.from_url(redis_url).delete(keys.thread_keys("default", "b1").turns)
+    _delete(redis_url, keys.thread_keys("default", "b1").turns)
     r = client.get("/v1/threads/b1")
     assert r.status_code == 200
     assert r.headers["threadkeeper-degraded"] == "missing-turns=3-4"
@@ -80,9 +86,15 @@ def test_restart_without_data_is_explained(make_client: MakeClient, redis_url: s
     """The canary's verdict reaches the 404 (the real restart is in tests/fault)."""
     client = make_client()
     create(client, "x1")
-    conn = redis.Redis.from_url(redis_url)
-    conn.hset(keys.CANARY, mapping={"data_survived": "0", "last_restart_at": 1_700_000_000_000,
-                                    "data_lost_at": 1_700_000_000_000})  # fmt: skip
+    lost = {"data_survived": "0", "last_restart_at": 1_700_000_000_000,
+            "data_lost_at": 1_700_000_000_000}  # fmt: skip
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def mark_every_master() -> None:  # one canary per master on the cluster
+        for master in await masters(runtime.redis):
+            await master.client.hset(master.canary_key, mapping=lost)
+
+    client.portal.call(mark_every_master)  # type: ignore[union-attr]
     body = client.get("/v1/threads/gone-in-restart").json()
     assert body["reason"] == "never_stored"
     assert body["data_lost_at"] == "2023-11-14T22:13:20.000Z"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-import redis
 from starlette.testclient import TestClient
 
 from threadkeeper import keys
+from threadkeeper.connection import sync_client
 from threadkeeper.settings import Limits
 from threadkeeper.tokens import add_token
 
@@ -93,7 +93,7 @@ def test_an_unknown_thread_is_a_page_that_says_so(client: TestClient) -> None:
 def test_turn_pages_show_missing_turns(client: TestClient, redis_url: str) -> None:
     turns = [{"role": "user", "content": f"t{n}"} for n in range(1, 6)]
     assert client.post("/v1/threads", json={"id": "gap", "turns": turns}).status_code == 201
-    conn = redis.Redis.from_url(redis_url)
+    conn = sync_client(redis_url)
     conn.xdel(keys.thread_keys("default", "gap").turns, "0-2", "0-3")
     conn.close()
     html = client.get("/ui/threads/gap").text
