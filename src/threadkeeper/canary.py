@@ -27,7 +27,7 @@ from redis.asyncio import Redis
 
 from threadkeeper import keys
 from threadkeeper.connection import translated
-from threadkeeper.masters import masters
+from threadkeeper.masters import master_of, masters
 from threadkeeper.models import now_ms, rfc3339
 
 log = logging.getLogger(__name__)
@@ -167,11 +167,31 @@ async def check_masters(client: Any) -> list[tuple[str, RestartReport]]:
     return [(m.address, await check(m.client, m.canary_key)) for m in await masters(client)]
 
 
-def loss_probe(client: Any) -> Callable[[], Awaitable[int | None]]:
-    """ThreadService's restart_loss probe: when a master last lost its data in a restart."""
+@dataclass(frozen=True, slots=True)
+class DataLoss:
+    """A restart without its data of the master serving one thread's slot."""
 
-    async def probe() -> int | None:
-        lost = [r.data_lost_at for _, r in await check_masters(client) if r.data_lost_at]
-        return max(lost) if lost else None
+    at: int  # epoch ms
+    master: str  # host:port; '' for a standalone Redis
+
+
+RestartLossProbe = Callable[[str, str], Awaitable[DataLoss | None]]
+
+
+def loss_probe(client: Any) -> RestartLossProbe:
+    """The restart_loss probe: did the master serving (tenant, id)'s slot ever lose its data?
+
+    Only that master counts: on a cluster, a thread on a master that kept its data was
+    not lost in another master's restart. After a failover the promoted replica holds
+    the canary it replicated, so a loss before it still shows.
+    """
+
+    @translated
+    async def probe(tenant: str, thread_id: str) -> DataLoss | None:
+        master = await master_of(client, keys.thread_keys(tenant, thread_id).tag)
+        report = await check(master.client, master.canary_key)
+        if report.data_lost_at is None:
+            return None
+        return DataLoss(report.data_lost_at, master.address)
 
     return probe

@@ -61,6 +61,18 @@ def _canary_key(client: Any, node_name: str) -> str | None:
     return None
 
 
+async def master_of(client: Any, key: str) -> Master:
+    """The master serving `key`'s slot now (as the cluster client last saw), with its canary."""
+    if not is_cluster_client(client):
+        return Master("", client, keys.CANARY)
+    if client._initialize:
+        await client.initialize()
+    node = client.nodes_manager.slots_cache[key_slot(key.encode())][0]
+    canary = _canary_key(client, node.name)
+    assert canary is not None  # it serves this key's slot, so some canary tag lands on it
+    return Master(node.name, _plain_for(client, node), canary)
+
+
 async def plain_client(client: Any, slot: int) -> redis.asyncio.Redis:
     """A plain client of the master serving `slot` now (as the cluster client last saw)."""
     if client._initialize:

@@ -17,7 +17,7 @@ from threadkeeper.errors import ConfigError
 from threadkeeper.service import ThreadService
 from threadkeeper.settings import Settings
 from threadkeeper.store import ThreadStore
-from threadkeeper.tiering import RestartLossProbe, Tiering
+from threadkeeper.tiering import Tiering
 
 log = logging.getLogger("threadkeeper")
 
@@ -94,7 +94,7 @@ def build_runtime(
     *,
     redis: Redis | None = None,
     archive: Archive | None = None,
-    restart_loss: RestartLossProbe | None = None,
+    restart_loss: canary.RestartLossProbe | None = None,
 ) -> Runtime:
     client = redis if redis is not None else async_client(redis_url(settings))
     if archive is None:

@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 
 from threadkeeper import metrics
-from threadkeeper.canary import RECOVER
+from threadkeeper.canary import RECOVER, DataLoss, RestartLossProbe
 from threadkeeper.codec import (
     DEFAULTS,
     JSON_TURN,
@@ -40,7 +40,7 @@ from threadkeeper.models import GoneReason, Thread, ThreadState, rfc3339
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.settings import Settings
 from threadkeeper.store import Appended, Listed, ThreadStore
-from threadkeeper.tiering import Rehydrated, RestartLossProbe, Tiering
+from threadkeeper.tiering import Rehydrated, Tiering
 from threadkeeper.wire.shapes import NewThread, NewTurns
 
 log = logging.getLogger(__name__)
@@ -293,7 +293,7 @@ class ThreadService:
             archived = await self._archive_tombstone(tenant, thread_id)
             if archived is not None:
                 return _gone(thread_id, archived.reason, archived.at)
-            return await self._never_stored(thread_id)
+            return await self._never_stored(tenant, thread_id)
         return _gone(thread_id, tomb.reason, tomb.at)
 
     async def _archive_tombstone(self, tenant: str, thread_id: str) -> Any:
@@ -303,17 +303,16 @@ class ThreadService:
             log.warning("archive unreachable while explaining a missing thread %s", thread_id)
             return None
 
-    async def _never_stored(self, thread_id: str) -> ThreadNotFound:
-        lost_at = await self.restart_loss() if self.restart_loss else None
+    async def _never_stored(self, tenant: str, thread_id: str) -> ThreadNotFound:
+        loss = await self.restart_loss(tenant, thread_id) if self.restart_loss else None
         detail = f"no thread {thread_id!r} is stored here, in Redis or in the archive"
         extra: dict[str, Any] = {}
-        if lost_at is not None:
-            detail += (
-                f". Note: Redis restarted at {rfc3339(lost_at)} WITHOUT its data; a thread "
-                "created before then and never archived was lost in that restart. If it was "
-                f"archived, {RECOVER}"
-            )
-            extra["data_lost_at"] = rfc3339(lost_at)
+        if loss is not None:
+            detail += f". Note: {_restarted_empty(loss)}; a thread created before then and "
+            detail += f"never archived was lost in that restart. If it was archived, {RECOVER}"
+            extra["data_lost_at"] = rfc3339(loss.at)
+            if loss.master:
+                extra["data_lost_on"] = loss.master
         else:
             detail += ": check the id (and the token: threads are per tenant)"
         return ThreadNotFound(
@@ -379,6 +378,15 @@ def _view(
     cursor = page.next_after(turns[-1][0]).encode() if more and turns else None
     # Served from Redis, even if just rehydrated: the source header says where it came from.
     return ThreadView(thread, stored, cursor, source, ThreadState.HOT)
+
+
+def _restarted_empty(loss: DataLoss) -> str:
+    if not loss.master:
+        return f"Redis restarted at {rfc3339(loss.at)} WITHOUT its data"
+    return (
+        f"Redis master {loss.master}, which serves this thread's slot, restarted at "
+        f"{rfc3339(loss.at)} WITHOUT its data"
+    )
 
 
 def _gone(thread_id: str, reason: GoneReason, at: int) -> ThreadNotFound:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import redis
 
 from threadkeeper import keys
 from threadkeeper.archive import Archive
+from threadkeeper.canary import RestartLossProbe
 from threadkeeper.errors import (
     ArchiveError,
     ArchiveNotConfigured,
@@ -33,9 +33,6 @@ from threadkeeper.snapshot import Snapshot, check_readable, decode_snapshot, enc
 from threadkeeper.store import ThreadStore
 
 log = logging.getLogger(__name__)
-
-# Says, when Redis lost its data in a restart, since when (ms) — or None.
-RestartLossProbe = Callable[[], Awaitable[int | None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,8 +307,10 @@ class Tiering:
         then may be gone, and nothing else can tell. The mark is kept in the metadata, so
         later reads, snapshots, exports and recoveries carry it.
         """
-        lost_at = await self.restart_loss() if self.restart_loss is not None else None
-        return thread if lost_at is None else thread.with_gap(lost_at)
+        if self.restart_loss is None:
+            return thread
+        loss = await self.restart_loss(thread.tenant, thread.id)
+        return thread if loss is None else thread.with_gap(loss.at)
 
     async def recover_thread(self, tenant: str, thread_id: str) -> Rehydrated:
         """Rebuild one thread whose metadata Redis no longer has, from its newest snapshot."""

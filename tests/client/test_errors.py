@@ -55,6 +55,7 @@ def test_lost_in_a_restart_without_data(tk: Client, redis_url: str) -> None:
     assert missing.value.reason == "lost"
     assert missing.value.data_lost_at is not None
     assert missing.value.data_lost_at.isoformat() == "2023-11-14T22:13:20+00:00"
+    assert missing.value.data_lost_on is None  # a standalone Redis: no master to name
 
 
 def test_removed_by_retention(tk: Client, redis_url: str) -> None:

@@ -8,7 +8,7 @@ from starlette.testclient import TestClient
 
 from threadkeeper import keys
 from threadkeeper.connection import sync_client
-from threadkeeper.masters import masters
+from threadkeeper.masters import master_of, masters
 from threadkeeper.models import GoneReason
 
 TURN = {"role": "user", "content": "hello"}
@@ -82,7 +82,7 @@ def test_turns_lost_with_the_archive_behind(client: TestClient, redis_url: str) 
     assert "the archive holds version 1" in body["detail"]
 
 
-def test_restart_without_data_is_explained(make_client: MakeClient, redis_url: str) -> None:
+def test_restart_without_data_is_explained(make_client: MakeClient, redis_kind: str) -> None:
     """The canary's verdict reaches the 404 (the real restart is in tests/fault)."""
     client = make_client()
     create(client, "x1")
@@ -98,4 +98,45 @@ def test_restart_without_data_is_explained(make_client: MakeClient, redis_url: s
     body = client.get("/v1/threads/gone-in-restart").json()
     assert body["reason"] == "never_stored"
     assert body["data_lost_at"] == "2023-11-14T22:13:20.000Z"
-    assert "Redis restarted at 2023-11-14T22:13:20.000Z WITHOUT its data" in body["detail"]
+    assert "restarted at 2023-11-14T22:13:20.000Z WITHOUT its data" in body["detail"]
+    if redis_kind == "standalone":
+        assert "Redis restarted at" in body["detail"] and "data_lost_on" not in body
+    else:
+        assert f"Redis master {body['data_lost_on']}, which serves" in body["detail"]
+
+
+def test_only_the_master_that_lost_its_data_marks_its_threads(
+    client: TestClient, redis_kind: str
+) -> None:
+    """One master's canary says it restarted empty: only ids whose slot it serves say so."""
+    runtime = client.app.state.runtime  # type: ignore[attr-defined]
+
+    async def mark_one_master() -> tuple[str, str, str]:
+        lost, kept = await _ids_on_two_masters(runtime.redis)
+        master = await master_of(runtime.redis, keys.thread_keys("default", lost).tag)
+        await master.client.hset(master.canary_key, mapping={
+            "data_survived": "0", "last_restart_at": 1_700_000_000_000,
+            "data_lost_at": 1_700_000_000_000})  # fmt: skip
+        return lost, kept, master.address
+
+    lost, kept, address = client.portal.call(mark_one_master)  # type: ignore[union-attr]
+    on_lost = client.get(f"/v1/threads/{lost}").json()
+    assert on_lost["data_lost_at"] == "2023-11-14T22:13:20.000Z"
+    on_kept = client.get(f"/v1/threads/{kept}").json()
+    if redis_kind == "standalone":  # one Redis: every id was on the one that lost its data
+        assert on_kept["data_lost_at"] == on_lost["data_lost_at"]
+        assert "data_lost_on" not in on_lost
+    else:
+        assert on_lost["data_lost_on"] == address
+        assert "data_lost_at" not in on_kept and "data_lost_on" not in on_kept
+        assert "check the id" in on_kept["detail"]
+
+
+async def _ids_on_two_masters(redis: object) -> tuple[str, str]:
+    """Two ids whose slots different masters serve (the same one on a standalone Redis)."""
+    first = await master_of(redis, keys.thread_keys("default", "id0").tag)
+    for n in range(1, 1000):
+        other = await master_of(redis, keys.thread_keys("default", f"id{n}").tag)
+        if other.address != first.address or not first.address:
+            return "id0", f"id{n}"
+    raise AssertionError("every id landed on one master")

@@ -4,7 +4,7 @@ ThreadkeeperError              any failure the client reports
 ├── InvalidRequest             400, 422: the request is wrong; fix it, do not retry
 │   └── LimitExceeded          413: `setting` names the variable, `limit` its value
 ├── Unauthorized               401
-├── ThreadNotFound             404: `reason`, `deleted_at`
+├── ThreadNotFound             404: `reason`, `deleted_at`, `data_lost_at`, `data_lost_on`
 ├── Conflict                   409
 │   ├── ThreadExists           409: create with an id in use
 │   └── VersionConflict        409: `current_version`
@@ -60,7 +60,8 @@ class ThreadNotFound(ThreadkeeperError):
     """`reason`: never_stored, deleted, retention or lost; `deleted_at` when removed on purpose.
 
     `lost` is what the client reports when the server says the id is unknown and that Redis
-    lost its data since (`data_lost_at`): the thread may have been one of those lost.
+    lost its data since (`data_lost_at`; on a cluster `data_lost_on`, the master serving
+    the thread's slot): the thread may have been one of those lost.
     """
 
     @property
@@ -82,6 +83,12 @@ class ThreadNotFound(ThreadkeeperError):
     @property
     def data_lost_at(self) -> datetime | None:
         return parse_time(self.problem.get("data_lost_at"))
+
+    @property
+    def data_lost_on(self) -> str | None:
+        """The cluster master (host:port) that lost its data; None on a standalone Redis."""
+        value = self.problem.get("data_lost_on")
+        return value if isinstance(value, str) else None
 
 
 class Conflict(ThreadkeeperError):
