@@ -32,11 +32,15 @@ def render(body: dict[str, Any]) -> str:
     """The report for a terminal: one line per fact, then the warnings."""
     lines = [f"status: {body['status'].upper()}"]
     for section in ("durability", "restart", "redis", "archive", "workers"):
-        facts = body[section]
-        shown = ", ".join(f"{k}={_show(v)}" for k, v in facts.items() if v is not None)
-        lines.append(f"{section}: {shown or 'unknown'}")
+        lines.append(f"{section}: {_line(body[section])}")
+    for master in body["masters"]:  # a cluster's: each master's own canary
+        lines.append(f"master {master['url']}: {master['status']}, {_line(master['restart'])}")
     lines.extend(f"warning: {w}" for w in body["warnings"])
     return "\n".join(lines)
+
+
+def _line(facts: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_show(v)}" for k, v in facts.items() if v is not None) or "unknown"
 
 
 def _show(value: object) -> str:
