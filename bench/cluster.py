@@ -1,4 +1,4 @@
-"""Section `cluster`: in-process appends on a Redis Cluster of 1 master vs 3 masters.
+"""Section `cluster`: in-process and HTTP appends on a Redis Cluster of 1 vs 3 masters.
 
 Both clusters are real redis-servers on loopback with the project's redis.conf (AOF on,
 `appendfsync always`), cluster mode on; the 1-master one holds every slot itself, the
@@ -6,19 +6,25 @@ Both clusters are real redis-servers on loopback with the project's redis.conf (
 each) append through ThreadService over redis-py's cluster client, the two clusters
 alternating within each repetition. Beside each rate: the CPU seconds each process spent
 per append (this process, and every master), read from /proc, so a ratio below 1 says
-where the time went. Every server is stopped by pid at the end.
+where the time went. Then the same over HTTP: one API process (uvicorn) per cluster,
+its RQ queue on the bench's standalone Redis, 32 keep-alive clients, the two clusters
+alternating again, with the API process's CPU per append beside the masters'. Every
+server is stopped by pid (the API by its process group) at the end.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack, ExitStack
 from pathlib import Path
 
 from common import Row, Run
 from context import Bench, runs_row
+from http_api import HttpKit
 from inproc import Kit
+from servers import api_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # how tests start one
 
@@ -43,7 +49,7 @@ def master_pids(cluster: RedisCluster) -> list[int]:
     return [n.process.pid for n in cluster.masters() if n.process is not None]
 
 
-def _kit(
+def cluster_kit(
     cluster: RedisCluster, queue_url: str, tmp: Path, stack: AsyncExitStack, acks: int = 0
 ) -> Kit:
     settings = Settings(
@@ -58,31 +64,41 @@ def _kit(
     return Kit(runtime)
 
 
-class CpuLedger:
-    """CPU seconds per append of this process and of the masters, over every run."""
+def own_cpu_seconds() -> float:
+    now = os.times()
+    return now.user + now.system
 
-    def __init__(self, pids: list[int]) -> None:
+
+class CpuLedger:
+    """CPU seconds per append of the client side and of the masters, over every run.
+
+    The client side is this process (in-process appends) or, over HTTP, the API's.
+    """
+
+    def __init__(
+        self, pids: list[int], client: Callable[[], float] = own_cpu_seconds, who: str = ""
+    ) -> None:
         self.pids = pids
+        self.client = client
+        self.who = who or "this process"
         self.appends = 0
         self.own = 0.0
         self.masters = [0.0 for _ in pids]
 
-    async def measure(self, kit: Kit, b: Bench, tag: str) -> Run:
-        s = b.sizes
-        own, masters = os.times(), [cpu_seconds(p) for p in self.pids]
-        run = await kit.throughput(CLIENTS, s.throughput_appends, s.throughput_seconds, tag)
-        now = os.times()
-        self.own += now.user + now.system - own.user - own.system
+    async def measure(self, run: Awaitable[Run]) -> Run:
+        own, masters = self.client(), [cpu_seconds(p) for p in self.pids]
+        done = await run
+        self.own += self.client() - own
         for i, pid in enumerate(self.pids):
             self.masters[i] += cpu_seconds(pid) - masters[i]
-        self.appends += run.ops
-        return run
+        self.appends += done.ops
+        return done
 
     def rows(self, label: str) -> list[Row]:
         per = 1e6 / max(self.appends, 1)
         shares = ", ".join(f"{m * per:.0f}" for m in self.masters)
         return [
-            Row("cluster", f"CPU per append, this process, {label}", self.own * per, "us"),
+            Row("cluster", f"CPU per append, {self.who}, {label}", self.own * per, "us"),
             Row(
                 "cluster",
                 f"CPU per append, all masters, {label}",
@@ -101,14 +117,44 @@ async def cluster(b: Bench, tmp: Path) -> None:
             for n in SIZES
         }
         async with AsyncExitStack() as stack:
-            kits = {n: _kit(c, b.server.url, tmp / f"tk{n}", stack) for n, c in clusters.items()}
+            kits = {
+                n: cluster_kit(c, b.server.url, tmp / f"tk{n}", stack) for n, c in clusters.items()
+            }
             ledgers = {n: CpuLedger(master_pids(c)) for n, c in clusters.items()}
             runs: dict[int, list[Run]] = {n: [] for n in SIZES}
-            for rep in range(b.sizes.reps):
+            s = b.sizes
+            for rep in range(s.reps):
                 for n in SIZES:
-                    runs[n].append(await ledgers[n].measure(kits[n], b, f"cl{n}-{rep}"))
-            _report(b, runs, ledgers)
+                    run = kits[n].throughput(
+                        CLIENTS, s.throughput_appends, s.throughput_seconds, f"cl{n}-{rep}"
+                    )
+                    runs[n].append(await ledgers[n].measure(run))
+            _report(b, runs, ledgers, "")
+        await http_appends(b, procs, clusters, tmp)
         await replica_acks(b, procs, tmp)
+
+
+async def http_appends(
+    b: Bench, procs: ExitStack, clusters: dict[int, RedisCluster], tmp: Path
+) -> None:
+    """HTTP appends on each cluster through its own API process, interleaved as above."""
+    apis = {
+        n: procs.enter_context(api_server(tmp / f"api{n}", c.url, queue_url=b.server.url))
+        for n, c in clusters.items()
+    }
+    ledgers = {
+        n: CpuLedger(master_pids(c), lambda p=apis[n].process.pid: cpu_seconds(p), "the API")
+        for n, c in clusters.items()
+    }
+    runs: dict[int, list[Run]] = {n: [] for n in SIZES}
+    s = b.sizes
+    for rep in range(s.reps):
+        for n, api in apis.items():
+            kit = HttpKit(api.host, api.port, CLIENTS)
+            run = kit.throughput(s.http_requests, s.throughput_seconds, f"h{n}-{rep}")
+            runs[n].append(await ledgers[n].measure(run))
+            await kit.close()
+    _report(b, runs, ledgers, "HTTP ")
 
 
 async def replica_acks(b: Bench, procs: ExitStack, tmp: Path) -> None:
@@ -117,7 +163,9 @@ async def replica_acks(b: Bench, procs: ExitStack, tmp: Path) -> None:
         start_cluster(tmp / "replicated", masters=3, replicas=1, appendfsync=None)
     )
     async with AsyncExitStack() as stack:
-        kits = {a: _kit(replicated, b.server.url, tmp / f"acks{a}", stack, a) for a in (0, 1)}
+        kits = {
+            a: cluster_kit(replicated, b.server.url, tmp / f"acks{a}", stack, a) for a in (0, 1)
+        }
         runs: dict[int, list[Run]] = {0: [], 1: []}
         s = b.sizes
         for rep in range(s.reps):
@@ -131,17 +179,17 @@ async def replica_acks(b: Bench, procs: ExitStack, tmp: Path) -> None:
     b.add(runs_row("cluster", f"{name}=1", runs[1], runs[0], floor_name="REPLICA_ACKS=0"))
 
 
-def _report(b: Bench, runs: dict[int, list[Run]], ledgers: dict[int, CpuLedger]) -> None:
-    one = f"append, {CLIENTS} clients, 1 master"
+def _report(b: Bench, runs: dict[int, list[Run]], ledgers: dict[int, CpuLedger], how: str) -> None:
+    one = f"{how}append, {CLIENTS} clients, 1 master"
     b.add(runs_row("cluster", one, runs[1], None))
     b.add(
         runs_row(
             "cluster",
-            f"append, {CLIENTS} clients, 3 masters",
+            f"{how}append, {CLIENTS} clients, 3 masters",
             runs[3],
             runs[1],
-            floor_name="1 master",
+            floor_name=f"{how}1 master",
         )
     )
     for n in SIZES:
-        b.add(*ledgers[n].rows(f"{n} master{'s' if n > 1 else ''}"))
+        b.add(*ledgers[n].rows(f"{how}{n} master{'s' if n > 1 else ''}"))

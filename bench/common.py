@@ -35,6 +35,9 @@ class Sizes:
     rehydrate_turns: int = 1000
     rehydrate_reads: int = 10
     redis_benchmark_requests: int = 50_000
+    tenant_threads: int = 200_000  # threads of the large tenant (section tenant)
+    tenant_setup_seconds: float = 300.0  # and at most this long to create them
+    tenant_pages: int = 40  # pages read per configuration per repetition
 
     @classmethod
     def full(cls) -> Sizes:
@@ -58,6 +61,9 @@ class Sizes:
             rehydrate_turns=200,
             rehydrate_reads=3,
             redis_benchmark_requests=10_000,
+            tenant_threads=3000,
+            tenant_setup_seconds=60.0,
+            tenant_pages=10,
         )._from_env()
 
     def _from_env(self) -> Sizes:

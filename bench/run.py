@@ -33,6 +33,7 @@ import redis  # noqa: E402
 import report  # noqa: E402
 import sections  # noqa: E402
 import stacks  # noqa: E402
+import tenant  # noqa: E402
 import uvicorn  # noqa: E402
 from common import Sizes  # noqa: E402
 from context import Bench  # noqa: E402
@@ -46,7 +47,7 @@ from threadkeeper.settings import Settings  # noqa: E402
 
 SECTIONS = (
     "appends", "http", "growth", "lookup", "continuation", "memory", "durability", "cold",
-    "stacks", "cluster",
+    "stacks", "cluster", "tenant",
 )  # fmt: skip
 HTTP_PAGE = 1000  # THREADKEEPER_MAX_PAGE's default: a full read follows `next` cursors
 
@@ -121,10 +122,18 @@ async def measure(
             if "stacks" in only:
                 _section("HTTP stacks: uvicorn vs granian, 1 vs N worker processes")
                 await stacks.stacks(b, tmp / "stacks", always.url, os.cpu_count() or 1)
-            if "cluster" in only:
-                _section("Redis Cluster: 1 vs 3 masters (appendfsync always), 32 clients")
-                await cluster.cluster(b, tmp / "cluster")
+            await clustered(only, b, tmp)
             return b.rows
+
+
+async def clustered(only: set[str], b: Bench, tmp: Path) -> None:
+    """The sections that start their own Redis Clusters."""
+    if "cluster" in only:
+        _section("Redis Cluster: 1 vs 3 masters (appendfsync always), 32 clients")
+        await cluster.cluster(b, tmp / "cluster")
+    if "tenant" in only:
+        _section("a very large tenant's listing and appends on 3 masters")
+        await tenant.tenant(b, tmp / "tenant")
 
 
 def _section(title: str) -> None:

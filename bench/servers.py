@@ -88,8 +88,12 @@ def api_server(
     max_page: int | None = None,
     http_stack: str = "uvicorn",
     workers: int = 1,
+    queue_url: str | None = None,
 ) -> Iterator[ApiServer]:
-    """The real app served by `http_stack` in `workers` processes, access log off."""
+    """The real app served by `http_stack` in `workers` processes, access log off.
+
+    `queue_url` is the standalone Redis the RQ queue lives on: required when `redis_url`
+    is a cluster, which cannot hold the queue."""
     tmp.mkdir(parents=True, exist_ok=True)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
@@ -100,6 +104,8 @@ def api_server(
     }
     if max_page is not None:
         env["THREADKEEPER_MAX_PAGE"] = str(max_page)
+    if queue_url is not None:
+        env["THREADKEEPER_QUEUE_REDIS_URL"] = queue_url
     command = _serve_command(http_stack, port, workers)
     log_path = tmp / "uvicorn.log"
     with ExitStack() as stack:
