@@ -12,6 +12,7 @@ from threadkeeper.codec import encode_turn, load_turn, stored_turn
 from threadkeeper.connection import async_client
 from threadkeeper.models import Thread
 from threadkeeper.paging import ThreadPage, TurnPage
+from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.store import ThreadStore
 
 pytestmark = pytest.mark.anyio
@@ -137,7 +138,55 @@ async def test_append_to_a_missing_thread_writes_nothing(store: ThreadStore) -> 
     result = await store.append("acme", "nope", [blob("x")], max_turns=9)
     assert result.status == "missing"
     assert [k async for k in store.redis.scan_iter(match="tk:{acme:nope}*")] == []
-    assert await store.redis.zscore(keys.thread_keys("acme", "nope").activity, "acme:nope") is None
+    k = keys.thread_keys("acme", "nope")
+    assert await store.redis.zscore(k.activity, k.member) is None
+    assert await store.redis.zscore(k.dirty, k.member) is None
+    assert await store.redis.zscore(k.listing, "nope") is None
+
+
+async def test_an_append_moves_its_own_index_entries(store: ThreadStore) -> None:
+    await make(store, 1)
+    await make(store, 1, "t2")
+    created = store.clock()
+    one, two = keys.thread_keys("acme", "t1"), keys.thread_keys("acme", "t2")
+    assert await store.mark_archived("acme", "t1", 1, created_at=1) == "clean"
+    assert await store.redis.zscore(one.dirty, one.member) is None
+    store.clock.now += 5_000
+    assert (await store.append("acme", "t1", [blob("x")], max_turns=9)).status == "ok"
+    assert await store.redis.zscore(one.activity, one.member) == created + 5_000
+    assert await store.redis.zscore(one.listing, "t1") == created + 5_000
+    assert await store.redis.zscore(one.dirty, one.member) == created + 5_000  # dirty again
+    store.clock.now += 5_000
+    await store.append("acme", "t1", [blob("y")], max_turns=9)
+    assert await store.redis.zscore(one.dirty, one.member) == created + 5_000  # since the first
+    assert await store.redis.zscore(two.activity, two.member) == 1  # its updated_at
+    assert await store.redis.zscore(two.listing, "t2") == 1
+    assert [t.thread.id for t in (await store.list_threads("acme", ThreadPage(limit=9)))[0]] == [
+        "t1", "t2"
+    ]  # fmt: skip
+
+
+async def test_an_append_is_one_command_on_a_standalone_redis(redis_server: ManagedRedis) -> None:
+    """Its index writes run inside its script: Redis sees one EVALSHA from the client."""
+    client = async_client(redis_server.url)
+    await client.flushall()
+    store = ThreadStore(client, hot_ttl=3600, clock=Clock())
+    await make(store, 1)
+    await store.append("acme", "t1", [blob("warm")], max_turns=9)  # the script is loaded
+    seen: list[tuple[str, str]] = []
+    async with client.monitor() as monitor:
+        await store.append("acme", "t1", [blob("x")], max_turns=9)
+        await client.echo("done")
+        while True:
+            command = await monitor.next_command()
+            if command["command"] == "ECHO done":
+                break
+            seen.append((command["client_type"], command["command"].split()[0]))
+    await client.aclose()
+    setup = {"HELLO", "PING", "CLIENT", "SELECT"}  # a new connection's, not the append's
+    from_client = [name for kind, name in seen if kind != "lua" and name not in setup]
+    assert from_client == ["EVALSHA"], seen
+    assert [name for kind, name in seen if kind == "lua"].count("ZADD") == 3
 
 
 async def test_append_removes_any_ttl_from_the_turns(store: ThreadStore) -> None:

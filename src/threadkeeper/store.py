@@ -1,14 +1,16 @@
 """The hot tier: a thread's metadata hash and turn stream in Redis, changed only by Lua.
 
 Indexes (activity, dirty, per-tenant listing) are written after the thread's own
-atomic change, in the same round trip; they are hints that the sweeper and the
-listing check against the thread itself, so a stale entry never loses data. Each
-thread's entries sit in one index bucket (keys.py); reads across all buckets are
-in indexes.py.
+atomic change, in the same round trip (on a standalone Redis an append's script writes
+them itself: one command; on a cluster they live in other slots); they are hints that
+the sweeper and the listing check against the thread itself, so a stale entry never
+loses data. Each thread's entries sit in one index bucket (keys.py); reads across all
+buckets are in indexes.py.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Callable, Sequence
@@ -25,6 +27,7 @@ from threadkeeper.codec import seq_of
 from threadkeeper.connection import translated
 from threadkeeper.errors import StoreError
 from threadkeeper.indexes import Indexes, TenantListing, purge_member
+from threadkeeper.masters import is_cluster_client
 from threadkeeper.models import Thread, ThreadState, Tombstone, now_ms
 from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.replication import ReplicaAcks
@@ -114,6 +117,7 @@ class ThreadStore:
         # redis-py types replies as unions of sync and async results; reply shapes are
         # fixed by the commands we send, so the client is handled as Any here.
         self.redis: Any = redis
+        self.cluster = is_cluster_client(redis)  # index buckets are then in other slots
         self.scripts = Scripts.register(redis)
         self.indexes = Indexes(redis)
         self.hot_ttl_ms = 0 if hot_ttl is None else int(hot_ttl * 1000)
@@ -191,22 +195,36 @@ class ThreadStore:
         request = "" if key else request_id or new_request_id()
         args = [now, expected, key, fingerprint, max_turns, self.cache_ttl_ms,
                 request, RECENT_TTL_MS, RECENT_MAX, self.idempotency_window,
-                *blobs]  # fmt: skip
-
-        def indexes(pipe: Pipeline) -> None:
-            pipe.zadd(k.activity, {k.member: now}, xx=True)
-            if not self.cache_ttl_ms:
-                pipe.zadd(k.dirty, {k.member: now}, nx=True)
-            pipe.zadd(k.listing, {thread_id: now}, xx=True)
-
+                k.member, thread_id, *blobs]  # fmt: skip
         names = [k.meta, k.turns, k.idempotency, k.recent, k.idempotency_old]
-        result, *_ = await self._script_pipeline(self.scripts.append, names, args, indexes)
+        if self.cluster:
+            indexes = functools.partial(self._append_indexes, k, now)
+            result, *_ = await self._script_pipeline(self.scripts.append, names, args, indexes)
+        else:  # one command: the script writes the index buckets too, once the turns are in
+            names += [k.activity, k.dirty, k.listing]
+            result = await self._script(self.scripts.append, names, args)
         appended = _appended(result)
-        if appended.status == "missing" and not self.cache_ttl_ms:
+        if self.cluster and appended.status == "missing" and not self.cache_ttl_ms:
             await self._undirty(k)  # the index write rode along: no thread, no entry
         if self.acks is not None and appended.status in ("ok", "duplicate"):
             await self.acks.confirm(k, key, request, now)  # a resent duplicate confirms too
         return appended
+
+    def _append_indexes(self, k: keys.ThreadKeys, now: int, pipe: Pipeline) -> None:
+        """On a cluster, the index writes an append's script cannot make (other slots)."""
+        pipe.zadd(k.activity, {k.member: now}, xx=True)
+        if not self.cache_ttl_ms:
+            pipe.zadd(k.dirty, {k.member: now}, nx=True)
+        pipe.zadd(k.listing, {k.thread_id: now}, xx=True)
+
+    async def _script(self, script: AsyncScript, names: list[str], args: list[Any]) -> Any:
+        """One EVALSHA, loading the script when Redis answers NOSCRIPT (it ran nothing)."""
+        command = ("EVALSHA", script.sha, len(names), *names, *args)
+        try:
+            return await self.redis.execute_command(*command)
+        except NoScriptError:
+            await self.redis.script_load(script.script)
+            return await self.redis.execute_command(*command)
 
     async def _script_pipeline(
         self, script: AsyncScript, names: list[str], args: list[Any], more: PipelineWrites

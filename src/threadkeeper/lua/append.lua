@@ -1,10 +1,14 @@
 -- Append turns: validate everything, then write (Lua never rolls back).
--- KEYS: meta, turns, idem, recent, idem_old
+-- KEYS: meta, turns, idem, recent, idem_old, then, on a standalone Redis only, the
+--       thread's index buckets: activity, dirty, tenant listing (on a cluster they live
+--       in other slots: the store writes them beside the script, in the same round trip)
 -- ARGV: now_ms, expected_version ('' = any), idem_key ('' = none), fingerprint,
 --       max_turns, cache_ttl_ms (0 = persist: the archive will hold it),
 --       request_id ('' = none: the server's id for a keyless append), recent_ttl_ms,
---       recent_max, idem_window (0 = keep every key), then one turn per argument: its JSON without the opening `{"seq":N,`,
---       written here, where the seq is assigned (codec.encode_turn)
+--       recent_max, idem_window (0 = keep every key), the thread's index members
+--       (`tenant:id` in activity and dirty, `id` in the listing), then one turn per
+--       argument: its JSON without the opening `{"seq":N,`, written here, where the seq
+--       is assigned (codec.encode_turn)
 -- A request id makes a resent append (redis-py retries one whose reply was lost) answer
 -- like the first one instead of storing its turns twice. Keyed requests are remembered
 -- with the thread; a keyless one only for a few minutes, in a short list. Keyed records
@@ -17,7 +21,8 @@ local cache_ttl = tonumber(ARGV[6])
 local request_id = ARGV[7]
 local recent_ttl, recent_max = tonumber(ARGV[8]), tonumber(ARGV[9])
 local window = tonumber(ARGV[10])
-local first_blob = 11
+local member, listed = ARGV[11], ARGV[12]
+local first_blob = 13
 local n = #ARGV - first_blob + 1
 
 local state = redis.call('HMGET', meta, 'version', 'turn_count', 'archived_version', 'bytes')
@@ -82,5 +87,12 @@ else
   redis.call('PERSIST', turns)
   redis.call('PERSIST', idem)
   redis.call('PERSIST', idem_old)
+end
+if #KEYS == 8 then  -- the indexes, as ThreadStore._append_indexes writes them on a cluster
+  redis.call('ZADD', KEYS[6], 'XX', now, member)
+  if cache_ttl == 0 then
+    redis.call('ZADD', KEYS[7], 'NX', now, member)
+  end
+  redis.call('ZADD', KEYS[8], 'XX', now, listed)
 end
 return {'ok', count + 1, count + n, new_version}
