@@ -18,6 +18,7 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+from redis._parsers.helpers import parse_stream_list
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import (
@@ -103,11 +104,33 @@ def async_client(url: str, *, cluster: bool | None = None, **options: Any) -> An
     A standalone client also packs its commands with hiredis (`_hiredis_packing`).
     """
     common = _policy(AsyncRetry(_backoff(), retries=5))
+    client: Any
     if is_cluster(url) if cluster is None else cluster:
-        return redis.asyncio.cluster.RedisCluster.from_url(url, **common, **options)
-    pool = redis.asyncio.ConnectionPool.from_url(url, health_check_interval=30, **common, **options)
-    pool.connection_class = _hiredis_packing(pool.connection_class)
-    return redis.asyncio.Redis.from_pool(pool)
+        client = redis.asyncio.cluster.RedisCluster.from_url(url, **common, **options)
+    else:
+        pool = redis.asyncio.ConnectionPool.from_url(
+            url, health_check_interval=30, **common, **options
+        )
+        pool.connection_class = _hiredis_packing(pool.connection_class)
+        client = redis.asyncio.Redis.from_pool(pool)
+    for command in ("XRANGE", "XREVRANGE"):
+        client.set_response_callback(command, _entries)
+    return client
+
+
+RAW_ENTRIES = "raw_entries"  # an XRANGE option: the reply as Redis sent it
+
+
+def _entries(response: Any, **options: Any) -> Any:
+    """XRANGE's reply: redis-py's (id, {field: value}) pairs, or, asked `raw_entries`,
+    the reply as is: `[id, [field, value, ...]]` per entry.
+
+    redis-py builds a dict for every entry; a page of turns needs only the one value,
+    and the dicts were ~40 % of the client's CPU for a read of 100 or 1,000 turns.
+    """
+    if options.pop(RAW_ENTRIES, False):
+        return response
+    return parse_stream_list(response, **options)  # type: ignore[no-untyped-call]
 
 
 def _pack_with_hiredis(self: Any, *args: Any) -> list[bytes]:

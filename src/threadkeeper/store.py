@@ -23,8 +23,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from threadkeeper import keys
-from threadkeeper.codec import seq_of
-from threadkeeper.connection import translated
+from threadkeeper.connection import RAW_ENTRIES, translated
 from threadkeeper.errors import StoreError
 from threadkeeper.indexes import Indexes, TenantListing, purge_member
 from threadkeeper.masters import is_cluster_client
@@ -371,18 +370,20 @@ class ThreadStore:
         """
         k = keys.thread_keys(tenant, thread_id)
         low, high = page.redis_range()
+        asc = page.order == "asc"
+        command, start, end = ("XRANGE", low, high) if asc else ("XREVRANGE", high, low)
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.hgetall(k.meta)
-            if page.order == "asc":
-                pipe.xrange(k.turns, low, high, count=page.limit + 1)
-            else:
-                pipe.xrevrange(k.turns, high, low, count=page.limit + 1)
+            pipe.execute_command(command, k.turns, start, end, "COUNT", page.limit + 1,
+                                 **{RAW_ENTRIES: True})  # fmt: skip
             pipe.pttl(k.turns)
             raw, entries, ttl = await pipe.execute()
         if not raw:
             return None
         thread = Thread.from_hash(raw)
-        turns = [(seq_of(entry_id), fields[b"t"]) for entry_id, fields in entries]
+        # Each entry is [b"0-<seq>", [b"t", turn]]: every script writes ids as `0-<seq>`
+        # (codec.stream_id) and a turn as the stream's only field (codec.TURN_FIELD).
+        turns = [(int(entry_id[2:]), fields[1]) for entry_id, fields in entries]
         present = ttl != -2 or thread.turn_count == 0
         return Read(thread, turns[: page.limit], len(turns) > page.limit, present)
 
