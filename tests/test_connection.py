@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 import redis.asyncio
 
-from threadkeeper.connection import redis_errors
-from threadkeeper.errors import StoreOutcomeUnknown, StoreUnavailable
+from redis_cluster import RedisCluster
+from threadkeeper.connection import async_client, redis_errors
+from threadkeeper.errors import StoreError, StoreOutcomeUnknown, StoreUnavailable
 from threadkeeper.redis_server import free_port
 
 pytestmark = pytest.mark.anyio
@@ -59,3 +60,28 @@ async def test_a_dropped_reply_says_the_write_may_have_been_stored(swallowing_se
     assert isinstance(error, StoreOutcomeUnknown) and error.status == 503
     assert error.problem()["type"].endswith("/store-outcome-unknown")
     assert error.extra["outcome"] == "unknown" and "may have been stored" in error.detail
+
+
+async def _cross_slot_error(call: Callable[[], Awaitable[object]]) -> StoreError:
+    with pytest.raises(StoreError) as caught, redis_errors():
+        await call()
+    return caught.value
+
+
+async def test_keys_of_two_slots_in_one_command_are_called_a_bug_not_a_failover(
+    redis_cluster: RedisCluster,
+) -> None:
+    two_slots = ["tk:{a}:x", "tk:{b}:x"]  # slots 15495 and 3300
+    plain = redis.asyncio.Redis(port=redis_cluster.nodes[0].port)  # Redis says CROSSSLOT
+    cluster = async_client(redis_cluster.url)  # redis-py refuses before sending
+    try:
+        errors = [
+            await _cross_slot_error(lambda: plain.mset(dict.fromkeys(two_slots, 1))),
+            await _cross_slot_error(lambda: cluster.eval("return 1", 2, *two_slots)),
+        ]
+    finally:
+        await plain.aclose()
+        await cluster.aclose()
+    for error in errors:
+        assert not isinstance(error, StoreUnavailable) and "retry" not in error.extra
+        assert "bug in threadkeeper" in error.detail and "retrying will not help" in error.detail

@@ -198,6 +198,13 @@ def queue_client(url: str, variable: str = "THREADKEEPER_QUEUE_REDIS_URL") -> re
 
 def _describe(exc: Exception) -> StoreError:
     text = str(exc)
+    if _cross_slot(exc, text):
+        return StoreError(
+            f"one Redis command or script of threadkeeper named keys of different cluster "
+            f"slots ({text}), which a cluster refuses before running it. This is a bug in "
+            "threadkeeper, not a cluster fault, and retrying will not help: report it with this "
+            "message"
+        )
     if isinstance(exc, RedisClusterException | ClusterDownError):
         return StoreUnavailable(
             f"the Redis Cluster cannot serve this now ({text}): a master is down or failing "
@@ -232,6 +239,13 @@ def _describe(exc: Exception) -> StoreError:
             "Redis cannot persist to disk and refuses writes (MISCONF): check its disk and log",
         )
     return StoreError(f"Redis answered an error: {text}")
+
+
+def _cross_slot(exc: Exception, text: str) -> bool:
+    """Redis's CROSSSLOT, or redis-py's cluster client refusing such a command before sending."""
+    if isinstance(exc, ResponseError):  # redis-py drops the CROSSSLOT code from the text
+        return text.startswith("CROSSSLOT") or "hash to the same slot" in text
+    return isinstance(exc, RedisClusterException) and "same key slot" in text
 
 
 def _unreachable(text: str) -> StoreUnavailable:
