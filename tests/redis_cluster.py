@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from redis.crc import key_slot
 
 from threadkeeper.redis_server import ManagedRedis, free_port
 
@@ -38,6 +39,14 @@ class RedisCluster:
     def masters(self) -> list[ManagedRedis]:
         """The nodes that are masters now (after a failover, a former replica)."""
         return [n for n in self.live() if self._role(n) == "master"]
+
+    def master_ports(self, keys: list[str]) -> list[int]:
+        """The port of the master serving each key's slot (CLUSTER SLOTS, asked once)."""
+        with self.client(self.nodes[0]) as conn:
+            ranges = [(int(r[0]), int(r[1]), int(r[2][1]))
+                      for r in conn.execute_command("CLUSTER", "SLOTS")]  # fmt: skip
+        slots = [key_slot(key.encode()) for key in keys]
+        return [next(port for low, high, port in ranges if low <= s <= high) for s in slots]
 
     def live(self) -> list[ManagedRedis]:
         return [n for n in self.nodes if n.process is not None and n.process.poll() is None]

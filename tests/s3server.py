@@ -50,6 +50,11 @@ class S3Server:
     process: subprocess.Popen[bytes]
     log_path: Path
 
+    def env(self) -> dict[str, str]:
+        """The variables that point boto3 (in this process or a child) at this server."""
+        return {"AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ACCESS_KEY_ID": self.access_key,
+                "AWS_SECRET_ACCESS_KEY": self.secret_key, "AWS_REGION": "us-east-1"}  # fmt: skip
+
     def session(self) -> boto3.session.Session:
         return boto3.session.Session(
             aws_access_key_id=self.access_key,

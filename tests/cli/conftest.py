@@ -13,13 +13,8 @@ from s3server import S3Server
 
 
 def _s3_env(server: S3Server) -> dict[str, str]:
-    return {
-        "THREADKEEPER_ARCHIVE_URL": f"s3://{server.bucket}/cli-{uuid.uuid4().hex}",
-        "AWS_ENDPOINT_URL": server.endpoint_url,
-        "AWS_ACCESS_KEY_ID": server.access_key,
-        "AWS_SECRET_ACCESS_KEY": server.secret_key,
-        "AWS_REGION": "us-east-1",
-    }
+    return {"THREADKEEPER_ARCHIVE_URL": f"s3://{server.bucket}/cli-{uuid.uuid4().hex}",
+            **server.env()}  # fmt: skip
 
 
 def _make_harness(

@@ -15,7 +15,6 @@ from typing import Any
 
 import httpx
 import redis
-from redis.crc import key_slot
 
 from daemon_support import Daemon, clean_env
 from redis_cluster import RedisCluster
@@ -33,18 +32,6 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
     assert result.returncode == 0, f"threadkeeper {args}: {result.stdout}\n{result.stderr}"
     return result
-
-
-def _masters_by_slot(cluster: RedisCluster) -> list[tuple[int, int, int]]:
-    """(first slot, last slot, master port) for every slot range of the cluster."""
-    with cluster.client(cluster.nodes[0]) as conn:
-        ranges = conn.execute_command("CLUSTER", "SLOTS")
-    return [(int(r[0]), int(r[1]), int(r[2][1])) for r in ranges]
-
-
-def _master_of(thread_id: str, ranges: list[tuple[int, int, int]]) -> int:
-    slot = key_slot(keys.thread_keys("default", thread_id).meta.encode())
-    return next(port for first, last, port in ranges if first <= slot <= last)
 
 
 def _empty(cluster: RedisCluster, master: ManagedRedis) -> bool:
@@ -98,8 +85,8 @@ def test_up_on_the_cluster_archives_loses_every_master_and_recovers_turn_for_tur
     _round_trip(http)
 
     ids = [f"c{i:02d}" for i in range(THREADS)]
-    ranges = _masters_by_slot(redis_cluster)
-    assert {_master_of(t, ranges) for t in ids} == {m.port for m in redis_cluster.masters()}
+    metas = [keys.thread_keys("default", t).meta for t in ids]
+    assert set(redis_cluster.master_ports(metas)) == {m.port for m in redis_cluster.masters()}
     _seed(http, ids)
     before = {t: _all_turns(http, t) for t in ids}
 
