@@ -37,6 +37,7 @@ class RunInfo:
     archive_url: str | None
     redis_pid: int | None = None
     children: dict[str, int] = field(default_factory=dict)
+    queue_url: str | None = None  # RQ's own Redis, when the hot store is a cluster
 
     def write(self, home: Path) -> None:
         tmp = home / (RUN_FILE + ".tmp")

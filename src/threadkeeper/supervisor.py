@@ -109,6 +109,7 @@ class Supervisor:
             archive_url=self.settings.archive_url,
             redis_pid=self.redis.process.pid if self.redis and self.redis.process else None,
             children={c.command: c.process.pid for c in self.children if c.process},
+            queue_url=self.settings.queue_redis_url,
         ).write(self.home)
 
     def stop(self, reason: str) -> None:
@@ -258,7 +259,7 @@ WORKER_LOGGING = {
 def serving_env(settings: Settings) -> dict[str, str]:
     """The variables that make Settings.from_env() in a worker process find these stores."""
     found = {"REDIS_URL": settings.redis_url, "ARCHIVE_URL": settings.archive_url,
-             "HOME": str(settings.home)}  # fmt: skip
+             "QUEUE_REDIS_URL": settings.queue_redis_url, "HOME": str(settings.home)}  # fmt: skip
     return {PREFIX + name: value for name, value in found.items() if value is not None}
 
 

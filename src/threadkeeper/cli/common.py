@@ -31,7 +31,8 @@ def base_settings() -> Settings:
 
 
 def load_settings() -> Settings:
-    """Settings for a command that needs Redis: THREADKEEPER_REDIS_URL, else the running `up`'s.
+    """Settings for a command that needs Redis: THREADKEEPER_REDIS_URL, else the running `up`'s
+    (its hot store, archive and RQ's Redis).
 
     Without the variable and with no `up` running for the home, this says so
     (NotRunning) instead of failing later on an unreachable Redis.
@@ -40,7 +41,10 @@ def load_settings() -> Settings:
     if settings.redis_url is None:
         info = require_running(settings.home)
         archive = settings.archive_url if settings.archive_url is not None else info.archive_url
-        settings = settings.with_overrides(redis_url=info.redis_url, archive_url=archive)
+        queue = settings.queue_redis_url or info.queue_url
+        settings = settings.with_overrides(
+            redis_url=info.redis_url, archive_url=archive, queue_redis_url=queue
+        )
     return settings
 
 
