@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,14 @@ pytestmark = [
 ]
 
 THREADS = 30
+TURN = {"role": "user", "content": "hi"}
+
+
+@pytest.fixture
+def replicated_cluster(tmp_path: Path) -> Iterator[RedisCluster]:
+    """3 masters with a replica each and a short node timeout: one master is killed."""
+    with start_cluster(tmp_path / "cluster", masters=3, replicas=1, node_timeout_ms=1000) as c:
+        yield c
 
 
 @pytest.fixture
@@ -58,8 +67,8 @@ def _restart_empty(node: ManagedRedis) -> None:
 
 
 def _owner(cluster: RedisCluster, thread_id: str) -> int:
-    """The port of the master serving the thread's slot."""
-    with cluster.client(cluster.nodes[0]) as conn:
+    """The port of the master serving the thread's slot (as a live node sees it)."""
+    with cluster.client(cluster.live()[0]) as conn:
         ranges = conn.execute_command("CLUSTER", "SLOTS")
     slot = key_slot(keys.thread_keys("default", thread_id).tag.encode())
     return next(int(r[2][1]) for r in ranges if int(r[0]) <= slot <= int(r[1]))
@@ -71,6 +80,19 @@ def _never_created_on(cluster: RedisCluster, port: int) -> str:
 
 def _by_master(report: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {m["url"]: m["restart"] for m in report["masters"]}
+
+
+def _env(
+    cluster: RedisCluster, queue: ManagedRedis, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> dict[str, str]:
+    """The daemon's settings, also in the environment for the CLI."""
+    env = {"THREADKEEPER_REDIS_URL": cluster.url,
+           "THREADKEEPER_QUEUE_REDIS_URL": queue.url,
+           "THREADKEEPER_ARCHIVE_URL": (tmp_path / "archive").as_uri(),
+           "THREADKEEPER_HOME": str(tmp_path / "home")}  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
 
 
 def _cli(*args: str, code: int) -> str:
@@ -85,12 +107,7 @@ def test_one_master_restarted_without_its_data(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    env = {"THREADKEEPER_REDIS_URL": own_cluster.url,
-           "THREADKEEPER_QUEUE_REDIS_URL": redis_server.url,
-           "THREADKEEPER_ARCHIVE_URL": (tmp_path / "archive").as_uri(),
-           "THREADKEEPER_HOME": str(tmp_path / "home")}  # fmt: skip
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
+    env = _env(own_cluster, redis_server, tmp_path, monkeypatch)
     victim, kept, untouched = own_cluster.masters()
     url = {node.port: f"redis://127.0.0.1:{node.port}" for node in (victim, kept, untouched)}
     ids = [f"t{i}" for i in range(THREADS)]
@@ -161,3 +178,44 @@ def test_one_master_restarted_without_its_data(
             assert read["thread"]["possibly_missing"]["lost_at"] == lost_at
         for thread_id in set(on_victim) - set(archived):
             assert client.get(f"/v1/threads/{thread_id}").json()["data_lost_at"] == lost_at
+
+
+def test_a_failover_keeps_the_data_and_marks_no_thread(
+    replicated_cluster: RedisCluster,
+    redis_server: ManagedRedis,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kill -9 of a master: its replica, holding the replicated canary, says the data survived."""
+    cluster = replicated_cluster
+    env = _env(cluster, redis_server, tmp_path, monkeypatch)
+    victim = cluster.masters()[0]
+    ids = [f"t{i}" for i in range(THREADS)]
+    on_victim = [t for t in ids if _owner(cluster, t) == victim.port]
+    with TestClient(create_app(Settings.from_env(env))) as client:
+        client.get("/v1/health")  # arms every canary
+        for thread_id in ids:
+            assert client.post("/v1/threads", json={"id": thread_id, "turns": [TURN]}).is_success
+        with cluster.client(victim) as conn:
+            assert conn.execute_command("WAIT", 1, 10_000) == 1  # its replica holds it all
+        victim.kill()
+        _wait_taken_over(cluster, on_victim[0], victim.port)
+        wait_ready(client)
+
+        promoted = _owner(cluster, on_victim[0])
+        restarts = _by_master(client.get("/v1/health").json())
+        assert restarts[f"redis://127.0.0.1:{promoted}"]["data_survived_last_restart"] is True
+        assert all(r["data_lost_at"] is None for r in restarts.values()), restarts
+        for thread_id in on_victim:
+            assert client.get(f"/v1/threads/{thread_id}").status_code == 200
+        problem = client.get(f"/v1/threads/{_never_created_on(cluster, promoted)}").json()
+        assert "check the id" in problem["detail"] and "data_lost_at" not in problem
+
+
+def _wait_taken_over(cluster: RedisCluster, thread_id: str, old_port: int) -> None:
+    """Until another node serves the thread's slot and the cluster is ok again."""
+    deadline = time.monotonic() + 90
+    while _owner(cluster, thread_id) == old_port:
+        assert time.monotonic() < deadline, "no replica took over"
+        time.sleep(0.1)
+    cluster.wait_ok()
