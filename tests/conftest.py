@@ -75,14 +75,24 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
 # The suites that run against both a standalone Redis and the cluster.
 BOTH_KINDS = ("test_store.py", "test_indexes.py", "api/", "tiering/", "cli/test_cli_tiering.py",
               "cli/test_cli_threads.py", "cli/test_cli_recover.py", "cli/test_cli_tokens.py",
-              "cli/test_cli_export.py", "health/test_not_found.py", "conversations/",
+              "cli/test_cli_export.py", "cli/test_cli_serve.py", "health/", "conversations/",
               "ui/test_console.py")  # fmt: skip
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     path = metafunc.definition.path.as_posix()
     if "redis_kind" in metafunc.fixturenames and any(p in path for p in BOTH_KINDS):
-        metafunc.parametrize("redis_kind", ["standalone", "cluster"], indirect=True)
+        if not _chose_kind(metafunc):
+            metafunc.parametrize("redis_kind", ["standalone", "cluster"], indirect=True)
+
+
+def _chose_kind(metafunc: pytest.Metafunc) -> bool:
+    """A test (or its module) that parametrizes redis_kind itself runs on those kinds only."""
+    for mark in metafunc.definition.iter_markers("parametrize"):
+        names = mark.args[0]
+        if "redis_kind" in (names.replace(" ", "").split(",") if isinstance(names, str) else names):
+            return True
+    return False
 
 
 @pytest.fixture

@@ -17,11 +17,13 @@ from threadkeeper.redis_server import free_port
 STARTUP_TIMEOUT = 60
 
 
-def _serve(tmp_path: Path, redis_url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def _serve(
+    tmp_path: Path, redis_url: str, workers: int, queue_env: dict[str, str]
+) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
     env |= {"THREADKEEPER_REDIS_URL": redis_url, "THREADKEEPER_HOME": str(tmp_path / "home"),
-            "THREADKEEPER_ARCHIVE_URL": (tmp_path / "archive").as_uri()}  # fmt: skip
+            "THREADKEEPER_ARCHIVE_URL": (tmp_path / "archive").as_uri(), **queue_env}  # fmt: skip
     args = [sys.executable, "-m", "threadkeeper", "serve", "--port", str(port),
             "--workers", str(workers)]  # fmt: skip
     with (tmp_path / "serve.log").open("wb") as log:  # the child keeps its own copy
@@ -51,8 +53,10 @@ def _worker_pids(log: Path) -> set[str]:
             if "Started server process" in line}  # fmt: skip
 
 
-def test_serve_with_two_workers_answers_from_both(tmp_path: Path, redis_url: str) -> None:
-    process, base = _serve(tmp_path, redis_url, 2)
+def test_serve_with_two_workers_answers_from_both(
+    tmp_path: Path, redis_url: str, queue_env: dict[str, str]
+) -> None:
+    process, base = _serve(tmp_path, redis_url, 2, queue_env)
     log = tmp_path / "serve.log"
     try:
         _wait_ready(process, base, log)

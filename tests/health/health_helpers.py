@@ -5,20 +5,23 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import redis
 from rq import Queue, Worker
 from starlette.testclient import TestClient
 
 from threadkeeper import keys
+from threadkeeper.connection import sync_client
+from threadkeeper.runtime import queue_connection
+from threadkeeper.settings import Settings
 
 MakeClient = Callable[..., TestClient]
 
 
-def pretend_healthy_workers(url: str, queue: str = "threadkeeper") -> None:
-    """One RQ worker registered (alive while its key lives) and a fresh sweeper heartbeat."""
-    conn = redis.Redis.from_url(url)
-    worker = Worker([Queue(queue, connection=conn)], connection=conn)
-    worker.register_birth()
+def pretend_healthy_workers(settings: Settings) -> None:
+    """One RQ worker registered on RQ's Redis (alive while its key lives) and a fresh
+    sweeper heartbeat in the hot store (on a cluster, two different Redis)."""
+    with queue_connection(settings) as conn:
+        worker = Worker([Queue(settings.queue_name, connection=conn)], connection=conn)
+        worker.register_birth()
     now = int(time.time() * 1000)
-    conn.hset(keys.SWEEPER_HEARTBEAT, mapping={"last_run": now, "lag_ms": 1500})
-    conn.close()
+    with sync_client(settings.redis_url or "") as hot:
+        hot.hset(keys.SWEEPER_HEARTBEAT, mapping={"last_run": now, "lag_ms": 1500})

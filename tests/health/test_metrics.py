@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-import redis
 from health_helpers import MakeClient
 from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from threadkeeper import keys, metrics
+from threadkeeper.connection import sync_client
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -76,7 +76,7 @@ def test_gauges_are_read_from_redis_at_scrape(make_client: MakeClient, redis_url
     turn = {"role": "user", "content": "x"}
     for n in range(4):
         assert client.post("/v1/threads", json={"id": f"g{n}", "turns": [turn]}).status_code == 201
-    conn = redis.Redis.from_url(redis_url)
+    conn = sync_client(redis_url)
     old = int(time.time() * 1000) - 7200_000  # untouched for two hours: past the hot TTL
     conn.zadd(keys.thread_keys("default", "g3").activity, {"default:g3": old})
     conn.hset(keys.SWEEPER_HEARTBEAT, mapping={"last_run": old, "lag_ms": 4200})
@@ -90,7 +90,7 @@ def test_gauges_are_read_from_redis_at_scrape(make_client: MakeClient, redis_url
 def test_worker_counters_reach_the_api(make_client: MakeClient, redis_url: str) -> None:
     client = make_client()
     before = scrape(client)
-    worker_conn = redis.Redis.from_url(redis_url)  # as a worker process would hold it
+    worker_conn = sync_client(redis_url)  # as a worker process holds it (jobs.py)
     for _ in range(3):
         metrics.record_snapshot("archived", worker_conn)
     metrics.record_snapshot("moved", worker_conn)

@@ -2,34 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 
 import anyio
 import pytest
-import redis
 
-from threadkeeper import keys
 from threadkeeper.api.health import monitor
+from threadkeeper.connection import sync_client
+from threadkeeper.masters import masters
 from threadkeeper.runtime import build_runtime
 from threadkeeper.settings import Settings
 
 
 @pytest.mark.anyio
 async def test_monitor_logs_warnings_and_arms_the_canary(
-    redis_url: str, tmp_path: object, caplog: pytest.LogCaptureFixture
+    make_settings: Callable[..., Settings], redis_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    settings = Settings(redis_url=redis_url, archive_url="", home=tmp_path / "home")  # type: ignore[operator]
-    runtime = build_runtime(settings)
+    """On a cluster, one canary per master, each holding that master's run id."""
+    runtime = build_runtime(make_settings(archive_url=""))
     app = SimpleNamespace(state=SimpleNamespace(runtime=runtime))
-    conn = redis.Redis.from_url(redis_url)
+    conn = sync_client(redis_url)
     try:
+        run_ids = {m.canary_key: (await m.client.info("server"))["run_id"]
+                   for m in await masters(runtime.redis)}  # fmt: skip
         async with monitor(app, every=0.05, grace=0):
             with anyio.fail_after(30):
-                while not conn.exists(keys.CANARY):
+                while not all(conn.exists(key) for key in run_ids):
                     await anyio.sleep(0.05)
-            conn.delete(keys.CANARY)  # the periodic check re-arms it
+            for key in run_ids:
+                conn.delete(key)  # the periodic check re-arms it
             with anyio.fail_after(30):
-                while not conn.exists(keys.CANARY):
+                while not all(conn.exists(key) for key in run_ids):
                     await anyio.sleep(0.05)
             # The startup report arms the canary too, before it logs: on a busy machine
             # the re-arm above can be the report's, with its warnings still to come.
@@ -38,8 +42,9 @@ async def test_monitor_logs_warnings_and_arms_the_canary(
                     await anyio.sleep(0.05)
     finally:
         await runtime.close()
-    run_id = redis.Redis.from_url(redis_url).info("server")["run_id"]
-    assert conn.hget(keys.CANARY, "run_id") == run_id.encode()
+    armed = {key: conn.hget(key, "run_id") for key in run_ids}
+    conn.close()
+    assert armed == {key: run_id.encode() for key, run_id in run_ids.items()}
     assert any("cache-only mode" in w for w in warnings(caplog))
     assert any("no RQ worker is alive" in w for w in warnings(caplog))
 
