@@ -23,21 +23,19 @@ from dataclasses import dataclass
 from threadkeeper import keys
 from threadkeeper.archive import Archive
 from threadkeeper.batch import Progress, Ref, Report, require_archive, tally
-from threadkeeper.connection import translated
-from threadkeeper.models import Thread
+from threadkeeper.models import RehydrateStatus
 from threadkeeper.runtime import Runtime
-from threadkeeper.tiering import ArchiveTombstone
+from threadkeeper.tiering import Held
 
 RECOVER_PROBLEMS = frozenset({"behind", "missing"})
 
 
 @dataclass(frozen=True, slots=True)
 class ArchivedThread:
-    """What the archive holds of one thread: its newest snapshot, whether it has tombstones."""
+    """One thread the archive holds something of, and what."""
 
     ref: Ref
-    snapshot: tuple[int, int] | None  # (created_at, version)
-    tombstoned: bool
+    held: Held
 
 
 async def scan_archive(archive: Archive) -> list[ArchivedThread]:
@@ -52,7 +50,7 @@ async def scan_archive(archive: Archive) -> list[ArchivedThread]:
             newest[found[0]] = found[1]
     buried = {Ref(*parsed[:2]) for parsed in map(keys.parse_object_key, tombstone_names) if parsed}
     refs = sorted(newest.keys() | buried, key=lambda r: (r.tenant, r.thread_id))
-    return [ArchivedThread(r, newest.get(r), r in buried) for r in refs]
+    return [ArchivedThread(r, Held(newest.get(r), r in buried)) for r in refs]
 
 
 def _snapshot_of(name: str) -> tuple[Ref, tuple[int, int]] | None:
@@ -69,7 +67,7 @@ async def recover(runtime: Runtime, progress: Progress | None = None) -> Report:
     by_ref = {item.ref: item for item in found}
 
     async def step(ref: Ref) -> str:
-        return await recover_thread(runtime, by_ref[ref])
+        return await _recover_one(runtime, by_ref[ref])
 
     return await tally([item.ref for item in found], step, Report(RECOVER_PROBLEMS), progress)
 
@@ -79,26 +77,9 @@ async def count_archived(runtime: Runtime) -> int:
     return len(await scan_archive(require_archive(runtime, "recover")))
 
 
-async def recover_thread(runtime: Runtime, item: ArchivedThread) -> str:
-    store, tiering = runtime.store, runtime.tiering
-    tenant, thread_id = item.ref.tenant, item.ref.thread_id
-    if await store.get(tenant, thread_id) is not None:
-        return "present"
-    tomb = await tiering.archive_tombstone(tenant, thread_id) if item.tombstoned else None
-    if item.snapshot is None:
-        return await _bury(runtime, item.ref, tomb, None) if tomb else "missing"
-    snap = await tiering.load(tenant, thread_id, *item.snapshot)
-    thread = await tiering.as_recovered(Thread.from_hash(snap.thread))
-    if tomb is not None and tomb.at >= thread.updated_at:
-        return await _bury(runtime, item.ref, tomb, thread)
-    result = await store.restore(thread, snap.turns, snap.idempotency, create_meta=True, ttl=True)
-    return "restored" if result.status == "ok" else result.status
-
-
-@translated
-async def _bury(runtime: Runtime, ref: Ref, tomb: ArchiveTombstone, thread: Thread | None) -> str:
-    """Recreate the Redis tombstone of a thread the archive says was deleted."""
-    fields = {"reason": tomb.reason.value, "at": tomb.at,
-              "version": thread.version if thread else tomb.version,
-              "turn_count": thread.turn_count if thread else 0}  # fmt: skip
-    return await runtime.store.bury(ref.tenant, ref.thread_id, fields)
+async def _recover_one(runtime: Runtime, item: ArchivedThread) -> str:
+    """One thread the scan found: restored | present | tombstoned | behind | missing."""
+    ref = item.ref
+    outcome = await runtime.tiering.recover_thread(ref.tenant, ref.thread_id, item.held)
+    # Its tombstone gone since the scan, a thread with no snapshot has nothing to recover.
+    return "missing" if outcome.status == RehydrateStatus.NEVER_ARCHIVED else outcome.status

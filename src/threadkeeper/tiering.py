@@ -46,6 +46,14 @@ class Rehydrated:
 
 
 @dataclass(frozen=True, slots=True)
+class Held:
+    """What the archive holds of one thread: its newest snapshot, whether it has tombstones."""
+
+    snapshot: tuple[int, int] | None  # (created_at, version)
+    tombstoned: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ArchiveTombstone:
     reason: GoneReason
     at: int
@@ -252,7 +260,10 @@ class Tiering:
     async def _rehydrate(self, tenant: str, thread_id: str) -> Rehydrated:
         thread = await self.store.get(tenant, thread_id)
         if thread is None:
-            return await self.recover_thread(tenant, thread_id)
+            try:
+                return await self.recover_thread(tenant, thread_id)
+            except StoreFull as exc:
+                raise _no_room(thread_id) from exc
         if thread.turn_count == 0 or await self.store.turns_exist(tenant, thread_id):
             return Rehydrated(RehydrateStatus.PRESENT, thread)
         if thread.archived_version == 0 or self.archive is None:
@@ -312,35 +323,65 @@ class Tiering:
         loss = await self.restart_loss(thread.tenant, thread.id)
         return thread if loss is None else thread.with_gap(loss.at)
 
-    async def recover_thread(self, tenant: str, thread_id: str) -> Rehydrated:
-        """Rebuild one thread whose metadata Redis no longer has, from its newest snapshot."""
+    async def recover_thread(
+        self, tenant: str, thread_id: str, held: Held | None = None
+    ) -> Rehydrated:
+        """Rebuild one thread whose metadata Redis no longer has, from its newest snapshot.
+
+        The one rule for a thread the archive says was deleted (its newest tombstone at
+        or after that snapshot's `updated_at`, or no snapshot left): its Redis tombstone
+        is re-created, so later lookups answer "deleted" from Redis, even while the
+        archive is down. `held` is what a scan of the archive found (`recover`); a
+        lookup leaves it out and the archive is asked.
+        """
         if self.archive is None:
             return Rehydrated(RehydrateStatus.NEVER_ARCHIVED)
+        present = await self.store.get(tenant, thread_id)
+        if present is not None:
+            return Rehydrated(RehydrateStatus.PRESENT, present)
         if await self.store.tombstone(tenant, thread_id) is not None:
             # Deleted here (its archive purge may still be owed): the restore would refuse
             # it anyway, and this answers without the archive, even while it is down.
             return Rehydrated(RehydrateStatus.TOMBSTONED)
-        names = await asyncio.to_thread(
-            lambda: list(self.archive.list_keys(keys.snapshot_prefix(tenant, thread_id)))  # type: ignore[union-attr]
-        )
-        versions = sorted(v for v in map(keys.snapshot_version, names) if v is not None)
-        if not versions:
-            return Rehydrated(RehydrateStatus.NEVER_ARCHIVED)
-        snap = await self.load(tenant, thread_id, *versions[-1])
-        tomb = await self.archive_tombstone(tenant, thread_id)
+        held = held if held is not None else await self._held(tenant, thread_id)
+        tomb = await self.archive_tombstone(tenant, thread_id) if held.tombstoned else None
+        if held.snapshot is None:
+            if tomb is None:
+                return Rehydrated(RehydrateStatus.NEVER_ARCHIVED)
+            return await self._bury(tenant, thread_id, tomb, None)
+        snap = await self.load(tenant, thread_id, *held.snapshot)
         thread = await self.as_recovered(Thread.from_hash(snap.thread))
         if tomb is not None and tomb.at >= thread.updated_at:
-            return Rehydrated(RehydrateStatus.NEVER_ARCHIVED)
-        try:
-            result = await self.store.restore(
-                thread, snap.turns, snap.idempotency, create_meta=True, ttl=True
-            )
-        except StoreFull as exc:
-            raise _no_room(thread_id) from exc
+            return await self._bury(tenant, thread_id, tomb, thread)
+        result = await self.store.restore(
+            thread, snap.turns, snap.idempotency, create_meta=True, ttl=True
+        )
         if result.status == "tombstoned":
             # Deleted here, its archive purge still owed: no thread to show.
             return Rehydrated(RehydrateStatus.TOMBSTONED)
         return Rehydrated(_restored(result.status), thread)
+
+    async def _held(self, tenant: str, thread_id: str) -> Held:
+        """What the archive holds of one thread, asked of the archive itself."""
+        archive = self.require_archive()
+        snapshots, tombstones = await asyncio.to_thread(
+            lambda: (
+                list(archive.list_keys(keys.snapshot_prefix(tenant, thread_id))),
+                list(archive.list_keys(keys.tombstone_prefix(tenant, thread_id))),
+            )
+        )
+        versions = sorted(v for v in map(keys.snapshot_version, snapshots) if v is not None)
+        return Held(versions[-1] if versions else None, bool(tombstones))
+
+    async def _bury(
+        self, tenant: str, thread_id: str, tomb: ArchiveTombstone, thread: Thread | None
+    ) -> Rehydrated:
+        """Re-create the Redis tombstone of a thread the archive says was deleted."""
+        fields = {"reason": tomb.reason.value, "at": tomb.at,
+                  "version": thread.version if thread else tomb.version,
+                  "turn_count": thread.turn_count if thread else 0}  # fmt: skip
+        status = await self.store.bury(tenant, thread_id, fields)
+        return Rehydrated(RehydrateStatus(status))
 
     # -- removal ---------------------------------------------------------------
 
