@@ -57,6 +57,12 @@ class RehydrateStatus(StrEnum):
     MISSING = "missing"  # the thread went while it was being restored
 
 
+# Nothing of the thread is here: never archived, or deleted (the API answers 404).
+REHYDRATE_ABSENT = frozenset({RehydrateStatus.NEVER_ARCHIVED, RehydrateStatus.TOMBSTONED})
+# The thread is here, but some of its turns are held neither in Redis nor in the archive.
+REHYDRATE_PARTIAL = frozenset({RehydrateStatus.BEHIND, RehydrateStatus.LOST})
+
+
 class GoneReason(StrEnum):
     NEVER_STORED = "never_stored"
     DELETED = "deleted"

@@ -18,12 +18,13 @@ from rq.serializers import JSONSerializer
 from starlette.testclient import TestClient
 from tiering_support import Backend
 
-from threadkeeper import keys, tiering
+from threadkeeper import keys
 from threadkeeper.api import create_app
 from threadkeeper.jobqueue import make_queue
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
 from threadkeeper.snapshot import MAGIC
+from threadkeeper.tiering import base as tiering_base
 
 T = TypeVar("T")
 
@@ -171,7 +172,7 @@ def test_a_snapshot_bomb_is_refused_off_the_event_loop(
     api.backend.archive.put_if_absent(key, bomb)
     api.evict("t1")
     on_loop: list[bool] = []
-    decode = tiering.decode_snapshot
+    decode = tiering_base.decode_snapshot  # where snapshots are read and decoded
 
     def watched(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -181,7 +182,7 @@ def test_a_snapshot_bomb_is_refused_off_the_event_loop(
             on_loop.append(False)
         return decode(*args, **kwargs)
 
-    monkeypatch.setattr(tiering, "decode_snapshot", watched)
+    monkeypatch.setattr(tiering_base, "decode_snapshot", watched)
 
     cold = api.client.get("/v1/threads/t1")
     assert cold.status_code == 502, cold.text
