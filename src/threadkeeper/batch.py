@@ -1,8 +1,9 @@
 """Work over many threads at once: pick them, run one step per thread, tally the outcomes.
 
-The CLI's bulk commands (`archive`, `rehydrate`, `recover`, `import`) run here, over
-the same Tiering and ThreadStore methods the API and the sweeper use. One thread's
-failure is recorded with its reason and never stops the others.
+The CLI's bulk commands (`archive`, `rehydrate`, `recover`, `import`) run here,
+through the same ThreadService the API uses, so each outcome means the same
+everywhere. One thread's failure is recorded with its reason and never stops the
+others.
 """
 
 from __future__ import annotations
@@ -16,7 +17,13 @@ from typing import Any, TypeVar
 from threadkeeper import keys
 from threadkeeper.archive import Archive
 from threadkeeper.errors import ArchiveNotConfigured, ThreadkeeperError, ThreadNotFound
-from threadkeeper.models import DEFAULT_TENANT, ArchiveStatus, RehydrateStatus, now_ms
+from threadkeeper.models import (
+    DEFAULT_TENANT,
+    REHYDRATE_ABSENT,
+    REHYDRATE_PARTIAL,
+    ArchiveStatus,
+    now_ms,
+)
 from threadkeeper.runtime import Runtime
 from threadkeeper.wire.decode import check_id
 
@@ -31,15 +38,9 @@ ALL = 2**31 - 1  # "no limit" for the store's windowed index reads
 # Statuses that mean the thread did not end up where it was asked to be.
 ARCHIVE_PROBLEMS: frozenset[str] = frozenset({ArchiveStatus.INCOMPLETE, ArchiveStatus.TOO_LARGE})
 ARCHIVE_ABSENT: frozenset[str] = frozenset({ArchiveStatus.MISSING})  # no such thread
-# Not in Redis and never archived, or deleted: the API answers 404 for these too.
-REHYDRATE_ABSENT: frozenset[str] = frozenset(
-    {RehydrateStatus.NEVER_ARCHIVED, RehydrateStatus.TOMBSTONED}
-)
 NOT_FOUND = "not_found"
-REHYDRATE_PROBLEMS: frozenset[str] = frozenset(
-    {RehydrateStatus.BEHIND, RehydrateStatus.LOST, RehydrateStatus.NEVER_ARCHIVED,
-     RehydrateStatus.TOMBSTONED}
-)  # fmt: skip
+# Absent ones (the API answers 404 for these too) are problems as well: the exit code.
+REHYDRATE_PROBLEMS: frozenset[str] = REHYDRATE_PARTIAL | REHYDRATE_ABSENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +191,7 @@ async def archive_all(
     """Snapshot each thread now, inline: archived | clean | moved | missing | incomplete."""
 
     async def step(ref: Ref) -> str:
-        return await runtime.tiering.archive_thread(ref.tenant, ref.thread_id)
+        return await runtime.service.archive(ref.tenant, ref.thread_id)
 
     return await tally(refs, step, Report(ARCHIVE_PROBLEMS, ARCHIVE_ABSENT), progress)
 
@@ -201,7 +202,7 @@ async def rehydrate_all(
     """Bring each thread's turns back: restored | present | behind | lost | never_archived."""
 
     async def step(ref: Ref) -> str:
-        outcome = await runtime.tiering.rehydrate(ref.tenant, ref.thread_id)
+        outcome = await runtime.service.rehydrate(ref.tenant, ref.thread_id)
         return outcome.status
 
     return await tally(refs, step, Report(REHYDRATE_PROBLEMS, REHYDRATE_ABSENT), progress)

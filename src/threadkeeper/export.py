@@ -23,15 +23,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
 
 from threadkeeper.codec import encode_turn, stored_turn, turn_json
-from threadkeeper.errors import InvalidInput, SnapshotCorrupt
+from threadkeeper.errors import InvalidInput
 from threadkeeper.models import Thread, ThreadState, now_ms, parse_rfc3339
 from threadkeeper.runtime import Runtime
+from threadkeeper.service.views import Portable
 from threadkeeper.settings import Limits
 from threadkeeper.wire.decode import check_id, check_metadata, turn_from_dict
 from threadkeeper.wire.shapes import MAX_LABEL
@@ -48,34 +48,12 @@ MAX_IDEMPOTENCY_KEY = 256
 _encode = msgspec.json.Encoder().encode
 
 
-@dataclass(frozen=True, slots=True)
-class Portable:
-    """One thread as it travels: metadata, turns as stored, dedupe records."""
-
-    thread: Thread
-    blobs: list[bytes]
-    idempotency: dict[str, bytes]
-
-
 # -- export ---------------------------------------------------------------------
 
 
 async def read_portable(runtime: Runtime, tenant: str, thread_id: str) -> Portable:
     """The whole thread, rehydrating it first if its turns are only in the archive."""
-    state = await runtime.store.all_turns(tenant, thread_id)
-    if state is None or len(state[1]) != state[0].turn_count:
-        outcome = await runtime.tiering.rehydrate(tenant, thread_id)
-        if outcome.status in ("behind", "lost"):
-            first, last = outcome.missing or (0, 0)
-            raise SnapshotCorrupt(
-                f"thread {tenant}:{thread_id} cannot be exported whole: turns {first}-{last} "
-                "are held neither in Redis nor in the archive",
-                thread_id=thread_id,
-            )
-        state = await runtime.store.all_turns(tenant, thread_id)
-    if state is None:
-        raise await runtime.service.not_found(tenant, thread_id)
-    return Portable(*state)
+    return await runtime.service.whole(tenant, thread_id)
 
 
 def export_line(item: Portable) -> str:
@@ -255,14 +233,4 @@ def check_lines(lines: Iterable[str], limits: Limits) -> tuple[int, list[str]]:
 
 async def import_thread(runtime: Runtime, item: Portable) -> str:
     """Write one thread as new and dirty, in one step: imported | exists | tombstoned."""
-    store = runtime.store
-    if await store.get(item.thread.tenant, item.thread.id) is not None:
-        return "exists"
-    # Dirty on arrival, so this machine's sweeper archives it; nothing dirty carries
-    # a TTL unless the daemon runs cache-only.
-    result = await store.restore(
-        item.thread, item.blobs, item.idempotency, create_meta=True, ttl=runtime.archive is None
-    )
-    if result.status == "ok":
-        return "imported"
-    return "exists" if result.status in ("present", "behind") else result.status
+    return await runtime.service.import_whole(item)

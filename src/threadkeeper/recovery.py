@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from threadkeeper import keys
 from threadkeeper.archive import Archive
 from threadkeeper.batch import Progress, Ref, Report, require_archive, tally
-from threadkeeper.models import RehydrateStatus
 from threadkeeper.runtime import Runtime
 from threadkeeper.tiering import Held
 
@@ -79,7 +78,4 @@ async def count_archived(runtime: Runtime) -> int:
 
 async def _recover_one(runtime: Runtime, item: ArchivedThread) -> str:
     """One thread the scan found: restored | present | tombstoned | behind | missing."""
-    ref = item.ref
-    outcome = await runtime.tiering.recover_thread(ref.tenant, ref.thread_id, item.held)
-    # Its tombstone gone since the scan, a thread with no snapshot has nothing to recover.
-    return "missing" if outcome.status == RehydrateStatus.NEVER_ARCHIVED else outcome.status
+    return await runtime.service.recover(item.ref.tenant, item.ref.thread_id, item.held)

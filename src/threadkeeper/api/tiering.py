@@ -13,28 +13,10 @@ from threadkeeper.api.http import choice_param, wire_response
 from threadkeeper.api.threads import _service, _settings, _tenant, _thread_id
 from threadkeeper.jobqueue import archive_job_id, enqueue, make_queue
 from threadkeeper.models import Thread, ThreadState
-from threadkeeper.runtime import Runtime, queue_connection
+from threadkeeper.runtime import queue_connection
 from threadkeeper.settings import Settings
 from threadkeeper.tiering import Rehydrated
 from threadkeeper.wire.shapes import ArchiveDone, ArchiveQueued, RehydrateDone
-
-
-def _runtime(request: Request) -> Runtime:
-    return request.app.state.runtime  # type: ignore[no-any-return]
-
-
-async def _existing(request: Request, tenant: str, thread_id: str) -> Thread:
-    thread = await _runtime(request).store.get(tenant, thread_id)
-    if thread is None:
-        raise await _service(request).not_found(tenant, thread_id)
-    return thread
-
-
-async def _state(request: Request, thread: Thread) -> ThreadState:
-    present = thread.turn_count == 0 or await _runtime(request).store.turns_exist(
-        thread.tenant, thread.id
-    )
-    return ThreadState.HOT if present else ThreadState.ARCHIVED
 
 
 def _queue_archive(settings: Settings, member: str, version: int) -> tuple[str, bool]:
@@ -49,8 +31,7 @@ def _queue_archive(settings: Settings, member: str, version: int) -> tuple[str, 
 async def archive_thread(request: Request) -> Response:
     """202 with the job queued, or with `?wait=true` 200 once the snapshot is verified."""
     tenant, thread_id = _tenant(request), _thread_id(request)
-    _runtime(request).tiering.require_archive()
-    thread = await _existing(request, tenant, thread_id)
+    thread = await _service(request).archivable(tenant, thread_id)
     if choice_param(request, "wait", ("true", "false"), "false") == "true":
         return await _archive_now(request, thread)
     job_id, queued = await asyncio.to_thread(
@@ -65,19 +46,17 @@ async def archive_thread(request: Request) -> Response:
 
 
 async def _archive_now(request: Request, thread: Thread) -> Response:
-    status = await _runtime(request).tiering.archive_thread(thread.tenant, thread.id)
-    thread = await _existing(request, thread.tenant, thread.id)
-    body = ArchiveDone(status=status, thread=thread.info(await _state(request, thread)))
+    service = _service(request)
+    status, thread = await service.archive_now(thread)
+    body = ArchiveDone(status=status, thread=thread.info(await service.state(thread)))
     return wire_response(body)
 
 
 async def rehydrate_thread(request: Request) -> Response:
     """200 with the thread back in Redis, or what nothing holds any more (degraded)."""
     tenant, thread_id = _tenant(request), _thread_id(request)
-    outcome = await _runtime(request).tiering.rehydrate(tenant, thread_id)
-    if outcome.status == "never_archived" or outcome.thread is None:
-        raise await _service(request).not_found(tenant, thread_id)
-    return _rehydrated(outcome, outcome.thread)
+    outcome, thread = await _service(request).rehydrate_named(tenant, thread_id)
+    return _rehydrated(outcome, thread)
 
 
 def _rehydrated(outcome: Rehydrated, thread: Thread) -> Response:

@@ -73,20 +73,15 @@ async def _acting(request: Request) -> tuple[str, str, dict[str, str]]:
 @console
 async def archive(request: Request) -> Response:
     tenant, thread_id, _ = await _acting(request)
-    runtime = _runtime(request)
-    runtime.tiering.require_archive()
-    if await runtime.store.get(tenant, thread_id) is None:
-        raise await _service(request).not_found(tenant, thread_id)
-    status = await runtime.tiering.archive_thread(tenant, thread_id)
+    service = _service(request)
+    status, _ = await service.archive_now(await service.archivable(tenant, thread_id))
     return see_other(_thread_url(thread_id, status))
 
 
 @console
 async def rehydrate(request: Request) -> Response:
     tenant, thread_id, _ = await _acting(request)
-    outcome = await _runtime(request).tiering.rehydrate(tenant, thread_id)
-    if outcome.status == "never_archived" or outcome.thread is None:
-        raise await _service(request).not_found(tenant, thread_id)
+    outcome, _ = await _service(request).rehydrate_named(tenant, thread_id)
     return see_other(_thread_url(thread_id, outcome.status))
 
 

@@ -1,7 +1,7 @@
-"""What a chat tool can do with its threads, whichever tier holds them.
+"""ThreadService: create, append, read, list, delete and fork threads, in either tier.
 
-Reads and appends find a thread hot or archived (rehydrating it first), and when
-a thread is gone they say exactly what, when and why.
+Its other parts: outcomes.py (what each tier outcome means), not_found.py (every
+thread 404), views.py (what a read hands back).
 """
 
 from __future__ import annotations
@@ -9,22 +9,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
-from typing import Any
 
 import msgspec
 
 from threadkeeper import metrics
-from threadkeeper.canary import RECOVER, DataLoss, RestartLossProbe
-from threadkeeper.codec import (
-    DEFAULTS,
-    JSON_TURN,
-    SHORT_END,
-    encode_turn,
-    is_deleted,
-    stored_turn,
-    turn_json,
-)
+from threadkeeper.canary import RestartLossProbe
+from threadkeeper.codec import encode_turn, stored_turn
 from threadkeeper.errors import (
     ArchiveError,
     Conflict,
@@ -33,44 +23,20 @@ from threadkeeper.errors import (
     LimitExceeded,
     StoreFull,
     ThreadExists,
-    ThreadNotFound,
     VersionConflict,
 )
-from threadkeeper.models import GoneReason, Thread, ThreadState, rfc3339
+from threadkeeper.models import GoneReason, Thread
 from threadkeeper.paging import ThreadPage, TurnPage
+from threadkeeper.service.outcomes import TierOutcomes
+from threadkeeper.service.views import AppendResult, ThreadView, page_view
 from threadkeeper.settings import Settings
 from threadkeeper.store import Appended, Listed, ThreadStore
-from threadkeeper.tiering import Rehydrated, Tiering
+from threadkeeper.tiering import Tiering
 from threadkeeper.wire.shapes import NewThread, NewTurns
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("threadkeeper.service")
 
 TOUCH_EVERY_MS = 60_000  # a read refreshes the hot TTL at most this often
-
-
-@dataclass(frozen=True, slots=True)
-class ThreadView:
-    """One page of a thread, with where it came from and anything missing."""
-
-    thread: Thread
-    turns_json: list[bytes]  # each turn's public JSON, as stored
-    next: str | None
-    source: str  # redis | archive
-    state: ThreadState
-    missing: tuple[int, int] | None = None
-    missing_detail: str | None = None
-
-    @property
-    def turns(self) -> list[dict[str, Any]]:
-        """The page's turns decoded (the CLI and tests; the API sends `turns_json`)."""
-        return [msgspec.json.decode(turn) for turn in self.turns_json]
-
-
-@dataclass(frozen=True, slots=True)
-class AppendResult:
-    seqs: list[int]
-    version: int
-    replayed: bool
 
 
 def fingerprint(body: NewThread | NewTurns) -> str:
@@ -98,7 +64,9 @@ def _request_create_key() -> str:
     return "~" + secrets.token_urlsafe(16)
 
 
-class ThreadService:
+class ThreadService(TierOutcomes):
+    """What a chat tool can do with its threads: create, append, read, list, delete, fork."""
+
     def __init__(
         self,
         store: ThreadStore,
@@ -136,7 +104,7 @@ class ThreadService:
         """The page a read would give of a thread just stored from `blobs`, without reading."""
         page = TurnPage(limit=self.settings.limits.max_page)
         turns = list(enumerate(blobs[: page.limit], start=1))
-        return _view(thread, turns, len(blobs) > page.limit, page, "redis")
+        return page_view(thread, turns, len(blobs) > page.limit, page, "redis")
 
     async def _create(
         self, thread: Thread, blobs: list[bytes], key: str | None, digest: str
@@ -185,18 +153,6 @@ class ThreadService:
             await self.rehydrate_for_write(tenant, thread_id)
         return await self._append_outcome(tenant, thread_id, result, digest)
 
-    async def rehydrate_for_write(self, tenant: str, thread_id: str) -> None:
-        outcome = await self.tiering.rehydrate(tenant, thread_id)
-        if outcome.status in ("behind", "lost"):
-            first, last = outcome.missing or (0, 0)
-            raise Conflict(
-                f"thread {thread_id!r} cannot take new turns: turns {first}-{last} are held "
-                "neither in Redis nor in the archive. Read it to see what remains, then fork "
-                "it at the last turn you have (POST /v1/threads/{id}/fork) to continue",
-                thread_id=thread_id,
-                missing_turns=[first, last],
-            )
-
     async def _append_outcome(
         self, tenant: str, thread_id: str, result: Appended, digest: str
     ) -> AppendResult:
@@ -228,14 +184,10 @@ class ThreadService:
             if found is not None and found.turns_in_redis:
                 await self._maybe_touch(tenant, found.thread)
                 metrics.record_lookup("hot" if source == "redis" else "archive")
-                return _view(found.thread, found.turns, found.more, page, source)
-            outcome = await self.tiering.rehydrate(tenant, thread_id)
-            if outcome.status in ("behind", "lost"):
-                metrics.record_lookup("archive")
-                return await self._degraded(outcome, page)
-            if outcome.status in ("never_archived", "tombstoned"):
-                # tombstoned: deleted here, while its snapshots still await the owed purge.
-                raise await self.not_found(tenant, thread_id)
+                return page_view(found.thread, found.turns, found.more, page, source)
+            degraded = await self.rehydrate_for_read(tenant, thread_id, page)
+            if degraded is not None:
+                return degraded
             source = "archive"
         raise Conflict(f"thread {thread_id!r} changed while it was being rehydrated; retry")
 
@@ -249,75 +201,6 @@ class ThreadService:
             # Best-effort: at maxmemory the read still answers; the thread keeps its
             # previous TTL (clean threads are in the archive, dirty ones have none).
             metrics.record_touch_skipped()
-
-    async def _degraded(self, outcome: Rehydrated, page: TurnPage) -> ThreadView:
-        assert outcome.thread is not None and outcome.missing is not None
-        thread = outcome.thread
-        held = list(enumerate(outcome.turns, start=1))
-        low, high = page.after or 0, page.before or thread.turn_count + 1
-        chosen = [(s, b) for s, b in held if low < s < high]
-        if page.order == "desc":
-            chosen.reverse()
-        view = _view(thread, chosen[: page.limit], len(chosen) > page.limit, page, "archive")
-        first, last = outcome.missing
-        detail = await self._loss_detail(thread, first, last)
-        return ThreadView(
-            view.thread, view.turns_json, view.next, "archive", ThreadState.ARCHIVED,
-            outcome.missing, detail,
-        )  # fmt: skip
-
-    async def _loss_detail(self, thread: Thread, first: int, last: int) -> str:
-        if self.tiering.archive is None:
-            return (
-                f"turns {first}-{last} expired: this daemon runs cache-only (no "
-                "THREADKEEPER_ARCHIVE_URL), so turns leave Redis after THREADKEEPER_HOT_TTL "
-                "idle. Configure an archive to keep threads"
-            )
-        archived = (
-            f"the archive holds version {thread.archived_version} "
-            f"(snapshot of {rfc3339(thread.archived_at)})"
-            if thread.archived_version
-            else "the archive never received a snapshot of this thread"
-        )
-        return (
-            f"turns {first}-{last} are missing: Redis no longer holds them and {archived}. "
-            "They were lost, most likely when Redis restarted without persistence "
-            "(check GET /v1/health). Fork at the last turn shown to continue"
-        )
-
-    # -- not found, said precisely ----------------------------------------------
-
-    async def not_found(self, tenant: str, thread_id: str) -> ThreadNotFound:
-        tomb = await self.store.tombstone(tenant, thread_id)
-        if tomb is None:
-            archived = await self._archive_tombstone(tenant, thread_id)
-            if archived is not None:
-                return _gone(thread_id, archived.reason, archived.at)
-            return await self._never_stored(tenant, thread_id)
-        return _gone(thread_id, tomb.reason, tomb.at)
-
-    async def _archive_tombstone(self, tenant: str, thread_id: str) -> Any:
-        try:
-            return await self.tiering.archive_tombstone(tenant, thread_id)
-        except ArchiveError:
-            log.warning("archive unreachable while explaining a missing thread %s", thread_id)
-            return None
-
-    async def _never_stored(self, tenant: str, thread_id: str) -> ThreadNotFound:
-        loss = await self.restart_loss(tenant, thread_id) if self.restart_loss else None
-        detail = f"no thread {thread_id!r} is stored here, in Redis or in the archive"
-        extra: dict[str, Any] = {}
-        if loss is not None:
-            detail += f". Note: {_restarted_empty(loss)}; a thread created before then and "
-            detail += f"never archived was lost in that restart. If it was archived, {RECOVER}"
-            extra["data_lost_at"] = rfc3339(loss.at)
-            if loss.master:
-                extra["data_lost_on"] = loss.master
-        else:
-            detail += ": check the id (and the token: threads are per tenant)"
-        return ThreadNotFound(
-            detail, reason=GoneReason.NEVER_STORED.value, thread_id=thread_id, **extra
-        )
 
     # -- list / delete / fork ---------------------------------------------------
 
@@ -349,7 +232,7 @@ class ThreadService:
                 f"at_seq {at_seq} is past the thread's last turn ({parent.turn_count})",
                 field="at_seq",
             )
-        blobs = await _fork_turns(self.store, self.tiering, parent, at_seq)
+        blobs = await self.fork_turns(parent, at_seq)
         now = self.store.clock()
         thread = Thread(
             id=new_id or new_thread_id(), tenant=tenant, created_at=now, updated_at=now,
@@ -360,77 +243,6 @@ class ThreadService:
         )  # fmt: skip
         created, _ = await self._create(thread, blobs, None, "")
         return self._first_page(created, blobs)
-
-
-def _view(
-    thread: Thread, turns: list[tuple[int, bytes]], more: bool, page: TurnPage, source: str
-) -> ThreadView:
-    # Stored JSON is served as it is, a short turn with its defaults put back; only a turn
-    # of the old format is decoded (codec.turn_json). Inline: this runs for every turn.
-    # A deleted turn keeps its seq as a marker: no read, page or context shows it.
-    stored = [
-        blob[:-1] + DEFAULTS if blob[-2:] == SHORT_END
-        else blob if blob[0] == JSON_TURN
-        else turn_json(seq, blob)
-        for seq, blob in turns
-        if not is_deleted(blob)
-    ]  # fmt: skip
-    cursor = page.next_after(turns[-1][0]).encode() if more and turns else None
-    # Served from Redis, even if just rehydrated: the source header says where it came from.
-    return ThreadView(thread, stored, cursor, source, ThreadState.HOT)
-
-
-def _restarted_empty(loss: DataLoss) -> str:
-    if not loss.master:
-        return f"Redis restarted at {rfc3339(loss.at)} WITHOUT its data"
-    return (
-        f"Redis master {loss.master}, which serves this thread's slot, restarted at "
-        f"{rfc3339(loss.at)} WITHOUT its data"
-    )
-
-
-def _gone(thread_id: str, reason: GoneReason, at: int) -> ThreadNotFound:
-    why = "by request" if reason is GoneReason.DELETED else "by the retention policy"
-    return ThreadNotFound(
-        f"thread {thread_id!r} was deleted {why} at {rfc3339(at)}; its turns were removed "
-        "and cannot be restored",
-        reason=reason.value,
-        thread_id=thread_id,
-        deleted_at=rfc3339(at),
-    )
-
-
-async def _fork_turns(
-    store: ThreadStore, tiering: Tiering, parent: Thread, at_seq: int
-) -> list[bytes]:
-    """Turns 1..at_seq from Redis, or from the archive for a degraded thread; all or none."""
-    if at_seq == 0:
-        return []
-    blobs = await store.turn_blobs(parent.tenant, parent.id, at_seq)
-    if len(blobs) == at_seq:
-        return blobs
-    outcome = await tiering.rehydrate(parent.tenant, parent.id)
-    if outcome.status in ("restored", "present"):
-        blobs = await store.turn_blobs(parent.tenant, parent.id, at_seq)
-    elif outcome.status == "behind":
-        blobs = outcome.turns[:at_seq]
-    else:
-        blobs = []
-    if len(blobs) != at_seq:
-        raise _unforkable(parent, at_seq, len(blobs))
-    return blobs
-
-
-def _unforkable(parent: Thread, at_seq: int, held: int) -> Conflict:
-    first, last = held + 1, parent.turn_count
-    have = f"only turns 1-{held} are held" if held else "none of its turns is held"
-    return Conflict(
-        f"thread {parent.id!r} cannot be forked at turn {at_seq}: {have}; turns {first}-{last} "
-        f"are held neither in Redis nor in the archive. Fork at turn {held} or earlier "
-        "(nothing was created)",
-        thread_id=parent.id,
-        missing_turns=[first, last],
-    )
 
 
 def version_conflict(thread_id: str, version: int) -> VersionConflict:

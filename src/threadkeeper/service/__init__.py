@@ -1,0 +1,25 @@
+"""What a chat tool can do with its threads, whichever tier holds them.
+
+Reads and appends find a thread hot or archived (rehydrating it first), and when
+a thread is gone they say exactly what, when and why.
+
+    threads.py    ThreadService: create, append, read, list, delete, fork
+    outcomes.py   what each tier outcome means (rehydrate, archive, export, import)
+    not_found.py  every thread 404, said precisely (not_found, _never_stored)
+    views.py      a page as served (ThreadView), an append's outcome
+"""
+
+from threadkeeper.service.threads import (
+    ThreadService,
+    fingerprint,
+    version_conflict,
+)
+from threadkeeper.service.views import AppendResult, ThreadView
+
+__all__ = [
+    "AppendResult",
+    "ThreadService",
+    "ThreadView",
+    "fingerprint",
+    "version_conflict",
+]

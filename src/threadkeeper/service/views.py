@@ -1,0 +1,65 @@
+"""What the service hands back: a page of a thread as stored, a whole thread, an append."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from threadkeeper.codec import DEFAULTS, JSON_TURN, SHORT_END, is_deleted, turn_json
+from threadkeeper.models import Thread, ThreadState
+from threadkeeper.paging import TurnPage
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadView:
+    """One page of a thread, with where it came from and anything missing."""
+
+    thread: Thread
+    turns_json: list[bytes]  # each turn's public JSON, as stored
+    next: str | None
+    source: str  # redis | archive
+    state: ThreadState
+    missing: tuple[int, int] | None = None
+    missing_detail: str | None = None
+
+    @property
+    def turns(self) -> list[dict[str, Any]]:
+        """The page's turns decoded (the CLI and tests; the API sends `turns_json`)."""
+        return [msgspec.json.decode(turn) for turn in self.turns_json]
+
+
+@dataclass(frozen=True, slots=True)
+class Portable:
+    """One thread as it travels (export, import): metadata, turns as stored, dedupe records."""
+
+    thread: Thread
+    blobs: list[bytes]
+    idempotency: dict[str, bytes]
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    seqs: list[int]
+    version: int
+    replayed: bool
+
+
+def page_view(
+    thread: Thread, turns: list[tuple[int, bytes]], more: bool, page: TurnPage, source: str
+) -> ThreadView:
+    """A page of `turns` (seq, stored bytes) as the API serves it."""
+    # Stored JSON is served as it is, a short turn with its defaults put back; only a turn
+    # of the old format is decoded (codec.turn_json). Inline: this runs for every turn.
+    # A deleted turn keeps its seq as a marker: no read, page or context shows it.
+    stored = [
+        blob[:-1] + DEFAULTS if blob[-2:] == SHORT_END
+        else blob if blob[0] == JSON_TURN
+        else turn_json(seq, blob)
+        for seq, blob in turns
+        if not is_deleted(blob)
+    ]  # fmt: skip
+    cursor = page.next_after(turns[-1][0]).encode() if more and turns else None
+    # Served from Redis, even if just rehydrated: the source header says where it came from.
+    return ThreadView(thread, stored, cursor, source, ThreadState.HOT)
