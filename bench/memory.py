@@ -32,7 +32,7 @@ async def thread_bytes(kit: Kit, redis: Redis, thread_id: str) -> dict[str, int]
     return {
         "stream": await usage(redis, k.turns),
         "meta": await usage(redis, k.meta),
-        "idempotency": await usage(redis, k.idempotency, k.idempotency_old),
+        "idempotency": await usage(redis, k.idempotency),
     }
 
 

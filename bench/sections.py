@@ -204,24 +204,16 @@ async def _last_turns(b: Bench, http: HttpKit, thread_id: str, size: int) -> Non
 # -- memory ----------------------------------------------------------------------
 
 
-WINDOW = 100  # an opt-in window of remembered keys, for the memory row beside the default
-
-
 async def memory_per_turn(b: Bench) -> None:
     n = b.sizes.memory_turns
     floor = await memory.floor_bytes(b.floor, n) / n
     b.add(Row("floor", f"raw stream, {n:,} x 400 B", floor, "B/turn"))
     target = at_most(1.15, "<= 1.15x raw stream")
-    store = b.kit.runtime.store
-    for label, make, window in (
-        ("batched, no Idempotency-Key", memory.batched_thread, 0),
-        ("1 turn/append, Idempotency-Key each", memory.keyed_thread, 0),
-        (f"the same, THREADKEEPER_IDEMPOTENCY_WINDOW={WINDOW}", memory.keyed_thread, WINDOW),
+    for label, make in (
+        ("batched, no Idempotency-Key", memory.batched_thread),
+        ("1 turn/append, Idempotency-Key each", memory.keyed_thread),
     ):
-        # The window is the store's setting; the bench's one store takes it for one thread.
-        default, store.idempotency_window = store.idempotency_window, window
-        thread_id = await make(b.kit, n, f"memory-{window}")
-        store.idempotency_window = default
+        thread_id = await make(b.kit, n, "memory")
         parts = await memory.thread_bytes(b.kit, b.redis, thread_id)
         b.add(
             Row(

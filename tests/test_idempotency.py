@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import redis.asyncio
 
-from threadkeeper import keys
-from threadkeeper.codec import encode_turn, load_turn, stored_turn
+from threadkeeper import idempotency, keys
+from threadkeeper.codec import encode_turn, load_turn
 from threadkeeper.connection import async_client
 from threadkeeper.models import Thread
 from threadkeeper.paging import ThreadPage, TurnPage
+from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
-from threadkeeper.store import RECENT_MAX, RECENT_TTL_MS, ThreadStore
+from threadkeeper.store import RECENT_MAX, RECENT_TTL_MS, Appended, ThreadStore
 from threadkeeper.wire.shapes import NewThread, NewTurns, TurnIn
 
 pytestmark = pytest.mark.anyio
@@ -78,15 +80,13 @@ async def test_a_create_resent_with_its_key_writes_the_indexes_it_missed(
     store: ThreadStore,
 ) -> None:
     k = keys.thread_keys("acme", "t1")
-    assert await store.create(new_thread(), [stored_turn(1, blob("a"))], create_key="~c1")
+    assert await store.create(new_thread(), [blob("a")], create_key="~c1")
     # The first attempt's reply was lost before its index writes went out.
     await store.redis.delete(k.activity, k.dirty, k.listing)
-    assert not await store.create(
-        new_thread(), [stored_turn(1, blob("a"))], create_key="~c1"
-    )  # caller compares
+    assert not await store.create(new_thread(), [blob("a")], create_key="~c1")  # caller compares
     assert await store.redis.zscore(k.listing, "t1") == 1
     assert await store.redis.zscore(k.dirty, k.member) == 1
-    assert not await store.create(new_thread(), [stored_turn(1, blob("x"))], create_key="~other")
+    assert not await store.create(new_thread(), [blob("x")], create_key="~other")
     assert await store.redis.xlen(k.turns) == 1
 
 
@@ -200,43 +200,99 @@ async def test_a_create_whose_reply_was_lost_answers_created(through_proxy: Prox
     assert await rt.redis.zscore(keys.thread_keys("default", "t1").dirty, "default:t1") is not None
 
 
-# -- the window of keys a thread remembers -------------------------------------------
+# -- the records of keyed appends (idempotency.py) ---------------------------------
 
 
-async def _keyed(store: ThreadStore, key: str, content: str) -> str:
-    result = await store.append("acme", "t1", [blob(content)], max_turns=999,
-                                idempotency_key=key, fingerprint=f"fp-{key}")  # fmt: skip
-    return result.status
+async def _keyed(store: ThreadStore, key: str, content: str, fingerprint: str = "") -> Appended:
+    fingerprint = fingerprint or f"fp-{key}"
+    return await store.append("acme", "t1", [blob(content)], max_turns=999,
+                              idempotency_key=key, fingerprint=fingerprint)  # fmt: skip
 
 
-async def test_a_thread_remembers_its_last_window_of_keys(redis_url: str) -> None:
-    client = redis.asyncio.Redis.from_url(redis_url)
-    store = ThreadStore(client, hot_ttl=3600, idempotency_window=3)
-    try:
-        assert await store.create(new_thread(), [])
-        for i in range(1, 8):
-            assert await _keyed(store, f"k{i}", f"turn {i}") == "ok"
-        k = keys.thread_keys("acme", "t1")
-        # Two generations of at most 3 keys each: k4-k6 (old), then k7.
-        assert await client.hlen(k.idempotency) + await client.hlen(k.idempotency_old) == 4
-        for i in range(4, 8):  # at least the last 3 keys, here 4: retried, none stored again
-            assert await _keyed(store, f"k{i}", f"turn {i}") == "duplicate"
-        thread = await store.get("acme", "t1")
-        assert thread is not None and thread.turn_count == 7
-        # Past the window, a key is new again (README: THREADKEEPER_IDEMPOTENCY_WINDOW).
-        assert await _keyed(store, "k1", "turn 1") == "ok"
-        state = await store.all_turns("acme", "t1")
-        assert state is not None and set(state[2]) == {"k4", "k5", "k6", "k7", "k1"}
-        await store.delete("acme", "t1", "deleted")
-        assert not await client.exists(k.idempotency, k.idempotency_old)
-    finally:
-        await client.aclose()
+async def _record_bytes(store: ThreadStore, k: keys.ThreadKeys) -> int:
+    return sum(map(len, await store.redis.hvals(k.idempotency)))
 
 
-async def test_a_window_of_zero_remembers_every_key(store: ThreadStore) -> None:
+async def test_every_key_is_remembered_for_ever_in_24_bytes(store: ThreadStore) -> None:
     assert await store.create(new_thread(), [])
     for i in range(300):
-        assert await _keyed(store, f"k{i}", f"turn {i}") == "ok"
-    assert await _keyed(store, "k0", "turn 0") == "duplicate"
+        assert (await _keyed(store, f"k{i}", f"turn {i}")).status == "ok"
+    for i in (0, 150, 299):  # the first, a middle and the last key: answered as the first time
+        again = await _keyed(store, f"k{i}", f"turn {i}")
+        assert (again.status, again.seqs, again.version) == ("duplicate", [i + 1], i + 2)
     k = keys.thread_keys("acme", "t1")
-    assert not await store.redis.exists(k.idempotency_old)
+    assert await _record_bytes(store, k) == 300 * idempotency.RECORD_BYTES
+    # What Redis allocates for them, buckets included: earlier versions took ~136 B a key.
+    assert await store.redis.memory_usage(k.idempotency, samples=0) <= 300 * 64
+    thread = await store.get("acme", "t1")
+    assert thread is not None and thread.turn_count == 300
+
+
+async def test_a_key_reused_for_another_body_is_a_mismatch_and_stores_nothing(
+    store: ThreadStore,
+) -> None:
+    assert await store.create(new_thread(), [])
+    assert (await _keyed(store, "k", "a", fingerprint="body-a")).status == "ok"
+    other = await _keyed(store, "k", "b", fingerprint="body-b")
+    assert (other.status, other.seqs, other.version) == ("mismatch", [1], 2)
+    thread = await store.get("acme", "t1")
+    assert thread is not None and thread.turn_count == 1
+
+
+async def test_a_digest_found_inside_another_record_is_no_match(store: ThreadStore) -> None:
+    """A key's digest may occur across a record's fields: only a record's start counts."""
+    assert await store.create(new_thread(), [])
+    k = keys.thread_keys("acme", "t1")
+    digest = idempotency.key_digest("k-new")
+    bucket = digest[:1]  # the bucket the key's record goes to holds it, at offset 4
+    await store.redis.hset(k.idempotency, bucket, bytes(4) + digest + bytes(12))
+    assert (await _keyed(store, "k-new", "fresh")).status == "ok"
+    assert (await _keyed(store, "k-new", "fresh")).status == "duplicate"
+    assert len(await store.redis.hget(k.idempotency, bucket)) == 2 * idempotency.RECORD_BYTES
+
+
+async def test_records_of_the_older_hash_form_still_answer(store: ThreadStore) -> None:
+    """Earlier versions kept key -> "first:last:version:fingerprint" in one hash, or two
+    generations of them with THREADKEEPER_IDEMPOTENCY_WINDOW."""
+    assert await store.create(new_thread(), [])
+    assert (await _keyed(store, "k-then", "a")).status == "ok"
+    k = keys.thread_keys("acme", "t1")
+    await store.redis.delete(k.idempotency)
+    await store.redis.hset(k.legacy_idempotency, "k-then", "1:1:2:fp-k-then")
+    await store.redis.hset(k.legacy_idempotency_old, "k-older", "1:1:2:fp-k-older")
+    for key in ("k-then", "k-older"):
+        again = await _keyed(store, key, "a")
+        assert (again.status, again.seqs, again.version) == ("duplicate", [1], 2)
+        assert (await _keyed(store, key, "b", fingerprint="other")).status == "mismatch"
+    thread = await store.get("acme", "t1")
+    assert thread is not None and thread.turn_count == 1
+    state = await store.all_turns("acme", "t1")  # what a snapshot takes: converted
+    assert state is not None
+    found = {r.digest: (r.first, r.last, r.version) for r in idempotency.unpack(state[2])}
+    assert found == {idempotency.key_digest(key): (1, 1, 2) for key in ("k-then", "k-older")}
+    await store.delete("acme", "t1", "deleted")
+    assert not await store.redis.exists(k.legacy_idempotency, k.legacy_idempotency_old)
+
+
+async def test_a_retry_after_redis_restarts_from_its_aof_is_answered_once(
+    tmp_path: Path,
+) -> None:
+    server = ManagedRedis(tmp_path / "redis").start()
+    try:
+        client = redis.asyncio.Redis.from_url(server.url)
+        store = ThreadStore(client, hot_ttl=3600)
+        assert await store.create(new_thread(), [])
+        assert (await _keyed(store, "k1", "a")).status == "ok"
+        assert (await _keyed(store, "k2", "b")).status == "ok"
+        await client.aclose()
+        server.kill()  # kill -9: only what the AOF holds comes back
+        server.start()
+        client = redis.asyncio.Redis.from_url(server.url)
+        store = ThreadStore(client, hot_ttl=3600)
+        again = await _keyed(store, "k1", "a")
+        assert (again.status, again.seqs, again.version) == ("duplicate", [1], 2)
+        assert (await _keyed(store, "k2", "other", fingerprint="x")).status == "mismatch"
+        assert (await _keyed(store, "k3", "c")).seqs == [3]
+        await client.aclose()
+    finally:
+        server.stop()

@@ -9,7 +9,6 @@ import redis.asyncio
 
 from test_store import Clock, blob, make
 from threadkeeper import keys
-from threadkeeper.codec import stored_turn
 from threadkeeper.revisions import RevisionStore
 from threadkeeper.store import ThreadStore
 
@@ -32,7 +31,7 @@ async def test_replace_keeps_every_seq_and_moves_the_version(revisions: Revision
     await make(revisions.store, 3)
     old = await revisions.turn_blob("acme", "t1", 2)
     assert old is not None
-    edited = stored_turn(2, blob("edited"))
+    edited = blob("edited")
     done = await revisions.replace_turn("acme", "t1", 2, old, edited)
     assert (done.status, done.version) == ("ok", 2)
     meta, entries = await snapshot_of(revisions)
@@ -55,11 +54,11 @@ async def test_replace_refuses_and_writes_nothing(revisions: RevisionStore, case
     elif case == "no_turn":
         seq = 3
     elif case == "changed":
-        read = stored_turn(1, blob("what another writer saw"))
+        read = blob("what another writer saw")
     else:
         await revisions.redis.delete(keys.thread_keys("acme", "t1").turns)
     before = await snapshot_of(revisions)
-    new = stored_turn(seq, blob("new"))
+    new = blob("new")
     result = await revisions.replace_turn("acme", thread_id, seq, read, new, expected)
     assert result.status == case
     assert await snapshot_of(revisions) == before

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from threadkeeper import keys
-from threadkeeper.codec import encode_turn, load_turn, stored_turn
+from threadkeeper.codec import encode_turn, load_turn
 from threadkeeper.connection import async_client
 from threadkeeper.models import Thread
 from threadkeeper.paging import ThreadPage, TurnPage
@@ -47,7 +47,7 @@ def new_thread(thread_id: str = "t1", tenant: str = "acme", n: int = 0, at: int 
 
 
 async def make(store: ThreadStore, n: int, thread_id: str = "t1", tenant: str = "acme") -> None:
-    blobs = [stored_turn(i, blob(f"turn {i}")) for i in range(1, n + 1)]
+    blobs = [blob(f"turn {i}") for i in range(1, n + 1)]
     assert await store.create(new_thread(thread_id, tenant, n), blobs)
 
 
@@ -94,7 +94,7 @@ async def test_paging_follows_seq_both_ways(store: ThreadStore) -> None:
 
 async def test_create_refuses_an_existing_id(store: ThreadStore) -> None:
     await make(store, 1)
-    assert not await store.create(new_thread(), [stored_turn(1, blob("again"))])
+    assert not await store.create(new_thread(), [blob("again")])
     read = await store.read("acme", "t1", TurnPage(limit=10))
     assert read is not None and contents(read.turns) == ["turn 1"]
 
@@ -117,8 +117,11 @@ async def test_idempotency_key_dedupes_and_remembers_the_request(store: ThreadSt
     again = await store.append(
         "acme", "t1", [blob("x")], max_turns=9, idempotency_key="k1", fingerprint="f1"
     )
-    assert one.status == "ok" and again.status == "duplicate"
-    assert (again.seqs, again.version, again.fingerprint) == (one.seqs, one.version, "f1")
+    reused = await store.append(
+        "acme", "t1", [blob("y")], max_turns=9, idempotency_key="k1", fingerprint="f2"
+    )
+    assert one.status == "ok" and again.status == "duplicate" and reused.status == "mismatch"
+    assert (again.seqs, again.version) == (reused.seqs, reused.version) == (one.seqs, one.version)
     thread = await store.get("acme", "t1")
     assert thread is not None and thread.turn_count == 1
 

@@ -5,11 +5,13 @@ page (RFC 3339 times, metadata as objects, nulls):
 
     {"thread": {...the thread as the API shows it...},
      "turns": [{...each turn as the API shows it...}],
-     "idempotency": {"<key>": "<dedupe record>"}}
+     "idempotency": "<base64 of the thread's idempotency records>"}
 
 `idempotency` (this store's records of Idempotency-Keys already used, so a client's
-retry after the move still appends nothing twice) is optional: a line built from
-the API's own answers, or from another store, leaves it out.
+retry after the move still appends nothing twice: 24-byte records, idempotency.py)
+is optional: a line built from the API's own answers, or from another store, leaves
+it out. Lines exported by older versions hold a map {"<key>": "first:last:version:
+fingerprint"} instead; import reads both.
 
 Import checks every line before anything is written: a bad line is refused with
 its number and nothing is imported. Then each thread is written whole in one step,
@@ -21,13 +23,16 @@ this machine's archive: the thread arrives dirty (`state` hot, `archived_version
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 from collections.abc import Iterable, Iterator
 from typing import Any
 
 import msgspec
 
-from threadkeeper.codec import encode_turn, stored_turn, turn_json
+from threadkeeper import idempotency
+from threadkeeper.codec import encode_turn, turn_json
 from threadkeeper.errors import InvalidInput
 from threadkeeper.models import Thread, ThreadState, now_ms, parse_rfc3339
 from threadkeeper.runtime import Runtime
@@ -60,8 +65,8 @@ def export_line(item: Portable) -> str:
     """The thread and all its turns as the API serves them, plus its dedupe records."""
     thread = _encode(item.thread.info(ThreadState.HOT))
     turns = b",".join(turn_json(seq, blob) for seq, blob in enumerate(item.blobs, start=1))
-    idem = _encode({key: value.decode() for key, value in sorted(item.idempotency.items())})
-    return (b'{"thread":%b,"turns":[%b],"idempotency":%b}' % (thread, turns, idem)).decode()
+    idem = base64.b64encode(item.idempotency)
+    return (b'{"thread":%b,"turns":[%b],"idempotency":"%b"}' % (thread, turns, idem)).decode()
 
 
 # -- import: validate ------------------------------------------------------------
@@ -92,7 +97,7 @@ def _parse(text: str, limits: Limits) -> Portable:
             f"thread says turn_count {thread.turn_count}, the line holds {len(blobs)} turns "
             "(a single page of a longer thread? export it with `threadkeeper export`)"
         )
-    return Portable(thread, blobs, _parse_idempotency(record.get("idempotency", {}), thread))
+    return Portable(thread, blobs, _parse_idempotency(record.get("idempotency", ""), thread))
 
 
 def _parse_thread(raw: object, limits: Limits, byte_count: int) -> Thread:
@@ -175,18 +180,39 @@ def _parse_turn(raw: object, seq: int, limits: Limits) -> bytes:
     if raw.get("seq", seq) != seq:
         raise InvalidInput(f"{where} has seq {raw.get('seq')!r}; turns run 1, 2, 3... in order")
     turn = turn_from_dict(raw, limits, where)
-    return stored_turn(seq, encode_turn(turn, _time(raw, "created_at", where)))
+    return encode_turn(turn, _time(raw, "created_at", where))
 
 
-def _parse_idempotency(raw: object, thread: Thread) -> dict[str, bytes]:
+def _parse_idempotency(raw: object, thread: Thread) -> bytes:
+    if isinstance(raw, str):
+        return _parse_records(raw, thread)
     if not isinstance(raw, dict) or not all(
         isinstance(k, str) and isinstance(v, str) and len(k) <= MAX_IDEMPOTENCY_KEY
         for k, v in raw.items()
     ):
-        raise InvalidInput("idempotency must map keys (at most 256 characters) to strings")
+        raise InvalidInput(
+            "idempotency must be the base64 of the thread's records, or (as older versions "
+            "exported it) map keys (at most 256 characters) to strings"
+        )
     for key, value in raw.items():
         _check_dedupe_record(key, value, thread)
-    return {key: value.encode() for key, value in raw.items()}
+    return idempotency.from_legacy({key: value.encode() for key, value in raw.items()})
+
+
+def _parse_records(raw: str, thread: Thread) -> bytes:
+    try:
+        records = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidInput(
+            "idempotency is not base64: export the thread again with `threadkeeper export`",
+            field="idempotency",
+        ) from None
+    problem = idempotency.problem(records, thread.turn_count, thread.version)
+    if problem is not None:
+        raise InvalidInput(
+            f"idempotency records do not fit the thread: {problem}", field="idempotency"
+        )
+    return records
 
 
 def _check_dedupe_record(key: str, value: str, thread: Thread) -> None:

@@ -109,11 +109,17 @@ class ThreadKeys:
 
     @property
     def idempotency(self) -> str:
+        """The records of the keyed appends (hash of buckets: idempotency.py)."""
+        return f"{NAMESPACE}:{self.tag}:idk"
+
+    @property
+    def legacy_idempotency(self) -> str:
+        """Older versions' records: a hash, key -> "first:last:version:fingerprint"."""
         return f"{NAMESPACE}:{self.tag}:idem"
 
     @property
-    def idempotency_old(self) -> str:
-        """The previous generation of `idempotency`, kept for one more window of keys."""
+    def legacy_idempotency_old(self) -> str:
+        """The previous generation of `legacy_idempotency` (the retired window)."""
         return f"{NAMESPACE}:{self.tag}:idem:old"
 
     @property
@@ -154,14 +160,15 @@ class ThreadKeys:
 
     @property
     def hot(self) -> list[str]:
-        """meta, turns and both idempotency generations: what a TTL change touches."""
-        return [self.meta, self.turns, self.idempotency, self.idempotency_old]
+        """meta, turns and the idempotency records, old forms too: what a TTL change touches."""
+        return [self.meta, self.turns, self.idempotency, self.legacy_idempotency,
+                self.legacy_idempotency_old]  # fmt: skip
 
     @property
     def all(self) -> list[str]:
         """The thread's own keys, in the order every Lua script receives them."""
         return [self.meta, self.turns, self.idempotency, self.tombstone, self.recent,
-                self.idempotency_old]  # fmt: skip
+                self.legacy_idempotency_old, self.legacy_idempotency]  # fmt: skip
 
 
 def thread_keys(tenant: str, thread_id: str) -> ThreadKeys:

@@ -24,18 +24,24 @@ from redis.exceptions import RedisError
 
 from threadkeeper import keys
 from threadkeeper.errors import StoreOutcomeUnknown
+from threadkeeper.idempotency import key_digest
 from threadkeeper.masters import is_cluster_client, plain_client
 
-# KEYS: meta, idem, recent, idem (previous generation).
-# ARGV: idempotency key ('' = none), request id, now.
+# KEYS: meta, idem (records), recent, legacy idem (both generations).
+# ARGV: idempotency key ('' = none), its digest (idempotency.key_digest), request id, now.
 # 1 and a marker written when this master holds the append; 0 (nothing written) if not.
 _CONFIRM = """
 local found = false
 if ARGV[1] ~= '' then
-  found = redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1
-    or redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1
+  local records = redis.call('HGET', KEYS[2], string.sub(ARGV[2], 1, 1)) or ''
+  local at = string.find(records, ARGV[2], 1, true)
+  while at and (at - 1) % 24 ~= 0 do  -- a record starts with its digest: idempotency.py
+    at = string.find(records, ARGV[2], at + 1, true)
+  end
+  found = at ~= nil or redis.call('HEXISTS', KEYS[4], ARGV[1]) == 1
+    or redis.call('HEXISTS', KEYS[5], ARGV[1]) == 1
 else
-  local prefix = ARGV[2] .. '|'
+  local prefix = ARGV[3] .. '|'
   for _, record in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do
     if string.sub(record, 1, #prefix) == prefix then
       found = true
@@ -45,7 +51,7 @@ end
 if not found then
   return 0
 end
-redis.call('HSET', KEYS[1], 'replicated_at', ARGV[3])
+redis.call('HSET', KEYS[1], 'replicated_at', ARGV[4])
 return 1
 """
 
@@ -61,8 +67,10 @@ class ReplicaAcks:
         client = await self._master_of(k.meta)
         try:
             async with client.pipeline(transaction=False) as pipe:
-                names = [k.meta, k.idempotency, k.recent, k.idempotency_old]
-                pipe.eval(_CONFIRM, len(names), *names, idem_key, request_id, now)
+                names = [k.meta, k.idempotency, k.recent, k.legacy_idempotency,
+                         k.legacy_idempotency_old]  # fmt: skip
+                digest = key_digest(idem_key) if idem_key else b""
+                pipe.eval(_CONFIRM, len(names), *names, idem_key, digest, request_id, now)
                 pipe.execute_command("WAIT", self.replicas, self.timeout_ms)
                 held, acked = await pipe.execute()
         except RedisError as exc:

@@ -102,7 +102,6 @@ def build_runtime(
     store = ThreadStore(
         client, hot_ttl=settings.hot_ttl, cache_only=archive is None,
         list_scan=settings.limits.max_list_scan,
-        idempotency_window=settings.idempotency_window,
         replica_acks=settings.replica_acks, replica_ack_timeout=settings.replica_ack_timeout,
     )  # fmt: skip
     if restart_loss is None:

@@ -97,7 +97,6 @@ class Settings:
     retention: float | None = NEVER
     sweep_interval: float = 10
     sweep_batch: int = 200
-    idempotency_window: int = 0  # keyed appends remembered per thread (0: all of them)
     queue_name: str = "threadkeeper"
     limits: Limits = Limits()
     job_timeout: float = 300
@@ -191,7 +190,6 @@ def _read(env: Mapping[str, str]) -> Settings:
         retention=duration("RETENTION", NEVER),
         sweep_interval=required_duration("SWEEP_INTERVAL", 10),
         sweep_batch=integer("SWEEP_BATCH", 200),
-        idempotency_window=integer("IDEMPOTENCY_WINDOW", 0),
         queue_name=get("QUEUE") or "threadkeeper",
         limits=limits,
         job_timeout=required_duration("JOB_TIMEOUT", 300),

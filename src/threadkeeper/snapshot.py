@@ -3,7 +3,11 @@
     MAGIC b"TKSNAP" | format version (1 byte) | header length (4 bytes, big-endian)
     | header: msgpack map {thread, turn_count, version, body_len, body_raw_len,
                            body_sha256, compression}
-    | body: zstd(msgpack {"turns": [bin, ...], "idempotency": {str: bin}})
+    | body: zstd(msgpack {"turns": [bin, ...], "idempotency": bin})
+
+`idempotency` is the thread's idempotency records (idempotency.py); a snapshot
+written before them holds a map {key: b"first:last:version:fingerprint"}
+instead, converted on read.
 
 A snapshot coming back from the archive is untrusted input: every length is
 checked against a cap and the body against its checksum before anything is
@@ -26,6 +30,7 @@ from typing import Any, NoReturn
 import msgpack
 import zstandard
 
+from threadkeeper import idempotency as records
 from threadkeeper.errors import SnapshotCorrupt, SnapshotTooLarge
 from threadkeeper.keys import SNAPSHOT_SUFFIX
 from threadkeeper.settings import Limits
@@ -67,11 +72,11 @@ _local = threading.local()
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """One version of a thread: its metadata, its turns in seq order, its dedupe records."""
+    """One version of a thread: its metadata, its turns in seq order, its idempotency records."""
 
     thread: dict[str, Any]
     turns: list[bytes]
-    idempotency: dict[str, bytes]
+    idempotency: bytes
 
 
 def encode_snapshot(snap: Snapshot) -> bytes:
@@ -265,9 +270,7 @@ def _decompress(body: bytes, expected: int) -> bytearray:
     return out
 
 
-def _read_body(
-    raw: bytearray, header: dict[str, Any], max_turns: int
-) -> tuple[list[bytes], dict[str, bytes]]:
+def _read_body(raw: bytearray, header: dict[str, Any], max_turns: int) -> tuple[list[bytes], bytes]:
     if header["turn_count"] > max_turns:
         _corrupt("header", f"turn count {header['turn_count']} is over the limit of {max_turns}")
     body = _unpack("body", raw, max_len=len(raw), max_array=max_turns)
@@ -279,9 +282,21 @@ def _read_body(
         _corrupt("body", "turns are not a list of binary blobs")
     if len(turns) != header["turn_count"]:
         _corrupt("body", f"holds {len(turns)} turns, the header says {header['turn_count']}")
-    if not isinstance(idempotency, dict) or not _is_str_bytes_map(idempotency):
-        _corrupt("body", "idempotency records are not a map of string to binary")
-    return turns, idempotency
+    return turns, _records(idempotency)
+
+
+def _records(value: object) -> bytes:
+    """The idempotency records, from their binary form or the older map."""
+    if isinstance(value, dict):
+        if not _is_str_bytes_map(value):
+            _corrupt("body", "idempotency records are not a map of string to binary")
+        try:
+            return records.from_legacy(value)
+        except ValueError as exc:
+            _corrupt("body", f"idempotency records do not read: {exc}")
+    if not isinstance(value, bytes) or len(value) % records.RECORD_BYTES:
+        _corrupt("body", f"idempotency records are not {records.RECORD_BYTES}-byte records")
+    return value
 
 
 def _is_str_bytes_map(value: dict[Any, Any]) -> bool:

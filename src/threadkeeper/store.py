@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import logging
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +22,7 @@ from redis.asyncio.client import Pipeline
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from threadkeeper import keys
+from threadkeeper import idempotency, keys
 from threadkeeper.connection import RAW_ENTRIES, translated
 from threadkeeper.errors import StoreError
 from threadkeeper.indexes import Indexes, TenantListing, purge_member
@@ -37,10 +37,9 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class Appended:
-    status: str  # ok | duplicate | missing | archived | version | full
+    status: str  # ok | duplicate | mismatch | missing | archived | version | full
     seqs: list[int]
     version: int
-    fingerprint: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +85,7 @@ def _nothing(pipe: Pipeline) -> None:
     """No index writes in the script's round trip."""
 
 
-def _flatten(mapping: dict[str, Any]) -> list[Any]:
+def _flatten(mapping: Mapping[Any, Any]) -> list[Any]:
     return [item for pair in mapping.items() for item in pair]
 
 
@@ -109,7 +108,6 @@ class ThreadStore:
         cache_only: bool = False,
         clock: Any = now_ms,
         list_scan: int = LIST_SCAN,
-        idempotency_window: int = 0,
         replica_acks: int = 0,
         replica_ack_timeout: float = 1.0,
     ) -> None:
@@ -124,7 +122,6 @@ class ThreadStore:
         self.cache_ttl_ms = self.hot_ttl_ms if cache_only else 0
         self.clock = clock
         self.list_scan = list_scan
-        self.idempotency_window = idempotency_window  # 0: every key, forever
         timeout_ms = int(replica_ack_timeout * 1000)
         self.acks = ReplicaAcks(redis, replica_acks, timeout_ms) if replica_acks else None
 
@@ -191,21 +188,22 @@ class ThreadStore:
         now = self.clock()
         expected = "" if expected_version is None else expected_version
         key = idempotency_key or ""
+        tag = idempotency.request_tag(key, fingerprint) if key else b""
         request = "" if key else request_id or new_request_id()
-        args = [now, expected, key, fingerprint, max_turns, self.cache_ttl_ms,
-                request, RECENT_TTL_MS, RECENT_MAX, self.idempotency_window,
-                k.member, thread_id, *blobs]  # fmt: skip
-        names = [k.meta, k.turns, k.idempotency, k.recent, k.idempotency_old]
+        args = [now, expected, key, tag, max_turns, self.cache_ttl_ms,
+                request, RECENT_TTL_MS, RECENT_MAX, k.member, thread_id, *blobs]  # fmt: skip
+        names = [k.meta, k.turns, k.idempotency, k.recent, k.legacy_idempotency,
+                 k.legacy_idempotency_old]  # fmt: skip
         if self.cluster:
             indexes = functools.partial(self._append_indexes, k, now)
             result, *_ = await self._script_pipeline(self.scripts.append, names, args, indexes)
         else:  # one command: the script writes the index buckets too, once the turns are in
             names += [k.activity, k.dirty, k.listing]
             result = await self._script(self.scripts.append, names, args)
-        appended = _appended(result)
+        appended = _appended(result, fingerprint)
         if self.cluster and appended.status == "missing" and not self.cache_ttl_ms:
             await self._undirty(k)  # the index write rode along: no thread, no entry
-        if self.acks is not None and appended.status in ("ok", "duplicate"):
+        if self.acks is not None and appended.status in ("ok", "duplicate", "mismatch"):
             await self.acks.confirm(k, key, request, now)  # a resent duplicate confirms too
         return appended
 
@@ -314,18 +312,20 @@ class ThreadStore:
         self,
         thread: Thread,
         blobs: Sequence[bytes],
-        idempotency: dict[str, bytes],
+        records: bytes,
         *,
         create_meta: bool,
         ttl: bool = True,
     ) -> Restored:
-        """Put a verified snapshot back; creates the metadata too when asked (recover)."""
+        """Put a verified snapshot back, with its idempotency records (idempotency.py);
+        creates the metadata too when asked (recover)."""
         k = keys.thread_keys(thread.tenant, thread.id)
         meta: dict[str, Any] = {}
         if create_meta:
             meta = thread.to_hash()
-        args = [thread.version, self.hot_ttl_ms if ttl else 0, len(meta), len(idempotency),
-                *_flatten(meta), *_flatten(idempotency), *blobs]  # fmt: skip
+        buckets = idempotency.buckets(records)
+        args = [thread.version, self.hot_ttl_ms if ttl else 0, len(meta), len(buckets),
+                *_flatten(meta), *_flatten(buckets), *blobs]  # fmt: skip
         result = await self.scripts.restore(k.all, args)
         status = _text(result[0])
         if status == "ok" and create_meta:
@@ -402,20 +402,25 @@ class ThreadStore:
     @translated
     async def all_turns(
         self, tenant: str, thread_id: str
-    ) -> tuple[Thread, list[bytes], dict[str, bytes]] | None:
-        """Everything a snapshot needs, read atomically."""
+    ) -> tuple[Thread, list[bytes], bytes] | None:
+        """Everything a snapshot needs, read atomically: metadata, turns, idempotency records
+        (those of older versions converted)."""
         k = keys.thread_keys(tenant, thread_id)
-        flat_meta, entries, flat_old, flat_idem = await self.scripts.read_all(
-            [k.meta, k.turns, k.idempotency_old, k.idempotency]
+        flat_meta, entries, buckets, flat_legacy, flat_old = await self.scripts.read_all(
+            [k.meta, k.turns, k.idempotency, k.legacy_idempotency, k.legacy_idempotency_old]
         )
         if not flat_meta:
             return None
         raw = _pairs(flat_meta)
         blobs = [_pairs(fields)[b"t"] for _, fields in entries]
-        records = {
-            _text(key): value for key, value in (_pairs(flat_old) | _pairs(flat_idem)).items()
+        legacy = {
+            _text(key): value for key, value in (_pairs(flat_old) | _pairs(flat_legacy)).items()
         }
-        return Thread.from_hash(raw), blobs, records
+        try:
+            older = idempotency.from_legacy(legacy)
+        except ValueError as exc:
+            raise StoreError(f"thread {tenant}:{thread_id}: {exc}") from exc
+        return Thread.from_hash(raw), blobs, older + b"".join(buckets)
 
     @translated
     async def bury(self, tenant: str, thread_id: str, fields: dict[str, Any]) -> str:
@@ -544,18 +549,19 @@ def _listed(meta: dict[bytes, bytes], turns_in_redis: bool, score: int) -> Liste
     return Listed(thread, ThreadState.HOT if hot else ThreadState.ARCHIVED, score)
 
 
-def _appended(result: list[Any]) -> Appended:
+def _appended(result: list[Any], fingerprint: str) -> Appended:
     status = _text(result[0])
-    if status == "ok":
+    if status in ("ok", "duplicate", "mismatch"):
         first, last, version = (int(v) for v in result[1:4])
         return Appended(status, list(range(first, last + 1)), version)
     if status == "resent":  # the first attempt stored it: answer as it would have
         first_s, last_s, version_s = _text(result[1]).split(":")
         return Appended("ok", list(range(int(first_s), int(last_s) + 1)), int(version_s))
-    if status == "duplicate":
-        first_s, last_s, version_s, fingerprint = _text(result[1]).split(":", 3)
+    if status == "legacy":  # an older version's record: first:last:version:fingerprint
+        first_s, last_s, version_s, stored = _text(result[1]).split(":", 3)
         seqs = list(range(int(first_s), int(last_s) + 1))
-        return Appended(status, seqs, int(version_s), fingerprint)
+        same = stored == fingerprint
+        return Appended("duplicate" if same else "mismatch", seqs, int(version_s))
     if status in ("version", "full"):
         return Appended(status, [], int(result[1]))
     if status in ("missing", "archived"):

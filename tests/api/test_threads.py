@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 from starlette.testclient import TestClient
+
+from threadkeeper import keys
 
 
 def user(content: str) -> dict[str, str]:
@@ -76,6 +79,28 @@ def test_reusing_a_key_for_a_different_request_is_422(client: TestClient) -> Non
     )
     assert r.status_code == 422 and "different request" in r.json()["detail"]
     assert client.get("/v1/threads/t1").json()["thread"]["turn_count"] == 1
+
+
+def test_a_retry_after_archive_and_rehydrate_is_answered_as_the_first_time(
+    client: TestClient, redis_url: str
+) -> None:
+    create(client, n=1)
+    body = {"turns": [user("kept")]}
+    first = client.post("/v1/threads/t1/turns", json=body, headers={"Idempotency-Key": "r"})
+    assert client.post("/v1/threads/t1/archive?wait=true").json()["status"] == "archived"
+    k = keys.thread_keys("default", "t1")
+    with redis.Redis.from_url(redis_url) as r:  # the hot TTL lapsed: only the archive holds them
+        assert r.exists(k.idempotency)
+        r.delete(k.turns, k.idempotency)
+
+    again = client.post("/v1/threads/t1/turns", json=body, headers={"Idempotency-Key": "r"})
+
+    assert again.status_code == 200 and again.json() == first.json() == {"seqs": [2], "version": 2}
+    assert again.headers["idempotent-replayed"] == "true"
+    other = {"turns": [user("other")]}
+    reused = client.post("/v1/threads/t1/turns", json=other, headers={"Idempotency-Key": "r"})
+    assert reused.status_code == 422
+    assert client.get("/v1/threads/t1").json()["thread"]["turn_count"] == 2
 
 
 def test_expected_version_mismatch_is_409_with_the_current_version(client: TestClient) -> None:

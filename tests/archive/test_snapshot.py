@@ -12,6 +12,7 @@ import zstandard
 from hypothesis import given
 from hypothesis import strategies as st
 
+from threadkeeper import idempotency
 from threadkeeper.errors import SnapshotCorrupt, SnapshotTooLarge
 from threadkeeper.snapshot import (
     FORMAT_VERSION,
@@ -38,7 +39,8 @@ def make_snapshot(turns: int = 3, version: int = 7) -> Snapshot:
         "metadata": {"k": "v"},
     }
     blobs = [msgpack.packb({"seq": i, "content": f"turn {i}" * 20}) for i in range(1, turns + 1)]
-    return Snapshot(thread=thread, turns=blobs, idempotency={"key-1": b"\x01\x02"})
+    record = idempotency.pack(idempotency.Record(b"d" * 8, b"fp!!", 1, turns, version))
+    return Snapshot(thread=thread, turns=blobs, idempotency=record)
 
 
 def forge(body_raw: bytes, *, compressed: bytes | None = None, **header: Any) -> bytes:
@@ -77,7 +79,7 @@ def test_round_trip() -> None:
 
 
 def test_round_trip_of_an_empty_thread() -> None:
-    snap = Snapshot(thread={"id": "e", "version": 1, "turn_count": 0}, turns=[], idempotency={})
+    snap = Snapshot(thread={"id": "e", "version": 1, "turn_count": 0}, turns=[], idempotency=b"")
     assert decode_snapshot(encode_snapshot(snap), **LIMITS) == snap
 
 
@@ -91,11 +93,11 @@ metadata_values = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), st.text
 @given(
     turns=st.lists(st.binary(max_size=200), max_size=20),
     meta=st.dictionaries(st.text(max_size=10), metadata_values, max_size=5),
-    idem=st.dictionaries(st.text(max_size=10), st.binary(max_size=30), max_size=5),
+    idem=st.lists(st.binary(min_size=24, max_size=24), max_size=5).map(b"".join),
     version=st.integers(0, 2**40),
 )
 def test_round_trip_property(
-    turns: list[bytes], meta: dict[str, Any], idem: dict[str, bytes], version: int
+    turns: list[bytes], meta: dict[str, Any], idem: bytes, version: int
 ) -> None:
     thread = {**meta, "version": version, "turn_count": len(turns)}
     snap = Snapshot(thread=thread, turns=turns, idempotency=idem)
@@ -103,13 +105,13 @@ def test_round_trip_property(
 
 
 def test_encode_refuses_a_thread_without_an_int_version() -> None:
-    snap = Snapshot(thread={"version": "7", "turn_count": 0}, turns=[], idempotency={})
+    snap = Snapshot(thread={"version": "7", "turn_count": 0}, turns=[], idempotency=b"")
     with pytest.raises(ValueError, match="version"):
         encode_snapshot(snap)
 
 
 def test_encode_refuses_a_turn_count_that_does_not_match() -> None:
-    snap = Snapshot(thread={"version": 1, "turn_count": 2}, turns=[b"x"], idempotency={})
+    snap = Snapshot(thread={"version": 1, "turn_count": 2}, turns=[b"x"], idempotency=b"")
     with pytest.raises(ValueError, match="turn_count"):
         encode_snapshot(snap)
 
@@ -216,7 +218,7 @@ def test_the_hard_output_cap_holds_whatever_the_ratio() -> None:
 
 
 def test_a_small_repetitive_thread_decodes_below_the_ratio_floor() -> None:
-    snap = Snapshot({"id": "x", "version": 1, "turn_count": 1}, [b"a" * (4 << 20)], {})
+    snap = Snapshot({"id": "x", "version": 1, "turn_count": 1}, [b"a" * (4 << 20)], b"")
     data = encode_snapshot(snap)
     assert len(data) * 64 < 4 << 20  # far past the ratio, inside the floor
     assert decode_snapshot(data, max_bytes=1 << 20, max_turns=10) == snap
@@ -255,6 +257,19 @@ def test_turns_must_be_binary() -> None:
 
 def test_idempotency_records_must_be_binary() -> None:
     assert "idempotency" in corrupt_detail(forge(body_of([b"a"], {"k": 1})))
+    assert "24-byte records" in corrupt_detail(forge(body_of([b"a"], b"x" * 25)))
+    assert "do not read" in corrupt_detail(forge(body_of([b"a"], {"k": b"1:1"})))
+
+
+def test_an_older_snapshots_map_of_records_is_converted() -> None:
+    """Snapshots written before the 24-byte records hold {key: b"first:last:version:fp"}."""
+    older = {"k1": b"1:1:2:" + b"f" * 32, "k2": b"2:3:4:"}
+    snap = decode_snapshot(forge(body_of([b"a"], older)), **LIMITS)
+    found = {r.digest: (r.first, r.last, r.version) for r in idempotency.unpack(snap.idempotency)}
+    assert found == {
+        idempotency.key_digest("k1"): (1, 1, 2),
+        idempotency.key_digest("k2"): (2, 3, 4),
+    }
 
 
 def test_body_that_is_not_a_map() -> None:

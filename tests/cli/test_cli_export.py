@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import Harness
+from cli_support import Harness, _turn
 
 from threadkeeper import keys
+from threadkeeper.errors import IdempotencyMismatch
 from threadkeeper.paging import TurnPage
 from threadkeeper.runtime import Runtime
+from threadkeeper.service import AppendResult
+from threadkeeper.wire.decode import parse_new_turns
 
 IDS = ["one", "two", "three"]
 # What describes this machine's archive, not the thread: import starts it over.
@@ -20,7 +25,7 @@ LOCAL = ("archived_version", "archived_at", "state")
 
 
 def _raw(tk: Harness, thread_id: str, tenant: str = "default") -> dict[str, Any]:
-    """What Redis holds of a thread: stream entries (ids and bytes), dedupe hash, meta."""
+    """What Redis holds of a thread: stream entries (ids and bytes), dedupe records, meta."""
     k = keys.thread_keys(tenant, thread_id)
     with tk.redis() as client:
         return {
@@ -198,8 +203,17 @@ BREAKAGES = {
     "metadata string": (_set("thread.metadata", "{}"), "thread.metadata must be a JSON object"),
     "no thread": (lambda r: r.pop("thread"), 'expected {"thread": {...}, "turns": [...]}'),
     # A dedupe record that does not parse would break every later append with its key.
-    "dedupe garbage": (_set("idempotency.k-good", "garbage"), f"{DEDUPE} 'garbage'"),
-    "dedupe past the end": (_set("idempotency.k-good", "2:4:2:f"), f"{DEDUPE} '2:4:2:f'"),
+    "dedupe garbage": (_set("idempotency", {"k-good": "garbage"}), f"{DEDUPE} 'garbage'"),
+    "dedupe past the end": (_set("idempotency", {"k-good": "2:4:2:f"}), f"{DEDUPE} '2:4:2:f'"),
+    "records not base64": (_set("idempotency", "not base64!"), "idempotency is not base64"),
+    "records cut short": (
+        _set("idempotency", "AAAA"),
+        "idempotency records do not fit the thread: 3 bytes",
+    ),
+    "records past the end": (
+        _set("idempotency", base64.b64encode(bytes(12) + struct.pack(">III", 2, 4, 2)).decode()),
+        "idempotency records do not fit the thread: a record names turns 2-4, the thread has 3",
+    ),
 }
 
 
@@ -240,3 +254,66 @@ def test_import_enforces_the_limits_of_this_machine(
     assert "line 1: turns[0] is" in result.stderr and "THREADKEEPER_MAX_TURN_BYTES" in result.stderr
     with tk.redis() as client:
         assert client.dbsize() == 0
+
+
+def _retry(tk: Harness, thread_id: str, key: str, digest: str = "") -> AppendResult | str:
+    """The seed's keyed append (turns 2-3, no fingerprint) sent again with `key`; another
+    `digest` stands for another body."""
+    rows = [_turn(thread_id, i) for i in (1, 2)]
+
+    async def work(rt: Runtime) -> AppendResult | str:
+        new = parse_new_turns({"turns": rows}, rt.settings.limits)
+        try:
+            return await rt.service.append(
+                "default", thread_id, new, idempotency_key=key, digest=digest
+            )
+        except IdempotencyMismatch:
+            return "mismatch"
+
+    return tk.call(work)
+
+
+def _answered_as_the_first_time(tk: Harness, thread_id: str, key: str) -> None:
+    again = _retry(tk, thread_id, key)
+    assert isinstance(again, AppendResult)
+    assert (again.seqs, again.version, again.replayed) == ([2, 3], 2, True)
+    assert _retry(tk, thread_id, key, digest="another body") == "mismatch"
+    assert _served(tk, thread_id)["thread"]["turn_count"] == 3
+
+
+def _moved(tk: Harness, path: Path, edit: Callable[[dict[str, Any]], None]) -> None:
+    """Export a thread to `path`, edit its line, empty Redis, import it back."""
+    record = json.loads(path.read_text())
+    edit(record)
+    path.write_text(json.dumps(record) + "\n")
+    tk.flushall()
+    tk("import", str(path))
+
+
+def test_a_retry_after_export_and_import_is_answered_as_the_first_time(
+    tk: Harness, tmp_path: Path
+) -> None:
+    tk.seed("default", "moved", turns=3)
+    out = tmp_path / "moved.jsonl"
+    tk("export", "moved", "-o", str(out))
+
+    def one_record(record: dict[str, Any]) -> None:  # one keyed append, one record
+        assert len(base64.b64decode(record["idempotency"])) == 24
+
+    _moved(tk, out, one_record)
+    _answered_as_the_first_time(tk, "moved", "k-moved")
+
+
+def test_an_export_of_an_older_version_keeps_its_dedupe_records(
+    tk: Harness, tmp_path: Path
+) -> None:
+    """Older versions exported {"<key>": "first:last:version:fingerprint"}."""
+    tk.seed("default", "old", turns=3)
+    out = tmp_path / "old.jsonl"
+    tk("export", "old", "-o", str(out))
+    # The seed's append, recorded under another key as an older version wrote it.
+    _moved(tk, out, _set("idempotency", {"k-then": "2:3:2:"}))
+    _answered_as_the_first_time(tk, "old", "k-then")
+    with tk.redis() as client:  # converted to a record on import
+        held = client.hvals(keys.thread_keys("default", "old").idempotency)
+        assert sum(map(len, held)) == 24

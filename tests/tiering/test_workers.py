@@ -52,10 +52,10 @@ def job_env(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
 
 def create_dirty(settings: Settings, thread_id: str, n: int = 3) -> None:
     """A thread written straight into Redis the way the API leaves it: dirty, no TTL."""
-    from threadkeeper.codec import encode_turn, stored_turn
+    from threadkeeper.codec import encode_turn
 
     turns = [{"role": "user", "content": f"turn {i}"} for i in range(1, n + 1)]
-    blobs = [stored_turn(i, encode_turn(t, 1)) for i, t in enumerate(turns, 1)]
+    blobs = [encode_turn(t, 1) for t in turns]
     thread = Thread(
         id=thread_id, tenant="default", created_at=1, updated_at=1, title=None, tool=None,
         metadata={}, parent_id=None, fork_seq=None, turn_count=n,

@@ -2,7 +2,7 @@
 -- Delete a thread from Redis and leave a tombstone saying when and why.
 -- allow-oom: at maxmemory a delete is how an operator frees memory; it writes a
 -- small tombstone and removes the thread's keys.
--- KEYS: meta, turns, idem, tomb, recent
+-- KEYS: meta, turns, idem, tomb, recent, legacy idem (both generations)
 -- ARGV: reason, now_ms, expected_version ('' = any; retention passes the version it judged)
 local state = redis.call('HMGET', KEYS[1], 'version', 'turn_count')
 if not state[1] then
@@ -13,5 +13,5 @@ if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= tonumber(state[1]) then
 end
 redis.call('HSET', KEYS[4], 'reason', ARGV[1], 'at', ARGV[2],
   'version', state[1], 'turn_count', state[2])
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7])
 return {'ok', state[1]}

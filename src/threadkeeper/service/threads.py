@@ -14,7 +14,7 @@ import msgspec
 
 from threadkeeper import metrics
 from threadkeeper.canary import RestartLossProbe
-from threadkeeper.codec import encode_turn, stored_turn
+from threadkeeper.codec import encode_turn
 from threadkeeper.errors import (
     ArchiveError,
     Conflict,
@@ -86,7 +86,7 @@ class ThreadService(TierOutcomes):
     ) -> tuple[ThreadView, bool]:
         """Store a new thread; (its first page, created). A keyed retry returns the same."""
         now = self.store.clock()
-        blobs = [stored_turn(seq, encode_turn(t, now)) for seq, t in enumerate(new.turns, 1)]
+        blobs = [encode_turn(t, now) for t in new.turns]
         thread = Thread(
             id=new.id or _default_id(tenant, idempotency_key), tenant=tenant, created_at=now,
             updated_at=now, title=new.title, tool=new.tool, metadata=new.metadata, parent_id=None,
@@ -151,21 +151,19 @@ class ThreadService(TierOutcomes):
             if result.status != "archived" or attempt:
                 break
             await self.rehydrate_for_write(tenant, thread_id)
-        return await self._append_outcome(tenant, thread_id, result, digest)
+        return await self._append_outcome(tenant, thread_id, result)
 
-    async def _append_outcome(
-        self, tenant: str, thread_id: str, result: Appended, digest: str
-    ) -> AppendResult:
+    async def _append_outcome(self, tenant: str, thread_id: str, result: Appended) -> AppendResult:
         if result.status == "ok":
             metrics.record_append(len(result.seqs))
             return AppendResult(result.seqs, result.version, replayed=False)
+        if result.status == "mismatch":
+            raise IdempotencyMismatch(
+                "this Idempotency-Key was already used for a different request on this "
+                "thread: use a new key for new turns, or resend the original body",
+                thread_id=thread_id,
+            )
         if result.status == "duplicate":
-            if result.fingerprint != digest:
-                raise IdempotencyMismatch(
-                    "this Idempotency-Key was already used for a different request on this "
-                    "thread: use a new key for new turns, or resend the original body",
-                    thread_id=thread_id,
-                )
             return AppendResult(result.seqs, result.version, replayed=True)
         if result.status == "version":
             raise version_conflict(thread_id, result.version)

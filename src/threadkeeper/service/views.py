@@ -7,7 +7,16 @@ from typing import Any
 
 import msgspec
 
-from threadkeeper.codec import DEFAULTS, JSON_TURN, SHORT_END, is_deleted, turn_json
+from threadkeeper.codec import (
+    DEFAULTS,
+    JSON_TURN,
+    ROLES,
+    SEQLESS_TURN,
+    SHORT_END,
+    TIME_LENGTH,
+    is_deleted,
+    turn_json,
+)
 from threadkeeper.models import Thread, ThreadState
 from threadkeeper.paging import TurnPage
 
@@ -32,11 +41,12 @@ class ThreadView:
 
 @dataclass(frozen=True, slots=True)
 class Portable:
-    """One thread as it travels (export, import): metadata, turns as stored, dedupe records."""
+    """One thread as it travels (export, import): metadata, turns as stored, idempotency
+    records (idempotency.py)."""
 
     thread: Thread
     blobs: list[bytes]
-    idempotency: dict[str, bytes]
+    idempotency: bytes
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,15 +56,22 @@ class AppendResult:
     replayed: bool
 
 
+COMPACT_CODES = len(ROLES)
+
+
 def page_view(
     thread: Thread, turns: list[tuple[int, bytes]], more: bool, page: TurnPage, source: str
 ) -> ThreadView:
     """A page of `turns` (seq, stored bytes) as the API serves it."""
-    # Stored JSON is served as it is, a short turn with its defaults put back; only a turn
-    # of the old format is decoded (codec.turn_json). Inline: this runs for every turn.
-    # A deleted turn keeps its seq as a marker: no read, page or context shows it.
+    # Stored bytes are served joined, with what a read puts back around them (codec.turn_json,
+    # inline: this runs for every turn); only a turn of the msgpack format is decoded. A
+    # deleted turn keeps its seq as a marker: no read, page or context shows it.
     stored = [
-        blob[:-1] + DEFAULTS if blob[-2:] == SHORT_END
+        b'{"seq":%d,"role":"%b","content":"%b","created_at":"%b"%b'
+        % (seq, ROLES[blob[0]], blob[1:-TIME_LENGTH], blob[-TIME_LENGTH:], DEFAULTS)
+        if blob[0] < COMPACT_CODES
+        else b'{"seq":%d,%b' % (seq, blob) if blob[0] == SEQLESS_TURN
+        else blob[:-1] + DEFAULTS if blob[-2:] == SHORT_END
         else blob if blob[0] == JSON_TURN
         else turn_json(seq, blob)
         for seq, blob in turns

@@ -138,7 +138,7 @@ class Archiving(TierBase):
             await asyncio.to_thread(archive.delete, key)
 
 
-def _encode(thread: Thread, blobs: list[bytes], idem: dict[str, bytes]) -> bytes:
+def _encode(thread: Thread, blobs: list[bytes], idem: bytes) -> bytes:
     return encode_snapshot(Snapshot(dict(_as_archived(thread).to_hash()), blobs, idem))
 
 
