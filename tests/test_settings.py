@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from threadkeeper.errors import ConfigError
-from threadkeeper.settings import Settings, parse_duration, parse_size
+from threadkeeper.settings import MAX_AUTO_API_PROCESSES, Settings, parse_duration, parse_size
 
 
 @pytest.mark.parametrize(
@@ -48,8 +49,22 @@ def test_environment_overrides() -> None:
 @pytest.mark.parametrize(
     ("name", "value"),
     [("HOT_TTL", "soon"), ("MAX_TURNS", "many"), ("MAX_TURNS", "0"), ("PORT", "x"),
-     ("MAX_BODY_BYTES", "8 parsecs"), ("SNAPSHOT_IDLE", "never")],
+     ("MAX_BODY_BYTES", "8 parsecs"), ("SNAPSHOT_IDLE", "never"), ("API_PROCESSES", "0"),
+     ("API_PROCESSES", "many"), ("API_PROCESSES", "2.5")],
 )  # fmt: skip
 def test_a_bad_value_names_its_variable(name: str, value: str) -> None:
     with pytest.raises(ConfigError, match=f"THREADKEEPER_{name}"):
         Settings.from_env({f"THREADKEEPER_{name}": value})
+
+
+def test_api_processes_default_to_the_usable_cores_capped() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert Settings.from_env({}).api_processes == min(cores, MAX_AUTO_API_PROCESSES)
+    auto = Settings.from_env({"THREADKEEPER_API_PROCESSES": "auto"})
+    assert auto.api_processes == min(cores, MAX_AUTO_API_PROCESSES)
+    assert Settings.from_env({"THREADKEEPER_API_PROCESSES": "6"}).api_processes == 6
+
+
+def test_a_bad_api_processes_says_what_to_write() -> None:
+    with pytest.raises(ConfigError, match="THREADKEEPER_API_PROCESSES='none'.*write auto"):
+        Settings.from_env({"THREADKEEPER_API_PROCESSES": "none"})

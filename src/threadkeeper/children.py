@@ -1,4 +1,4 @@
-"""The processes `up` runs beside the API (worker, cron) and how often they may die."""
+"""What `up` runs beside its own API (more API processes, worker, cron); how often they die."""
 
 from __future__ import annotations
 
@@ -44,26 +44,37 @@ class Restarts:
 
 @dataclass
 class Child:
-    """`python -m threadkeeper <command>` in its own session, its output in a log file."""
+    """`python -m threadkeeper <command> <args>` in its own session, its output in a log file.
+
+    `name` is how run.json and the log call it (`api-2` runs `serve --fd 3`);
+    `pass_fds` are inherited, at the same numbers (the API's listening socket).
+    """
 
     command: str
     env: dict[str, str]
     log_path: Path
+    name: str = ""  # the command's own, unless several run it
+    args: tuple[str, ...] = ()
+    pass_fds: tuple[int, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     restarts: Restarts = field(default_factory=Restarts)
 
+    def __post_init__(self) -> None:
+        self.name = self.name or self.command
+
     def start(self) -> None:
-        args = [sys.executable, "-m", "threadkeeper", self.command]
+        argv = [sys.executable, "-m", "threadkeeper", self.command, *self.args]
         with self.log_path.open("ab") as out:
             self.process = subprocess.Popen(
-                args,
+                argv,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=out,
+                pass_fds=self.pass_fds,
                 start_new_session=True,  # out of the terminal's signals: `up` stops it in order
             )
-        log.info("started %s (pid %d, log %s)", self.command, self.process.pid, self.log_path)
+        log.info("started %s (pid %d, log %s)", self.name, self.process.pid, self.log_path)
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -83,6 +94,6 @@ class Child:
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
-            log.warning("%s did not stop within %.0f s: killing it", self.command, timeout)
+            log.warning("%s did not stop within %.0f s: killing it", self.name, timeout)
             self.process.kill()
             self.process.wait()

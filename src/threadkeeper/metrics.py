@@ -4,19 +4,29 @@ Snapshots and archive failures mostly happen in worker processes, which serve no
 /metrics: a worker passes its (sync) Redis client to `record_snapshot` /
 `record_archive_failure`, which count into the hash WORKER_COUNTERS; the API's
 /metrics adds those to its own. Gauges (threads, sweeper lag) are read from Redis
-at scrape time by `refresh`.
+at scrape time by `refresh` and held by `ScrapeGauges`, not per process.
+
+Several API processes (`up` with THREADKEEPER_API_PROCESSES above 1, `serve
+--workers N`) count in prometheus_client's multiprocess mode: each process keeps
+its counters in files under PROMETHEUS_MULTIPROC_DIR and /metrics, from whichever
+process answers, sums the files of all of them. A process whose environment
+names the directory counts there from its start; `up`, which decides after this
+module is imported, switches with `use_multiprocess`.
 """
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import redis
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, values
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 
@@ -26,45 +36,41 @@ from threadkeeper.settings import Settings
 
 # Counters from worker processes (hash: "<family>:<label>" -> count).
 WORKER_COUNTERS = keys.WORKER_COUNTERS
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
-REGISTRY = CollectorRegistry(auto_describe=True)
 
-HTTP_REQUESTS = Counter(
-    "threadkeeper_http_requests", "HTTP requests by route, method and status",
-    ["route", "method", "status"], registry=REGISTRY,
-)  # fmt: skip
-HTTP_SECONDS = Histogram(
-    "threadkeeper_http_request_seconds", "HTTP request latency by route and method",
-    ["route", "method"], registry=REGISTRY,
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)  # fmt: skip
-APPENDED_TURNS = Counter("threadkeeper_appended_turns", "Turns appended", registry=REGISTRY)
-LOOKUPS = Counter(
-    "threadkeeper_lookups", "Thread reads by the tier that served them", ["source"],
-    registry=REGISTRY,
-)  # fmt: skip
-REHYDRATIONS = Counter(
-    "threadkeeper_rehydrations", "Rehydrations by outcome", ["outcome"], registry=REGISTRY
-)
-TOUCH_SKIPPED = Counter(
-    "threadkeeper_touch_skipped",
-    "Reads served without refreshing the thread's hot TTL, because Redis refused the write "
-    "(at maxmemory)",
-    registry=REGISTRY,
-)
-THREADS = Gauge(
-    "threadkeeper_threads",
-    "Threads Redis knows, by tier: hot (touched within the hot TTL) or archived (older)",
-    ["tier"], registry=REGISTRY,
-)  # fmt: skip
-DIRTY_THREADS = Gauge(
-    "threadkeeper_dirty_threads", "Threads changed since their last snapshot", registry=REGISTRY
-)
-SWEEPER_LAG = Gauge(
-    "threadkeeper_sweeper_lag_seconds",
-    "Age of the oldest change not yet snapshotted, as the sweeper last measured it",
-    registry=REGISTRY,
-)
+class _Counters:
+    """This process's counters and histogram, in a registry of their own."""
+
+    def __init__(self) -> None:
+        self.registry = registry = CollectorRegistry(auto_describe=True)
+        self.http_requests = Counter(
+            "threadkeeper_http_requests", "HTTP requests by route, method and status",
+            ["route", "method", "status"], registry=registry,
+        )  # fmt: skip
+        self.http_seconds = Histogram(
+            "threadkeeper_http_request_seconds", "HTTP request latency by route and method",
+            ["route", "method"], registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        )  # fmt: skip
+        self.appended_turns = Counter(
+            "threadkeeper_appended_turns", "Turns appended", registry=registry
+        )
+        self.lookups = Counter(
+            "threadkeeper_lookups", "Thread reads by the tier that served them", ["source"],
+            registry=registry,
+        )  # fmt: skip
+        self.rehydrations = Counter(
+            "threadkeeper_rehydrations", "Rehydrations by outcome", ["outcome"], registry=registry
+        )
+        self.touch_skipped = Counter(
+            "threadkeeper_touch_skipped",
+            "Reads served without refreshing the thread's hot TTL, because Redis refused the "
+            "write (at maxmemory)",
+            registry=registry,
+        )
+        registry.register(SHARED)
+        registry.register(GAUGES)
 
 
 class SharedCounters(Collector):
@@ -111,8 +117,66 @@ class SharedCounters(Collector):
             yield metric
 
 
+class ScrapeGauges(Collector):
+    """The gauges `refresh` reads from Redis: the same in every process, so none per pid."""
+
+    def __init__(self) -> None:
+        self._read: tuple[float, float, float, float] | None = None  # hot, archived, dirty, lag
+
+    def set(self, hot: float, archived: float, dirty: float, lag: float) -> None:
+        self._read = (hot, archived, dirty, lag)
+
+    def collect(self) -> Iterator[Metric]:
+        threads = GaugeMetricFamily(
+            "threadkeeper_threads",
+            "Threads Redis knows, by tier: hot (touched within the hot TTL) or archived (older)",
+            labels=["tier"],
+        )
+        dirty = GaugeMetricFamily(
+            "threadkeeper_dirty_threads", "Threads changed since their last snapshot"
+        )
+        lag = GaugeMetricFamily(
+            "threadkeeper_sweeper_lag_seconds",
+            "Age of the oldest change not yet snapshotted, as the sweeper last measured it",
+        )
+        if self._read is not None:
+            hot, archived, dirty_count, lag_s = self._read
+            threads.add_metric(["hot"], hot)
+            threads.add_metric(["archived"], archived)
+            dirty.add_metric([], dirty_count)
+            lag.add_metric([], lag_s)
+        yield from (threads, dirty, lag)
+
+
 SHARED = SharedCounters()
-REGISTRY.register(SHARED)
+GAUGES = ScrapeGauges()
+_counters = _Counters()
+
+
+def use_multiprocess(directory: Path) -> None:
+    """Count in `directory` from now on, summed with the other processes counting there.
+
+    prometheus_client picks its value store when it is imported, from the
+    environment; a process that learns of the directory later (`up`) sets the
+    variable, takes the multiprocess store and rebuilds its counters on it, before
+    anything was counted.
+    """
+    global _counters
+    os.environ[MULTIPROC_ENV] = str(directory)
+    if values.ValueClass is values.MutexValue:
+        values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+        _counters = _Counters()
+
+
+def _scrape_registry() -> CollectorRegistry:
+    """This process's registry, or, with several processes, one summing all their files."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return _counters.registry
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    registry.register(SHARED)
+    registry.register(GAUGES)
+    return registry
 
 
 def _text(value: bytes | str) -> str:
@@ -120,19 +184,19 @@ def _text(value: bytes | str) -> str:
 
 
 def record_append(turns: int) -> None:
-    APPENDED_TURNS.inc(turns)
+    _counters.appended_turns.inc(turns)
 
 
 def record_lookup(source: str) -> None:
-    LOOKUPS.labels(source).inc()
+    _counters.lookups.labels(source).inc()
 
 
 def record_touch_skipped() -> None:
-    TOUCH_SKIPPED.inc()
+    _counters.touch_skipped.inc()
 
 
 def record_rehydration(outcome: str) -> None:
-    REHYDRATIONS.labels(outcome).inc()
+    _counters.rehydrations.labels(outcome).inc()
 
 
 def _record_shared(family: str, label: str, conn: redis.Redis | None) -> None:
@@ -153,8 +217,8 @@ def record_archive_failure(operation: str, conn: redis.Redis | None = None) -> N
 
 
 def record_request(route: str, method: str, status: int, seconds: float) -> None:
-    HTTP_REQUESTS.labels(route, method, str(status)).inc()
-    HTTP_SECONDS.labels(route, method).observe(seconds)
+    _counters.http_requests.labels(route, method, str(status)).inc()
+    _counters.http_seconds.labels(route, method).observe(seconds)
 
 
 async def refresh(client: Redis, settings: Settings) -> None:
@@ -167,12 +231,9 @@ async def refresh(client: Redis, settings: Settings) -> None:
         pipe.hgetall(keys.SWEEPER_HEARTBEAT)
         pipe.hgetall(WORKER_COUNTERS)
         heartbeat, counters = await pipe.execute()
-    THREADS.labels("hot").set(hot)
-    THREADS.labels("archived").set(total - hot)
-    DIRTY_THREADS.set(dirty)
     beat = {_text(k): _text(v) for k, v in heartbeat.items()}
     lag = sweeper_lag_s(beat)
-    SWEEPER_LAG.set(float("nan") if lag is None else lag)
+    GAUGES.set(hot, total - hot, dirty, float("nan") if lag is None else lag)
     SHARED.load(counters)
 
 
@@ -187,14 +248,15 @@ def sweeper_lag_s(heartbeat: dict[str, str]) -> float | None:
 
 
 def exposition() -> bytes:
-    return generate_latest(REGISTRY)
+    return generate_latest(_scrape_registry())
 
 
 def totals() -> tuple[float, float]:
-    """(turns appended, threads read) by this process since it started."""
-    appended = REGISTRY.get_sample_value("threadkeeper_appended_turns_total") or 0.0
+    """(turns appended, threads read) since start, by every API process counting together."""
+    registry = _scrape_registry()
+    appended = registry.get_sample_value("threadkeeper_appended_turns_total") or 0.0
     reads = sum(
-        REGISTRY.get_sample_value("threadkeeper_lookups_total", {"source": source}) or 0.0
+        registry.get_sample_value("threadkeeper_lookups_total", {"source": source}) or 0.0
         for source in ("hot", "archive")
     )
     return appended, reads

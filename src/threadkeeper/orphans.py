@@ -8,8 +8,10 @@ kernel keeps, so a pid reused by an unrelated process is left alone.
 - Redis: the pid in its pidfile, whose working directory (redis-server chdirs to
   `--dir`) is this home's Redis data dir. Stopped with SIGTERM: Redis fsyncs the
   AOF and exits, exactly as at a normal stop.
-- worker and cron: the pids in the stale run.json, whose command line is
-  `threadkeeper worker|cron` and whose environment names this home.
+- worker, cron and the extra API processes (`api-2`...): the pids in the stale
+  run.json, whose command line is `threadkeeper worker|cron|serve` and whose
+  environment names this home. An API process left running still accepts on the
+  port, so this runs before `up` binds it.
 
 Identification reads /proc (Linux). Elsewhere nothing is touched and a warning says
 which pids to check by hand.
@@ -36,9 +38,9 @@ def stop_orphans(home: Path, redis_dir: Path) -> list[int]:
     stale = RunInfo.read(home)
     found: list[tuple[int, str]] = []
     if stale is not None:
-        for command, pid in stale.children.items():
-            if _is_child_of_home(pid, command, home):
-                found.append((pid, command))
+        for name, pid in stale.children.items():
+            if _is_child_of_home(pid, _command(name), home):
+                found.append((pid, name))
     redis_pid = _pidfile(redis_dir / "redis.pid")
     if redis_pid is not None and _cwd(redis_pid) == redis_dir.resolve():
         found.append((redis_pid, "redis-server"))  # last: the others may still be using it
@@ -100,6 +102,11 @@ def _cwd(pid: int) -> Path | None:
         return Path(os.readlink(PROC / str(pid) / "cwd"))
     except OSError:
         return None
+
+
+def _command(name: str) -> str:
+    """The command a child of this name runs: `api-2` is `serve`, `worker` is itself."""
+    return "serve" if name.startswith("api-") else name
 
 
 def _is_child_of_home(pid: int, command: str, home: Path) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from threadkeeper.errors import ConfigError
@@ -63,6 +63,40 @@ def _parse_int(name: str, raw: str, least: int = 1) -> int:
     return value
 
 
+# `auto` runs one API process per usable core, up to this many: more were never
+# measured (BENCHMARKS.md, HTTP stacks: 2 cores), and each process holds its own
+# Redis connection pool. An explicit THREADKEEPER_API_PROCESSES may go higher.
+MAX_AUTO_API_PROCESSES = 4
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity mask), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def auto_api_processes() -> int:
+    return max(1, min(usable_cores(), MAX_AUTO_API_PROCESSES))
+
+
+def parse_api_processes(name: str, raw: str | None) -> int:
+    """`auto` (the default): one per usable core, at most MAX_AUTO_API_PROCESSES; or N >= 1."""
+    if raw is None or raw.strip().lower() == "auto":
+        return auto_api_processes()
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(
+            f"{name}={raw!r} is not a number of processes: write auto (one per core, at "
+            f"most {MAX_AUTO_API_PROCESSES}) or a whole number of API processes, 1 or more"
+        )
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_turn_bytes: int = 1024 * 1024
@@ -104,6 +138,7 @@ class Settings:
     worker_maintenance_interval: float = 60
     access_log: bool = False
     stop_timeout: float = 30
+    api_processes: int = field(default_factory=auto_api_processes)  # how many `up` runs
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -197,6 +232,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         worker_maintenance_interval=required_duration("WORKER_MAINTENANCE_INTERVAL", 60),
         access_log=_parse_bool(PREFIX + "ACCESS_LOG", get("ACCESS_LOG") or "off"),
         stop_timeout=required_duration("STOP_TIMEOUT", 30),
+        api_processes=parse_api_processes(PREFIX + "API_PROCESSES", get("API_PROCESSES")),
     )
 
 

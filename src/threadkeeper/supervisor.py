@@ -4,14 +4,17 @@ Takes the home's lock (one `up` per home), stops whatever a dead `up` left
 running there, binds the API port, then starts (unless THREADKEEPER_REDIS_URL
 points elsewhere) a redis-server with the project's redis.conf and its data under
 the home, the worker and the cron as child processes, and serves the API in this
-process. A child that dies is restarted (Redis reloads its AOF), with a growing
-pause, and `up` gives up (exit 1) rather than loop when one cannot start.
+process. With THREADKEEPER_API_PROCESSES=N (default: one per core, at most 4),
+N-1 more API processes (`serve --fd`) accept on the same listening socket and
+count their metrics together with this one (metrics.use_multiprocess). A child
+that dies is restarted (Redis reloads its AOF), with a growing pause, and `up`
+gives up (exit 1) rather than loop when one cannot start.
 
 The children run in their own sessions, out of the terminal's process group, so a
 Ctrl-C reaches `up` alone. `up` owns SIGINT and SIGTERM (uvicorn's own handlers,
 which re-raise the signal after its shutdown, are not installed): either stops
-the API first, then the worker and the cron, then Redis last so it can fsync,
-and `up` exits 0.
+every API process first, then the worker and the cron, then Redis last so it
+can fsync, and `up` exits 0.
 """
 
 from __future__ import annotations
@@ -19,9 +22,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -29,7 +34,7 @@ from pathlib import Path
 
 import uvicorn
 
-from threadkeeper import canary
+from threadkeeper import canary, metrics
 from threadkeeper.api import create_app
 from threadkeeper.children import Child, Restarts
 from threadkeeper.errors import ConfigError
@@ -58,7 +63,8 @@ class ApiServer(uvicorn.Server):
 class Supervisor:
     settings: Settings
     redis: ManagedRedis | None = None
-    children: list[Child] = field(default_factory=list)
+    apis: list[Child] = field(default_factory=list)  # the API processes beside this one
+    children: list[Child] = field(default_factory=list)  # worker, cron
     failed: str | None = None  # why `up` gave up, when it did
     _server: ApiServer | None = None
     _redis_restarts: Restarts = field(default_factory=Restarts)
@@ -71,6 +77,8 @@ class Supervisor:
         """Clear what a dead `up` left, bind the port, start Redis (the home's lock is held)."""
         stop_orphans(self.home, self.home / "redis")
         check_bind(self.settings.host, self.settings.auth_configured)
+        if self.settings.api_processes > 1:
+            metrics.use_multiprocess(_emptied(self.home / "metrics"))
         sock = bind_api(self.settings)
         if self.settings.redis_url is None:
             self.redis = _start_redis(self.home)
@@ -89,16 +97,21 @@ class Supervisor:
         env[PREFIX + "REDIS_URL"] = self.settings.redis_url or ""
         env[PREFIX + "ARCHIVE_URL"] = self.settings.archive_url or ""
         env[PREFIX + "HOME"] = str(self.home)
+        env.pop(metrics.MULTIPROC_ENV, None)  # only the API processes count together
         return env
 
-    def start_children(self) -> None:
+    def start_children(self, sock: socket.socket) -> None:
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
         env = self.child_env()
-        for command in CHILD_COMMANDS:
-            child = Child(command, env, logs / f"{command}.log")
+        fd = sock.fileno()
+        api_env = env | {metrics.MULTIPROC_ENV: os.environ.get(metrics.MULTIPROC_ENV, "")}
+        for n in range(2, self.settings.api_processes + 1):
+            self.apis.append(Child("serve", api_env, logs / f"api-{n}.log", name=f"api-{n}",
+                                   args=("--fd", str(fd)), pass_fds=(fd,)))  # fmt: skip
+        self.children.extend(Child(c, env, logs / f"{c}.log") for c in CHILD_COMMANDS)
+        for child in self.apis + self.children:
             child.start()
-            self.children.append(child)
 
     def record(self) -> None:
         """run.json: where this `up` listens and its children's pids, for other commands."""
@@ -108,7 +121,7 @@ class Supervisor:
             redis_url=self.settings.redis_url or "",
             archive_url=self.settings.archive_url,
             redis_pid=self.redis.process.pid if self.redis and self.redis.process else None,
-            children={c.command: c.process.pid for c in self.children if c.process},
+            children={c.name: c.process.pid for c in self.apis + self.children if c.process},
             queue_url=self.settings.queue_redis_url,
         ).write(self.home)
 
@@ -122,6 +135,8 @@ class Supervisor:
             return
         log.info("%s: stopping the API, then the worker and cron, then Redis", reason)
         self._server.should_exit = True
+        for api in self.apis:  # they finish their requests while this one finishes its own
+            api.terminate()
 
     def give_up(self, why: str) -> None:
         log.error("%s; stopping threadkeeper", why)
@@ -132,12 +147,14 @@ class Supervisor:
         """Bring back whatever dies, pausing longer each time; give up rather than loop."""
         while True:
             await asyncio.sleep(CHECK_EVERY)
+            if self._server is not None and self._server.should_exit:
+                return  # stopping: the API processes exit on purpose
             await self._watch_redis()
-            for child in self.children:
+            for child in self.apis + self.children:
                 if not child.alive() and child.restarts.due():
                     if child.restarts.exhausted():
-                        return self.give_up(f"{child.command} keeps exiting (see {child.log_path})")
-                    log.error("%s exited (code %s); restarting it", child.command, child.code())
+                        return self.give_up(f"{child.name} keeps exiting (see {child.log_path})")
+                    log.error("%s exited (code %s); restarting it", child.name, child.code())
                     child.restarts.note()
                     child.start()
                     self.record()
@@ -178,13 +195,17 @@ class Supervisor:
         log.info("%s", banner(self.settings))
 
     def shutdown(self) -> None:
-        """Worker and cron first, Redis last (after its fsync); `up` ignores signals meanwhile."""
+        """The other API processes, worker and cron, Redis last (after its fsync).
+
+        `up` ignores signals meanwhile.
+        """
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        for child in self.children:
-            child.terminate()
-        for child in self.children:
-            child.wait_stopped(self.settings.stop_timeout)
+        for group in (self.apis, self.children):
+            for child in group:
+                child.terminate()
+            for child in group:
+                child.wait_stopped(self.settings.stop_timeout)
         if self.redis is not None:
             self.redis.stop(self.settings.stop_timeout)
             log.info("redis-server stopped; data kept in %s", self.redis.data_dir)
@@ -214,12 +235,16 @@ async def serve_until_signal(
             loop.remove_signal_handler(sig)
 
 
-def serve_only(settings: Settings, workers: int = 1) -> None:
-    """`threadkeeper serve`: the API alone; SIGINT/SIGTERM stop it and it exits 0."""
+def serve_only(settings: Settings, workers: int = 1, fd: int | None = None) -> None:
+    """`threadkeeper serve`: the API alone; SIGINT/SIGTERM stop it and it exits 0.
+
+    `fd` is a listening socket inherited from `up`, which runs this as one of its
+    API processes, instead of a port of its own.
+    """
     check_bind(settings.host, settings.auth_configured)
     if workers > 1:
         return _serve_workers(settings, workers)
-    sock = bind_api(settings)
+    sock = bind_api(settings) if fd is None else socket.socket(fileno=fd)
     server = ApiServer(api_config(settings))
 
     def stop(reason: str) -> None:
@@ -238,12 +263,15 @@ def _serve_workers(settings: Settings, workers: int) -> None:
     os.environ.update(serving_env(settings))
     log.info("threadkeeper API on %s, %d workers; %s", api_url(settings), workers,
              auth_summary(settings))  # fmt: skip
-    try:
-        uvicorn.run("threadkeeper.api:app_from_env", factory=True, workers=workers,
-                    host=settings.host, port=settings.port, log_config=WORKER_LOGGING,
-                    access_log=settings.access_log)  # fmt: skip
-    except KeyboardInterrupt:
-        pass  # uvicorn re-raises Ctrl-C after its clean shutdown
+    # The workers start afresh and read this: their counters are summed at every /metrics.
+    with tempfile.TemporaryDirectory(prefix="threadkeeper-metrics-") as counted:
+        os.environ[metrics.MULTIPROC_ENV] = counted
+        try:
+            uvicorn.run("threadkeeper.api:app_from_env", factory=True, workers=workers,
+                        host=settings.host, port=settings.port, log_config=WORKER_LOGGING,
+                        access_log=settings.access_log)  # fmt: skip
+        except KeyboardInterrupt:
+            pass  # uvicorn re-raises Ctrl-C after its clean shutdown
 
 
 # Worker processes configure logging afresh (uvicorn applies this in each): our format.
@@ -285,11 +313,20 @@ def bind_api(settings: Settings) -> socket.socket:
     return sock
 
 
+def _emptied(directory: Path) -> Path:
+    """`directory`, empty: what an earlier `up` counted there is not this one's."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir()
+    return directory
+
+
 def banner(settings: Settings) -> str:
     api = api_url(settings)
     home = f" --home {settings.home}"
+    n = settings.api_processes
+    processes = "1 process" if n == 1 else f"{n} processes"
     return "\n".join([
-        f"threadkeeper is up: API {api}, archive {settings.archive_url}",
+        f"threadkeeper is up: API {api} ({processes}), archive {settings.archive_url}",
         f"  {auth_summary(settings)}",
         "  next steps:",
         f"    curl -s -X POST {api}/v1/threads -H 'Content-Type: application/json' "
@@ -343,7 +380,7 @@ def run_up(settings: Settings) -> None:
     signal.signal(signal.SIGTERM, _interrupt)  # until the event loop takes over
     try:
         sock = supervisor.prepare()
-        supervisor.start_children()
+        supervisor.start_children(sock)
         supervisor.record()
         asyncio.run(supervisor.serve(sock))
     except KeyboardInterrupt:

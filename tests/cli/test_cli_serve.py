@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from threadkeeper.redis_server import free_port
 
@@ -53,6 +54,14 @@ def _worker_pids(log: Path) -> set[str]:
             if "Started server process" in line}  # fmt: skip
 
 
+def _appended(base: str) -> float:
+    with httpx.Client(base_url=base, timeout=30) as fresh:
+        text = fresh.get("/metrics").text
+    families = text_string_to_metric_families(text)
+    return sum(s.value for f in families if f.name == "threadkeeper_appended_turns"
+               for s in f.samples)  # fmt: skip
+
+
 def test_serve_with_two_workers_answers_from_both(
     tmp_path: Path, redis_url: str, queue_env: dict[str, str]
 ) -> None:
@@ -73,7 +82,9 @@ def test_serve_with_two_workers_answers_from_both(
                     r = fresh.post("/v1/threads/w/turns", json={"turns": [turn]})
                     assert r.status_code == 201, r.text
             body = client.get("/v1/threads/w").json()
+            scraped = [_appended(base) for _ in range(6)]  # whichever worker answers
         assert [t["content"] for t in body["turns"]] == [str(i) for i in range(20)]
+        assert scraped == [20.0] * 6  # every worker's appends, not the answering one's
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:

@@ -14,6 +14,7 @@ import redis
 
 from daemon_support import STOP_TIMEOUT, Daemon, clean_env, wait_gone
 from threadkeeper.orphans import alive
+from threadkeeper.settings import auto_api_processes
 
 
 def _stop_order(output: str) -> list[str]:
@@ -26,7 +27,8 @@ def test_sigterm_stops_api_then_children_then_redis_and_exits_0(daemon: Daemon) 
     http = daemon.client()
     assert http.post("/v1/threads", json={"id": "t", "turns": [
         {"role": "user", "content": "kept"}]}).status_code == 201  # fmt: skip
-    assert set(daemon.pids) == {"up", "redis-server", "worker", "cron"}
+    apis = {f"api-{n}" for n in range(2, auto_api_processes() + 1)}  # the default: per core
+    assert set(daemon.pids) == {"up", "redis-server", "worker", "cron"} | apis
 
     assert daemon.stop() == 0
     daemon.assert_tree_gone()
@@ -36,7 +38,7 @@ def test_sigterm_stops_api_then_children_then_redis_and_exits_0(daemon: Daemon) 
 
 def test_ctrl_c_reaches_up_alone_and_redis_stops_last(daemon: Daemon) -> None:
     up_group = os.getpgid(daemon.pids["up"])
-    for name in ("redis-server", "worker", "cron"):  # out of the terminal's process group
+    for name in set(daemon.pids) - {"up"}:  # out of the terminal's process group
         assert os.getpgid(daemon.pids[name]) != up_group, name
 
     assert daemon.signal(signal.SIGINT, group=True) == 0  # what Ctrl-C sends

@@ -38,12 +38,18 @@ def up(port: int | None) -> None:
     show_default=True,
     help="API processes sharing the port (uvicorn's workers); see BENCHMARKS.md before raising.",
 )
-def serve(port: int | None, workers: int) -> None:
+@click.option(
+    "--fd",
+    type=click.IntRange(min=0),
+    hidden=True,  # `up` runs its extra API processes so, on its own listening socket
+    help="Accept on this inherited listening socket instead of binding the port.",
+)
+def serve(port: int | None, workers: int, fd: int | None) -> None:
     """Serve the HTTP API only (Redis: THREADKEEPER_REDIS_URL, else the running `up`'s)."""
     from threadkeeper.supervisor import serve_only
 
     settings = load_settings()
-    serve_only(settings if port is None else settings.with_overrides(port=port), workers)
+    serve_only(settings if port is None else settings.with_overrides(port=port), workers, fd)
 
 
 def _ready(api: str) -> str:

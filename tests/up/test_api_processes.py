@@ -1,0 +1,147 @@
+"""`up` runs THREADKEEPER_API_PROCESSES API processes on its one port, counting together."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.parser import text_string_to_metric_families
+
+from daemon_support import STARTUP_TIMEOUT, STOP_TIMEOUT, Daemon, clean_env, wait_gone
+from threadkeeper.orphans import alive
+from threadkeeper.settings import auto_api_processes
+
+REQUESTS = 40
+TWO = clean_env(THREADKEEPER_API_PROCESSES="2")
+
+
+def _status(daemon: Daemon) -> dict[str, object]:
+    args = [sys.executable, "-m", "threadkeeper", "status", "--json", "--home", str(daemon.home)]
+    done = subprocess.run(args, env=clean_env(), capture_output=True, timeout=STOP_TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    body: dict[str, object] = json.loads(done.stdout)
+    return body
+
+
+def _append(daemon: Daemon, thread: str, n: int) -> None:
+    """`n` appends, each on a new connection: the kernel spreads them over the processes."""
+    assert daemon.client().post("/v1/threads", json={"id": thread, "turns": []}).status_code == 201
+    for i in range(n):
+        with httpx.Client(base_url=daemon.base, timeout=30) as fresh:
+            turn = {"role": "user", "content": str(i)}
+            assert (
+                fresh.post(f"/v1/threads/{thread}/turns", json={"turns": [turn]}).status_code == 201
+            )
+
+
+def _turns_counted_by(home: Path, pid: int) -> float:
+    """What one process alone counted, from its own file in the shared metrics directory."""
+    path = home / "metrics" / f"counter_{pid}.db"
+    if not path.exists():
+        return 0.0
+    for family in MultiProcessCollector.merge([str(path)]):
+        if family.name == "threadkeeper_appended_turns":
+            return sum(sample.value for sample in family.samples)
+    return 0.0
+
+
+def _scraped_turns(daemon: Daemon) -> float:
+    text = daemon.client().get("/metrics").text
+    for family in text_string_to_metric_families(text):
+        if family.name == "threadkeeper_appended_turns":
+            return sum(sample.value for sample in family.samples)
+    return 0.0
+
+
+def test_two_api_processes_share_the_port_and_count_together(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon().start(env=TWO)
+    pids = _status(daemon)["pids"]
+    assert isinstance(pids, dict) and set(pids) == {"up", "redis-server", "api-2", "worker", "cron"}
+    assert "API http://127.0.0.1:" in daemon.output() and "(2 processes)" in daemon.output()
+
+    _append(daemon, "shared", REQUESTS)
+    by_pid = {name: _turns_counted_by(daemon.home, pids[name]) for name in ("up", "api-2")}
+    assert all(by_pid.values()), f"one process answered everything: {by_pid}"
+    assert sum(by_pid.values()) == REQUESTS
+    # Whichever process answers the scrape, it reports the appends of both.
+    for _ in range(10):
+        with httpx.Client(base_url=daemon.base, timeout=30) as fresh:
+            text = fresh.get("/metrics").text
+        turns = [f for f in text_string_to_metric_families(text)
+                 if f.name == "threadkeeper_appended_turns"]  # fmt: skip
+        assert [s.value for s in turns[0].samples] == [REQUESTS]
+
+    assert daemon.stop() == 0
+    daemon.assert_tree_gone()
+    assert not (daemon.home / "run.json").exists()
+
+
+def test_a_killed_api_process_is_restarted_and_its_counts_kept(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon().start(env=TWO)
+    _append(daemon, "before", REQUESTS)
+    killed = daemon.pids["api-2"]
+    os.kill(killed, signal.SIGKILL)
+    assert not wait_gone(killed)
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while daemon.tree()["api-2"] == killed and time.monotonic() < deadline:
+        time.sleep(0.2)
+    restarted = daemon.tree()["api-2"]
+    assert restarted != killed and alive(restarted), daemon.output()
+    assert "api-2 exited (code -9); restarting it" in daemon.output()
+    _append(daemon, "after", 10)
+    assert _scraped_turns(daemon) == REQUESTS + 10  # the dead process's counts still count
+
+    daemon.pids["api-2"] = restarted
+    assert daemon.stop() == 0
+    daemon.assert_tree_gone()
+
+
+def test_up_after_kill_9_stops_the_api_process_it_left(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon().start(env=TWO)
+    old = dict(daemon.pids)
+    assert daemon.signal(signal.SIGKILL) == -signal.SIGKILL
+    assert alive(old["api-2"])  # still accepting on the port: the next `up` must stop it
+
+    second = make_daemon(daemon.home).start(env=TWO)
+    assert not any(wait_gone(pid) for pid in old.values())
+    assert f"stopping api-2 (pid {old['api-2']}), left running" in second.output()
+    _append(second, "again", 10)
+    assert _scraped_turns(second) == 10  # the metrics directory was emptied at start
+    assert second.stop() == 0
+    second.assert_tree_gone()
+
+
+def test_the_default_is_one_api_process_per_core(make_daemon: Callable[..., Daemon]) -> None:
+    n = auto_api_processes()  # this machine's cores, capped: the test's affinity is up's
+    daemon = make_daemon().start()
+    apis = sorted(name for name in daemon.pids if name.startswith("api-"))
+    assert apis == [f"api-{i}" for i in range(2, n + 1)]
+    assert f"({n} process{'' if n == 1 else 'es'})" in daemon.output()
+    assert daemon.stop() == 0
+    daemon.assert_tree_gone()
+
+
+def test_a_bad_api_processes_fails_at_start_naming_the_variable(
+    make_daemon: Callable[..., Daemon],
+) -> None:
+    daemon = make_daemon()
+    process = daemon.launch(env=clean_env(THREADKEEPER_API_PROCESSES="all"))
+    assert process.wait(STOP_TIMEOUT) == 2
+    said = daemon.output()
+    assert "THREADKEEPER_API_PROCESSES='all'" in said and "write auto" in said
+    assert "redis-server on" not in said and not (daemon.home / "run.json").exists()
