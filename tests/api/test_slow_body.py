@@ -3,34 +3,20 @@
 from __future__ import annotations
 
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
-import uvicorn
 
-from threadkeeper.api import create_app
-from threadkeeper.redis_server import free_port
+from live_server import LiveServer
 from threadkeeper.settings import Settings
 
 
 @pytest.fixture
 def server_port(make_settings: Callable[..., Settings]) -> Iterator[int]:
     """The real app under a real uvicorn, in a thread, with a 1 s body timeout."""
-    port = free_port()
-    config = uvicorn.Config(create_app(make_settings(body_timeout=1.0)), host="127.0.0.1",
-                            port=port, log_level="warning", lifespan="on")  # fmt: skip
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield port
-    server.should_exit = True
-    thread.join(30)
+    server = LiveServer(make_settings(body_timeout=1.0)).start()
+    yield server.port
+    server.stop()
 
 
 def test_a_body_shorter_than_its_content_length_is_answered_408(server_port: int) -> None:

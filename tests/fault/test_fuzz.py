@@ -4,14 +4,11 @@ afterwards every stored thread still reads back."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import (
     content_type_conformance,
@@ -21,8 +18,8 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from threadkeeper.api import create_app
-from threadkeeper.redis_server import ManagedRedis, free_port
+from live_server import LiveServer
+from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(240)]
@@ -39,18 +36,9 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = ManagedRedis(home / "redis").start()
     app_settings = Settings(redis_url=server.url, archive_url=(home / "archive").as_uri(),
                             home=home / "home")  # fmt: skip
-    port = free_port()
-    api = uvicorn.Server(uvicorn.Config(create_app(app_settings), host="127.0.0.1", port=port,
-                                        log_level="warning", lifespan="on"))  # fmt: skip
-    thread = threading.Thread(target=api.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not api.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    api.should_exit = True
-    thread.join(30)
+    api = LiveServer(app_settings).start()
+    yield api.url
+    api.stop()
     server.stop()
 
 
