@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test pytest lint typecheck bench clean redis-server pal-venv chromium screenshots bench-console
+.PHONY: install run test pytest lint typecheck imports bench clean redis-server pal-venv chromium screenshots bench-console
 
 install: $(STAMP) redis-server
 
@@ -52,7 +52,7 @@ screenshots: install chromium
 run: install
 	$(VENV)/bin/threadkeeper up
 
-test: install lint typecheck pytest
+test: install lint typecheck imports pytest
 
 pytest: install pal-venv chromium
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
@@ -80,6 +80,10 @@ lint: $(STAMP)
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
+
+# The layers and the client's independence, as declared in pyproject.toml [tool.importlinter].
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports
 
 # The bench runs PAL's own conversation memory on its Redis (bench/pal.py): redis-py there too.
 PAL_BENCH := $(PAL_VENV)/.bench-installed

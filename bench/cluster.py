@@ -29,9 +29,9 @@ from servers import api_server
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # how tests start one
 
 from redis_cluster import RedisCluster, start_cluster  # noqa: E402
-from threadkeeper.connection import async_client  # noqa: E402
 from threadkeeper.runtime import build_runtime  # noqa: E402
 from threadkeeper.settings import Settings  # noqa: E402
+from threadkeeper.store.connection import async_client  # noqa: E402
 
 CLIENTS = 32
 SIZES = (1, 3)

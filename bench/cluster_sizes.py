@@ -20,11 +20,11 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from redis_cluster import start_cluster  # noqa: E402
-from test_store import blob, new_thread  # noqa: E402
+from store_support import blob, new_thread  # noqa: E402
 from threadkeeper import keys  # noqa: E402
-from threadkeeper.connection import async_client  # noqa: E402
-from threadkeeper.redis_server import ManagedRedis  # noqa: E402
-from threadkeeper.store import ThreadStore  # noqa: E402
+from threadkeeper.daemon.redis_server import ManagedRedis  # noqa: E402
+from threadkeeper.store.connection import async_client  # noqa: E402
+from threadkeeper.store.thread_store import ThreadStore  # noqa: E402
 
 THREADS, TURNS, CONTENT = 200, 20, "x" * 400
 

@@ -23,12 +23,12 @@ from servers import S3Server
 
 from threadkeeper import keys
 from threadkeeper.archive.s3 import S3Archive
-from threadkeeper.connection import async_client
-from threadkeeper.jobqueue import enqueue, make_queue
-from threadkeeper.paging import TurnPage
+from threadkeeper.jobs.queue import enqueue, make_queue
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
 from threadkeeper.snapshot import Snapshot, encode_snapshot
+from threadkeeper.store.connection import async_client
+from threadkeeper.store.paging import TurnWindow
 
 
 def s3_runtime(redis_url: str, server: S3Server, home: Path) -> Runtime:
@@ -114,7 +114,7 @@ async def _rehydrate(kit: Kit, thread_id: str) -> None:
 
 
 async def _cold_read(kit: Kit, thread_id: str, turns: int) -> None:
-    view = await kit.service.read(TENANT, thread_id, TurnPage(limit=turns))
+    view = await kit.service.read(TENANT, thread_id, TurnWindow(limit=turns))
     if view.source != "archive" or len(view.turns_json) != turns:
         raise RuntimeError(f"cold read of {thread_id}: {view.source}, {len(view.turns_json)} turns")
 

@@ -9,7 +9,7 @@ from floor import LuaFloor
 from inproc import Kit
 from redis.asyncio import Redis
 
-from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.daemon.redis_server import ManagedRedis
 
 RB = "redis-benchmark XADD"
 LUA = "Lua XADD+HSET via redis-py"

@@ -9,9 +9,9 @@ from typing import Any
 from common import TENANT, Run, drive, timed, turn
 
 from threadkeeper import keys
-from threadkeeper.paging import TurnPage
 from threadkeeper.runtime import Runtime
 from threadkeeper.settings import Limits
+from threadkeeper.store.paging import TurnWindow
 from threadkeeper.wire.decode import turn_from_dict
 from threadkeeper.wire.shapes import NewThread, NewTurns, TurnIn
 
@@ -49,11 +49,11 @@ class Kit:
         return await self.service.append(TENANT, thread_id, new)
 
     async def read_all(self, thread_id: str, turns: int) -> int:
-        view = await self.service.read(TENANT, thread_id, TurnPage(limit=turns))
+        view = await self.service.read(TENANT, thread_id, TurnWindow(limit=turns))
         return len(view.turns_json)
 
     async def read_last(self, thread_id: str, count: int) -> int:
-        view = await self.service.read(TENANT, thread_id, TurnPage(order="desc", limit=count))
+        view = await self.service.read(TENANT, thread_id, TurnWindow(order="desc", limit=count))
         return len(view.turns_json)
 
     async def throughput(

@@ -41,9 +41,9 @@ from floor import LuaFloor  # noqa: E402
 from inproc import Kit  # noqa: E402
 from servers import api_server, managed_redis, redis_settings, seaweedfs  # noqa: E402
 
-from threadkeeper.connection import async_client  # noqa: E402
 from threadkeeper.runtime import build_runtime  # noqa: E402
 from threadkeeper.settings import Settings  # noqa: E402
+from threadkeeper.store.connection import async_client  # noqa: E402
 
 SECTIONS = (
     "appends", "http", "growth", "lookup", "continuation", "memory", "durability", "cold",

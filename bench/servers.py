@@ -20,7 +20,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from threadkeeper.redis_server import ManagedRedis, free_port
+from threadkeeper.daemon.redis_server import ManagedRedis, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # s3server.py: how the tests start SeaweedFS

@@ -29,8 +29,8 @@ from inproc import Kit, valid_turns
 
 from redis_cluster import RedisCluster, start_cluster
 from threadkeeper import keys
-from threadkeeper.paging import ThreadPage
-from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.daemon.redis_server import ManagedRedis
+from threadkeeper.store.paging import ThreadQuery
 from threadkeeper.wire.shapes import NewThread, NewTurns
 
 LIMITS = (20, 100)
@@ -213,10 +213,10 @@ async def _spread(b: Bench, kit: Kit, cluster: RedisCluster, threads: int) -> No
         )
 
 
-async def _cursor(kit: Kit, tenant: str, rank: int, limit: int) -> ThreadPage:
+async def _cursor(kit: Kit, tenant: str, rank: int, limit: int) -> ThreadQuery:
     """The page after the `rank`-th entry of the listing (newest first), or the first page."""
     if rank <= 0:
-        return ThreadPage(limit=limit)
+        return ThreadQuery(limit=limit)
     rows: list[tuple[int, str]] = []
     for bucket in keys.BUCKETS:
         found = await kit.runtime.redis.zrange(
@@ -225,7 +225,7 @@ async def _cursor(kit: Kit, tenant: str, rank: int, limit: int) -> ThreadPage:
         rows += [(int(score), m.decode()) for m, score in found]
     rows.sort(reverse=True)  # ids are all the same length: ZREVRANGE's order
     score, thread_id = rows[min(rank, len(rows)) - 1]
-    return ThreadPage(limit=limit, last_score=score, last_id=thread_id)
+    return ThreadQuery(limit=limit, last_score=score, last_id=thread_id)
 
 
 def _rank(position: str, threads: int, limit: int) -> int:
@@ -252,7 +252,7 @@ async def _pages(b: Bench, kit: Kit, probe: Probe, sizes: dict[str, int]) -> Non
         )
 
 
-async def _read(kit: Kit, tenant: str, page: ThreadPage, count: int) -> list[float]:
+async def _read(kit: Kit, tenant: str, page: ThreadQuery, count: int) -> list[float]:
     latencies = []
     for _ in range(count):
         began = time.perf_counter()

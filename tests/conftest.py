@@ -17,7 +17,7 @@ import leaks
 from redis_cluster import RedisCluster, start_cluster
 from s3server import S3Server, start_seaweedfs
 from threadkeeper.api import create_app
-from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
 
 

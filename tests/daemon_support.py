@@ -19,8 +19,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from threadkeeper.orphans import alive
-from threadkeeper.redis_server import free_port
+from threadkeeper.daemon.orphans import alive
+from threadkeeper.daemon.redis_server import free_port
 
 STARTUP_TIMEOUT = 90
 STOP_TIMEOUT = 90

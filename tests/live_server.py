@@ -8,7 +8,7 @@ import time
 import uvicorn
 
 from threadkeeper.api import create_app
-from threadkeeper.redis_server import free_port
+from threadkeeper.daemon.redis_server import free_port
 from threadkeeper.settings import Settings
 
 HOST = "127.0.0.1"

@@ -18,7 +18,7 @@ from pathlib import Path
 import redis
 from redis.crc import key_slot
 
-from threadkeeper.redis_server import ManagedRedis, free_port
+from threadkeeper.daemon.redis_server import ManagedRedis, free_port
 
 __all__ = ["RedisCluster", "start_cluster"]
 

@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from threadkeeper.auth import check_bind
 from threadkeeper.settings import PREFIX, Settings, env_names
-from threadkeeper.tokens import check_bind
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read compose.yaml")
 
@@ -108,12 +108,12 @@ def test_redis_runs_the_projects_conf_on_a_volume(compose: dict[str, Any]) -> No
     redis = compose["services"]["redis"]
     mounts = {src: target for src, target, *_ in (str(v).split(":") for v in redis["volumes"])}
     assert (
-        "./src/threadkeeper/redis.conf" in mounts
-        and (ROOT / "src/threadkeeper/redis.conf").is_file()
+        "./src/threadkeeper/daemon/redis.conf" in mounts
+        and (ROOT / "src/threadkeeper/daemon/redis.conf").is_file()
     )
-    assert redis["command"][:2] == ["redis-server", mounts["./src/threadkeeper/redis.conf"]]
+    assert redis["command"][:2] == ["redis-server", mounts["./src/threadkeeper/daemon/redis.conf"]]
     assert any(target == "/data" for src, target in mounts.items() if src in compose["volumes"])
-    conf = (ROOT / "src/threadkeeper/redis.conf").read_text()
+    conf = (ROOT / "src/threadkeeper/daemon/redis.conf").read_text()
     assert re.search(r"^appendonly yes$", conf, re.M)
     assert re.search(r"^maxmemory-policy noeviction$", conf, re.M)
     port = redis["command"][redis["command"].index("--port") + 1]

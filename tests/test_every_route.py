@@ -24,12 +24,12 @@ from starlette.testclient import TestClient
 from cross_slot import bad_records, cross_slot_traces, one_per_master
 from redis_cluster import RedisCluster
 from s3server import S3Server
-from threadkeeper import jobs
 from threadkeeper.api import create_app
-from threadkeeper.runtime import queue_connection
+from threadkeeper.auth import add_token
+from threadkeeper.jobs import tasks as jobs
+from threadkeeper.jobs.worker import make_worker
 from threadkeeper.settings import Settings
-from threadkeeper.tokens import add_token
-from threadkeeper.worker import make_worker
+from threadkeeper.store.connection import queue_connection
 
 pytestmark = pytest.mark.parametrize("redis_kind", ["cluster"], indirect=True)
 

@@ -12,13 +12,13 @@ import redis.asyncio
 
 from threadkeeper import idempotency, keys
 from threadkeeper.codec import encode_turn, load_turn
-from threadkeeper.connection import async_client
+from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.models import Thread
-from threadkeeper.paging import ThreadPage, TurnPage
-from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
-from threadkeeper.store import RECENT_MAX, RECENT_TTL_MS, Appended, ThreadStore
+from threadkeeper.store.connection import async_client
+from threadkeeper.store.paging import ThreadQuery, TurnWindow
+from threadkeeper.store.thread_store import RECENT_MAX, RECENT_TTL_MS, Appended, ThreadStore
 from threadkeeper.wire.shapes import NewThread, NewTurns, TurnIn
 
 pytestmark = pytest.mark.anyio
@@ -183,7 +183,7 @@ async def test_an_append_whose_reply_was_lost_is_stored_once(through_proxy: Prox
     result = await rt.service.append("default", "t1", NewTurns(turns=[turn("lost-reply-append")]))
     assert proxy.dropped  # redis-py resent it on a new connection
     assert (result.seqs, result.version, result.replayed) == ([2], 2, False)
-    view = await rt.service.read("default", "t1", TurnPage())
+    view = await rt.service.read("default", "t1", TurnWindow())
     assert [t["content"] for t in view.turns] == ["first", "lost-reply-append"]
 
 
@@ -195,7 +195,7 @@ async def test_a_create_whose_reply_was_lost_answers_created(through_proxy: Prox
     assert proxy.dropped and created and thread.id == "t1" and thread.turn_count == 1
     raw = await rt.redis.xrange(keys.thread_keys("default", "t1").turns)
     assert [load_turn(1, fields[b"t"]).content for _, fields in raw] == ["lost-reply-create"]
-    listed, _ = await rt.store.list_threads("default", ThreadPage(limit=10))
+    listed, _ = await rt.store.list_threads("default", ThreadQuery(limit=10))
     assert "t1" in [x.thread.id for x in listed]
     assert await rt.redis.zscore(keys.thread_keys("default", "t1").dirty, "default:t1") is not None
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from rq import cron
 
-from threadkeeper import jobs
-from threadkeeper.cron import sweep_registration
+from threadkeeper.jobs import tasks as jobs
+from threadkeeper.jobs.cron import sweep_registration
 from threadkeeper.settings import Settings
 
 cron.register(jobs.sweep, **sweep_registration(Settings.from_env()))

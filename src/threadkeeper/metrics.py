@@ -31,8 +31,8 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 
 from threadkeeper import keys
-from threadkeeper.indexes import Indexes
 from threadkeeper.settings import Settings
+from threadkeeper.store.indexes import Indexes
 
 # Counters from worker processes (hash: "<family>:<label>" -> count).
 WORKER_COUNTERS = keys.WORKER_COUNTERS

@@ -11,10 +11,6 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import msgspec
-
-from threadkeeper.wire.shapes import PossiblyMissing, ThreadInfo
-
 DEFAULT_TENANT = "default"
 _EPOCH = date(1970, 1, 1)
 _HOUR_MINUTE = [f"T{h:02d}:{m:02d}:" for h in range(24) for m in range(60)]
@@ -192,38 +188,11 @@ class Thread:
     def dirty(self) -> bool:
         return self.version > self.archived_version
 
-    def info(self, state: ThreadState) -> ThreadInfo:
-        """The thread as the API shows it."""
-        return ThreadInfo(
-            id=self.id, tenant=self.tenant, title=self.title, tool=self.tool,
-            metadata=self.metadata, created_at=rfc3339(self.created_at),
-            updated_at=rfc3339(self.updated_at), turn_count=self.turn_count,
-            bytes=self.byte_count, version=self.version, parent_id=self.parent_id,
-            fork_seq=self.fork_seq, state=state.value, archived_version=self.archived_version,
-            archived_at=rfc3339(self.archived_at), possibly_missing=self._gap(),
-        )  # fmt: skip
-
-    def _gap(self) -> PossiblyMissing | None:
-        if self.gap_after is None or self.gap_until is None:
-            return None
-        lost_at = rfc3339(self.gap_until)
-        return PossiblyMissing(
-            after_seq=self.gap_after, lost_at=lost_at,
-            detail=f"turns written after seq {self.gap_after} and before {lost_at} may be "
-            f"missing: Redis lost its data then, and this thread came back from a snapshot "
-            f"taken before. Turns after seq {self.gap_after} shown here were written after "
-            "that restart",
-        )  # fmt: skip
-
     def with_gap(self, lost_at: int) -> Thread:
         """This thread marked as restored from before a loss at `lost_at` (a first mark stays)."""
         if self.gap_after is not None or self.updated_at >= lost_at:
             return self
         return replace(self, gap_after=self.turn_count, gap_until=lost_at)
-
-    def public(self, state: ThreadState) -> dict[str, Any]:
-        """The thread as the API shows it, as a dict (the CLI's JSON output)."""
-        return msgspec.structs.asdict(self.info(state))
 
 
 @dataclass(frozen=True, slots=True)

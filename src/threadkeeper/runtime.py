@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import redis
 from redis.asyncio import Redis
 
-from threadkeeper import canary, keys, masters
+from threadkeeper import keys
 from threadkeeper.archive import Archive, open_archive
-from threadkeeper.connection import async_client, is_cluster, queue_client, sync_client
-from threadkeeper.errors import ConfigError
 from threadkeeper.service import ThreadService
 from threadkeeper.settings import Settings
-from threadkeeper.store import ThreadStore
+from threadkeeper.store import canary, masters
+from threadkeeper.store.connection import async_client, redis_url, sync_client
+from threadkeeper.store.thread_store import ThreadStore
 from threadkeeper.tiering import Tiering
 
 log = logging.getLogger("threadkeeper")
@@ -40,33 +40,6 @@ class Runtime:
                 await asyncio.wait_for(closing, CLOSE_TIMEOUT)
             except TimeoutError:
                 log.warning("a Redis client did not close within %.0f s", CLOSE_TIMEOUT)
-
-
-def redis_url(settings: Settings) -> str:
-    if not settings.redis_url:
-        raise ConfigError(
-            "THREADKEEPER_REDIS_URL is not set: point it at Redis (redis://127.0.0.1:6379/0), "
-            "or run `threadkeeper up`, which starts its own"
-        )
-    return settings.redis_url
-
-
-def queue_url(settings: Settings) -> str:
-    """RQ's Redis: THREADKEEPER_QUEUE_REDIS_URL, else the hot store's when standalone."""
-    if settings.queue_redis_url:
-        return settings.queue_redis_url
-    url = redis_url(settings)
-    if is_cluster(url):
-        raise ConfigError(
-            f"THREADKEEPER_REDIS_URL={url} is a Redis Cluster, and RQ's queue needs a "
-            "standalone Redis (its commands touch many keys at once): set "
-            "THREADKEEPER_QUEUE_REDIS_URL to one (e.g. redis://127.0.0.1:6380/0)"
-        )
-    return url
-
-
-def queue_connection(settings: Settings) -> redis.Redis:
-    return queue_client(queue_url(settings))
 
 
 def _remembered_by(settings: Settings) -> Callable[[str], bool] | None:

@@ -7,7 +7,7 @@ from typing import Any
 from starlette.testclient import TestClient
 
 from threadkeeper import keys
-from threadkeeper.connection import sync_client
+from threadkeeper.store.connection import sync_client
 
 
 def _degraded_thread(client: TestClient, redis_url: str) -> None:

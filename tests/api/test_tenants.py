@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
+from threadkeeper.auth import add_token, check_bind, load_entries, revoke_token
 from threadkeeper.errors import ConfigError
-from threadkeeper.tokens import add_token, check_bind, load_entries, revoke_token
 
 
 @pytest.fixture

@@ -19,9 +19,9 @@ from starlette.testclient import TestClient
 
 from threadkeeper.api import create_app
 from threadkeeper.cli import main
-from threadkeeper.connection import sync_client
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
+from threadkeeper.store.connection import sync_client
 from threadkeeper.wire.decode import parse_new_thread, parse_new_turns
 
 T = TypeVar("T")

@@ -31,9 +31,9 @@ from daemon_support import Daemon, clean_env
 from redis_cluster import RedisCluster
 from threadkeeper import keys
 from threadkeeper.cli import main
+from threadkeeper.daemon.redis_server import free_port
 from threadkeeper.models import DEFAULT_TENANT
-from threadkeeper.redis_server import free_port
-from threadkeeper.runtime import queue_connection
+from threadkeeper.store.connection import queue_connection
 
 pytestmark = pytest.mark.parametrize("redis_kind", ["cluster"], indirect=True)
 

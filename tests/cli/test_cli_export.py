@@ -14,10 +14,11 @@ from cli_support import Harness, _turn
 
 from threadkeeper import keys
 from threadkeeper.errors import IdempotencyMismatch
-from threadkeeper.paging import TurnPage
 from threadkeeper.runtime import Runtime
 from threadkeeper.service import AppendResult
+from threadkeeper.store.paging import TurnWindow
 from threadkeeper.wire.decode import parse_new_turns
+from threadkeeper.wire.threads import thread_public
 
 IDS = ["one", "two", "three"]
 # What describes this machine's archive, not the thread: import starts it over.
@@ -49,9 +50,9 @@ def _served(tk: Harness, thread_id: str, tenant: str = "default") -> dict[str, A
 
 def _view(tk: Harness, thread_id: str, tenant: str) -> dict[str, Any]:
     async def read(rt: Runtime) -> dict[str, Any]:
-        view = await rt.service.read(tenant, thread_id, TurnPage(limit=1000))
+        view = await rt.service.read(tenant, thread_id, TurnWindow(limit=1000))
         turns = [json.loads(t) for t in view.turns_json] if hasattr(view, "turns_json") else []
-        return {"thread": view.thread.public(view.state), "turns": turns}
+        return {"thread": thread_public(view.thread, view.state), "turns": turns}
 
     return tk.call(read)
 

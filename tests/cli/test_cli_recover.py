@@ -12,9 +12,10 @@ from redis.crc import key_slot
 from threadkeeper import keys
 from threadkeeper.errors import ThreadNotFound
 from threadkeeper.models import GoneReason
-from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.runtime import Runtime
+from threadkeeper.store.paging import ThreadQuery, TurnWindow
 from threadkeeper.wire.decode import parse_new_turns
+from threadkeeper.wire.threads import thread_public
 
 THREADS = [("default", "alpha"), ("default", "beta"), ("default", "gamma"), ("acme", "delta")]
 TENANTS = ("default", "acme")
@@ -30,12 +31,12 @@ async def _reads(rt: Runtime) -> dict[str, Any]:
     """Each tenant's listing and every thread as GET serves it (same service calls)."""
     seen: dict[str, Any] = {}
     for tenant in TENANTS:
-        threads, _ = await rt.service.list(tenant, ThreadPage(limit=100))
-        seen[f"list:{tenant}"] = [_comparable(t.thread.public(t.state)) for t in threads]
+        threads, _ = await rt.service.list(tenant, ThreadQuery(limit=100))
+        seen[f"list:{tenant}"] = [_comparable(thread_public(t.thread, t.state)) for t in threads]
     for tenant, thread_id in THREADS:
-        view = await rt.service.read(tenant, thread_id, TurnPage(limit=1000))
+        view = await rt.service.read(tenant, thread_id, TurnWindow(limit=1000))
         seen[f"{tenant}:{thread_id}"] = {
-            "thread": _comparable(view.thread.public(view.state)),
+            "thread": _comparable(thread_public(view.thread, view.state)),
             "turns": view.turns,
             "source": view.source,
         }
@@ -107,7 +108,7 @@ def test_deleted_threads_stay_deleted_after_recover(tk_any: Harness) -> None:
     report = json.loads(tk("recover", "--json").stdout)
     assert report["counts"] == {"restored": len(THREADS) - 1, "tombstoned": 1}
     with pytest.raises(ThreadNotFound) as caught:
-        tk.call(lambda rt: rt.service.read("default", "alpha", TurnPage()))
+        tk.call(lambda rt: rt.service.read("default", "alpha", TurnWindow()))
     assert caught.value.extra["reason"] == GoneReason.DELETED.value
     tomb = tk.call(lambda rt: rt.store.tombstone("default", "alpha"))
     assert tomb is not None and tomb.reason is GoneReason.DELETED
@@ -132,7 +133,7 @@ def test_a_tombstone_newer_than_the_snapshot_wins(tk: Harness) -> None:
     report = json.loads(tk("recover", "--json").stdout)
     assert report["counts"] == {"restored": len(THREADS) - 1, "tombstoned": 1}
     with pytest.raises(ThreadNotFound) as caught:
-        tk.call(lambda rt: rt.service.read("default", "gamma", TurnPage()))
+        tk.call(lambda rt: rt.service.read("default", "gamma", TurnWindow()))
     assert caught.value.extra["reason"] == "retention"
 
 
@@ -160,7 +161,7 @@ def test_recover_without_an_archive_says_what_to_set(tk: Harness, monkeypatch: A
 
 async def _turns_of(rt: Runtime, ids: list[str]) -> dict[str, Any]:
     return {
-        thread_id: (await rt.service.read("default", thread_id, TurnPage(limit=1000))).turns
+        thread_id: (await rt.service.read("default", thread_id, TurnWindow(limit=1000))).turns
         for thread_id in ids
     }
 
@@ -177,5 +178,5 @@ def test_recover_brings_back_48_threads_spread_over_every_slot_third(tk: Harness
     tk.flushall()  # every master, on the cluster
     assert json.loads(tk("recover", "--json").stdout)["counts"] == {"restored": len(ids)}
     assert tk.call(lambda rt: _turns_of(rt, ids)) == before
-    listed, _ = tk.call(lambda rt: rt.service.list("default", ThreadPage(limit=100)))
+    listed, _ = tk.call(lambda rt: rt.service.list("default", ThreadQuery(limit=100)))
     assert sorted(x.thread.id for x in listed) == ids

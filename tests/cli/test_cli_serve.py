@@ -13,7 +13,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from threadkeeper.redis_server import free_port
+from threadkeeper.daemon.redis_server import free_port
 
 STARTUP_TIMEOUT = 60
 

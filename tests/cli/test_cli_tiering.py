@@ -9,9 +9,9 @@ import pytest
 from cli_support import Harness
 
 from threadkeeper import keys
-from threadkeeper.batch import parse_ref
+from threadkeeper.bulk.operations import parse_ref
 from threadkeeper.errors import InvalidInput
-from threadkeeper.jobqueue import make_queue
+from threadkeeper.jobs.queue import make_queue
 from threadkeeper.runtime import Runtime
 from threadkeeper.wire.decode import parse_new_turns
 
@@ -101,7 +101,7 @@ def test_archive_without_wait_queues_jobs_for_the_workers(tk: Harness) -> None:
     queue = make_queue(tk.settings)
     try:
         jobs = queue.get_jobs()
-        assert [job.func_name for job in jobs] == ["threadkeeper.jobs.archive_batch"]
+        assert [job.func_name for job in jobs] == ["threadkeeper.jobs.tasks.archive_batch"]
         assert sorted(jobs[0].args[0]) == ["default:q1", "default:q2", "default:q3"]
     finally:
         queue.connection.close()

@@ -10,6 +10,7 @@ import redis
 from client_live import LiveServer, Serve
 
 from threadkeeper import keys
+from threadkeeper.auth import add_token
 from threadkeeper.client import (
     Client,
     InvalidRequest,
@@ -22,9 +23,8 @@ from threadkeeper.client import (
     Unavailable,
     VersionConflict,
 )  # fmt: skip
-from threadkeeper.redis_server import free_port
+from threadkeeper.daemon.redis_server import free_port
 from threadkeeper.settings import Limits
-from threadkeeper.tokens import add_token
 
 HI = {"role": "user", "content": "hi"}
 

@@ -19,9 +19,9 @@ import redis
 from openai import OpenAI
 
 from threadkeeper import keys
-from threadkeeper.connection import sync_client
-from threadkeeper.redis_server import free_port
+from threadkeeper.daemon.redis_server import free_port
 from threadkeeper.snapshot import decode_snapshot
+from threadkeeper.store.connection import sync_client
 
 STARTUP_TIMEOUT = 60
 SECRET = "the password is swordfish"

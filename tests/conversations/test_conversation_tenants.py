@@ -10,7 +10,7 @@ import openai
 import pytest
 from openai import OpenAI
 
-from threadkeeper.tokens import add_token
+from threadkeeper.auth import add_token
 
 
 def test_the_api_key_picks_the_tenant(make_live: Callable[..., str], tmp_path: Path) -> None:

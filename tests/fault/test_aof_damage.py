@@ -12,8 +12,8 @@ import redis
 from click.testing import CliRunner
 
 from threadkeeper.cli import main
+from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.errors import ConfigError
-from threadkeeper.redis_server import ManagedRedis
 
 pytestmark = pytest.mark.fault
 

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from redis_cluster import RedisCluster, start_cluster
-from test_store import blob, contents, new_thread
-from threadkeeper.connection import async_client
+from store_support import blob, contents, new_thread
 from threadkeeper.errors import StoreError
-from threadkeeper.paging import TurnPage
-from threadkeeper.store import ThreadStore
+from threadkeeper.store.connection import async_client
+from threadkeeper.store.paging import TurnWindow
+from threadkeeper.store.thread_store import ThreadStore
 
 pytestmark = [
     pytest.mark.anyio,
@@ -95,7 +95,7 @@ async def run_failover(cluster: RedisCluster, acks: int) -> tuple[int, int, int]
     await asyncio.gather(*writers)
     stored: dict[str, list[str]] = {}
     for i in range(THREADS):
-        read = await store.read("acme", f"f{i}", TurnPage(limit=10**6))
+        read = await store.read("acme", f"f{i}", TurnWindow(limit=10**6))
         assert read is not None
         stored[f"f{i}"] = contents(read.turns)
     await client.aclose()

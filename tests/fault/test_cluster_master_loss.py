@@ -29,7 +29,7 @@ from threadkeeper.api import create_app
 from threadkeeper.cli import main
 from threadkeeper.client import ThreadNotFound
 from threadkeeper.client._errors import error_from_problem
-from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
 
 pytestmark = [

@@ -19,7 +19,7 @@ from schemathesis.checks import (
 )
 
 from live_server import LiveServer
-from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(240)]

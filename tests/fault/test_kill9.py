@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 
+from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.errors import StoreError
-from threadkeeper.paging import TurnPage
-from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.service import fingerprint
 from threadkeeper.settings import Settings
+from threadkeeper.store.paging import TurnWindow
 from threadkeeper.wire.decode import parse_new_thread, parse_new_turns
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
@@ -88,7 +88,7 @@ async def run_load(server: ManagedRedis, settings: Settings) -> Ledger:
 
 
 async def contents(runtime: Runtime, thread: str) -> list[tuple[int, str]]:
-    view = await runtime.service.read("default", thread, TurnPage(limit=TURNS_EACH + 10))
+    view = await runtime.service.read("default", thread, TurnWindow(limit=TURNS_EACH + 10))
     assert view.next is None
     return [(t["seq"], t["content"]) for t in view.turns]
 

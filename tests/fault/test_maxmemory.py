@@ -16,7 +16,7 @@ import redis
 from starlette.testclient import TestClient
 
 from threadkeeper.api import create_app
-from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
 
 pytestmark = pytest.mark.fault

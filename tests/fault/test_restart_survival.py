@@ -12,7 +12,7 @@ from starlette.testclient import TestClient
 
 from threadkeeper.api import create_app
 from threadkeeper.api.health import MetricsMiddleware
-from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
 
 pytestmark = pytest.mark.fault

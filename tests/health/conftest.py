@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.daemon.redis_server import ManagedRedis
 
 
 @pytest.fixture

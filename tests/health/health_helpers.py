@@ -9,9 +9,8 @@ from rq import Queue, Worker
 from starlette.testclient import TestClient
 
 from threadkeeper import keys
-from threadkeeper.connection import sync_client
-from threadkeeper.runtime import queue_connection
 from threadkeeper.settings import Settings
+from threadkeeper.store.connection import queue_connection, sync_client
 
 MakeClient = Callable[..., TestClient]
 

@@ -21,7 +21,7 @@ from health_helpers import MakeClient, pretend_healthy_workers
 from redis_cluster import RedisCluster
 from threadkeeper.api.health import readiness_problems
 from threadkeeper.cli import main
-from threadkeeper.redis_server import ManagedRedis, free_port
+from threadkeeper.daemon.redis_server import ManagedRedis, free_port
 from threadkeeper.settings import Settings
 
 MakeSettings = Callable[..., Settings]

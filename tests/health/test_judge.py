@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from threadkeeper.canary import RestartReport
 from threadkeeper.health import Facts, RedisFacts, Status, judge
 from threadkeeper.metrics import sweeper_lag_s
+from threadkeeper.store.canary import RestartReport
 
 NOW = 1_800_000_000_000
 

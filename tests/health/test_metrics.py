@@ -9,7 +9,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from starlette.testclient import TestClient
 
 from threadkeeper import keys, metrics
-from threadkeeper.connection import sync_client
+from threadkeeper.store.connection import sync_client
 
 
 def scrape(client: TestClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -9,10 +9,10 @@ import anyio
 import pytest
 
 from threadkeeper.api.health import monitor
-from threadkeeper.connection import sync_client
-from threadkeeper.masters import masters
 from threadkeeper.runtime import build_runtime
 from threadkeeper.settings import Settings
+from threadkeeper.store.connection import sync_client
+from threadkeeper.store.masters import masters
 
 
 @pytest.mark.anyio

@@ -7,9 +7,9 @@ from health_helpers import MakeClient
 from starlette.testclient import TestClient
 
 from threadkeeper import keys
-from threadkeeper.connection import sync_client
-from threadkeeper.masters import master_of, masters
 from threadkeeper.models import GoneReason
+from threadkeeper.store.connection import sync_client
+from threadkeeper.store.masters import master_of, masters
 
 TURN = {"role": "user", "content": "hello"}
 

@@ -20,7 +20,7 @@ from tiering_support import Backend
 
 from threadkeeper import keys
 from threadkeeper.api import create_app
-from threadkeeper.jobqueue import make_queue
+from threadkeeper.jobs.queue import make_queue
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
 from threadkeeper.snapshot import MAGIC
@@ -133,7 +133,7 @@ def test_archive_without_wait_queues_one_json_job_per_version(api: Api) -> None:
         assert queue.job_ids == [first.json()["job_id"]]
         job = Job.fetch(first.json()["job_id"], connection=queue.connection,
                         serializer=JSONSerializer)  # fmt: skip
-        assert job.func_name == "threadkeeper.jobs.archive_batch"
+        assert job.func_name == "threadkeeper.jobs.tasks.archive_batch"
         assert job.args == [["default:t1"]]  # ids only
         assert job.retries_left == 5
     finally:

@@ -9,18 +9,19 @@ from httpx import Response
 from starlette.testclient import TestClient
 from tiering_support import Backend, Clock, MakeRuntime, new_thread
 
-from threadkeeper import keys, metrics, recovery
+from threadkeeper import keys, metrics
+from threadkeeper.bulk import recovery
 from threadkeeper.errors import ThreadNotFound
-from threadkeeper.paging import TurnPage
 from threadkeeper.runtime import Runtime
-from threadkeeper.sweeper import InlineDispatch, sweep
+from threadkeeper.store.paging import TurnWindow
+from threadkeeper.tiering.sweeper import InlineDispatch, sweep
 
 pytestmark = pytest.mark.anyio
 
 
 async def _read_gone(rt: Runtime, thread_id: str) -> ThreadNotFound:
     with pytest.raises(ThreadNotFound) as gone:
-        await rt.service.read("default", thread_id, TurnPage(limit=10))
+        await rt.service.read("default", thread_id, TurnWindow(limit=10))
     return gone.value
 
 
@@ -93,5 +94,5 @@ async def test_a_late_purge_spares_a_thread_recreated_under_the_same_id(
 
     [kept] = local_backend.snapshots("t1")
     assert keys.snapshot_version(kept) == (clock.now, 1)
-    page = await rt.service.read("default", "t1", TurnPage(limit=10))
+    page = await rt.service.read("default", "t1", TurnWindow(limit=10))
     assert len(page.turns) == 2

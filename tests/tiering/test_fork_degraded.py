@@ -7,14 +7,14 @@ from tiering_support import Backend, MakeRuntime, append, new_thread
 
 from threadkeeper import keys
 from threadkeeper.errors import Conflict
-from threadkeeper.paging import TurnPage
 from threadkeeper.runtime import Runtime
+from threadkeeper.store.paging import TurnWindow
 
 pytestmark = pytest.mark.anyio
 
 
 async def _contents(rt: Runtime, thread_id: str) -> list[str]:
-    page = await rt.service.read("default", thread_id, TurnPage(limit=10))
+    page = await rt.service.read("default", thread_id, TurnWindow(limit=10))
     return [turn["content"] for turn in page.turns]
 
 

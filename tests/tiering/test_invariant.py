@@ -19,8 +19,8 @@ from tiering_support import (
 
 from threadkeeper import keys, metrics
 from threadkeeper.errors import ArchiveUnavailable, SnapshotCorrupt, ThreadNotFound
-from threadkeeper.paging import TurnPage
-from threadkeeper.sweeper import InlineDispatch, sweep
+from threadkeeper.store.paging import TurnWindow
+from threadkeeper.tiering.sweeper import InlineDispatch, sweep
 
 pytestmark = pytest.mark.anyio
 
@@ -77,7 +77,7 @@ async def test_unreachable_archive_keeps_threads_hot_then_archiving_resumes(
     still = await meta(rt, "t1")
     assert still.dirty and still.archived_version == 0
     assert await turns_ttl(rt, "t1") == -1
-    page = await rt.service.read("default", "t1", TurnPage(limit=10))
+    page = await rt.service.read("default", "t1", TurnWindow(limit=10))
     assert len(page.turns) == thread.turn_count
 
     backend.restore()
@@ -141,9 +141,9 @@ async def test_workers_down_longer_than_the_hot_ttl_lose_nothing(
         await asyncio.sleep(0.1)
     for i in range(3):  # ...while no dirty thread carries one
         assert await turns_ttl(rt, f"dirty{i}") == -1
-        page = await rt.service.read("default", f"dirty{i}", TurnPage(limit=10))
+        page = await rt.service.read("default", f"dirty{i}", TurnWindow(limit=10))
         assert [t["content"] for t in page.turns] == ["turn 1", "turn 2", "turn 3"]
-    page = await rt.service.read("default", "clean", TurnPage(limit=10))
+    page = await rt.service.read("default", "clean", TurnWindow(limit=10))
     assert page.source == "archive" and len(page.turns) == 3
 
 
@@ -165,7 +165,7 @@ async def test_retention_deletes_both_tiers_and_says_so(
     assert backend.snapshots("old") == []
     assert list(backend.archive.list_keys(keys.tombstone_prefix("default", "old")))
     with pytest.raises(ThreadNotFound) as gone:
-        await rt.service.read("default", "old", TurnPage(limit=10))
+        await rt.service.read("default", "old", TurnWindow(limit=10))
     assert gone.value.extra["reason"] == "retention" and gone.value.extra["deleted_at"]
     assert (await meta(rt, "recent")).turn_count == 3
     assert await rt.tiering.apply_retention("default", "old") == "deleted"  # a re-run is fine

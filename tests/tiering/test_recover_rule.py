@@ -10,11 +10,12 @@ from __future__ import annotations
 import pytest
 from tiering_support import Backend, MakeRuntime, new_thread
 
-from threadkeeper import keys, recovery
+from threadkeeper import keys
+from threadkeeper.bulk import recovery
 from threadkeeper.errors import ThreadNotFound
 from threadkeeper.models import GoneReason
-from threadkeeper.paging import TurnPage
 from threadkeeper.runtime import Runtime
+from threadkeeper.store.paging import TurnWindow
 
 pytestmark = pytest.mark.anyio
 
@@ -24,7 +25,7 @@ TOMB = keys.thread_keys("default", "t1").tombstone
 
 async def _read_gone(rt: Runtime, thread_id: str) -> ThreadNotFound:
     with pytest.raises(ThreadNotFound) as gone:
-        await rt.service.read("default", thread_id, TurnPage(limit=10))
+        await rt.service.read("default", thread_id, TurnWindow(limit=10))
     return gone.value
 
 

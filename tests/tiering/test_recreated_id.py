@@ -8,7 +8,7 @@ import pytest
 from tiering_support import AfterPut, Backend, Clock, MakeRuntime, meta, new_thread, turns_ttl
 
 from threadkeeper import keys
-from threadkeeper.paging import TurnPage
+from threadkeeper.store.paging import TurnWindow
 
 pytestmark = pytest.mark.anyio
 
@@ -39,5 +39,5 @@ async def test_a_thread_recreated_during_its_snapshot_stays_dirty(
     assert new.archived_version == 0 and new.dirty  # the archive holds nothing of it
     assert await turns_ttl(rt, "t1") == -1  # so its turns never expire
     assert await rt.redis.zscore(keys.thread_keys("default", "t1").dirty, "default:t1") is not None
-    view = await rt.service.read("default", "t1", TurnPage())
+    view = await rt.service.read("default", "t1", TurnWindow())
     assert [t["content"] for t in view.turns] == ["turn 1", "turn 2"]

@@ -12,11 +12,11 @@ from tiering_support import Backend, Clock, MakeRuntime, append, meta, new_threa
 from threadkeeper import keys, metrics
 from threadkeeper.archive import Archive
 from threadkeeper.errors import ArchiveObjectExists
-from threadkeeper.paging import TurnPage
 from threadkeeper.runtime import Runtime
 from threadkeeper.settings import Limits
 from threadkeeper.snapshot import Snapshot, encode_snapshot
-from threadkeeper.sweeper import InlineDispatch, sweep
+from threadkeeper.store.paging import TurnWindow
+from threadkeeper.tiering.sweeper import InlineDispatch, sweep
 from threadkeeper.wire.decode import parse_new_thread
 
 pytestmark = pytest.mark.anyio
@@ -53,7 +53,7 @@ async def test_a_snapshot_put_again_after_reads_is_accepted(
     await new_thread(rt, "t1")
     await _killed_mid_snapshot(rt, backend, "t1")
     clock.advance(120)
-    await rt.service.read("default", "t1", TurnPage(limit=10))  # a touch: touched_at moves
+    await rt.service.read("default", "t1", TurnWindow(limit=10))  # a touch: touched_at moves
     assert (await meta(rt, "t1")).touched_at == clock.now
 
     clock.advance(120)  # idle: due for its snapshot again
@@ -71,7 +71,7 @@ async def test_a_snapshot_records_no_read_time(
     rt = make_runtime(backend.archive)
     thread = await new_thread(rt, "t1")
     clock.advance(120)
-    await rt.service.read("default", "t1", TurnPage(limit=10))  # touched_at moves on
+    await rt.service.read("default", "t1", TurnWindow(limit=10))  # touched_at moves on
     await rt.tiering.archive_thread("default", "t1")
     snap = await rt.tiering.load("default", "t1", thread.created_at, thread.version)
     # Only what defines the version: its bytes are the same however often it was read.
@@ -133,7 +133,7 @@ async def test_a_thread_too_large_to_read_back_stays_hot_and_dirty(
     assert thread.dirty and thread.archived_version == 0
     assert await turns_ttl(rt, "t1") == -1
     assert backend.snapshots("t1") == []
-    page = await rt.service.read("default", "t1", TurnPage(limit=10))
+    page = await rt.service.read("default", "t1", TurnWindow(limit=10))
     assert page.turns[0]["content"] == big
 
 
@@ -168,7 +168,7 @@ async def test_a_lost_mark_falls_back_to_the_newer_snapshot(
     outcome = await rt.tiering.rehydrate("default", "t1")
 
     assert outcome.status == "restored"
-    page = await rt.service.read("default", "t1", TurnPage(limit=10))
+    page = await rt.service.read("default", "t1", TurnWindow(limit=10))
     assert [t["content"] for t in page.turns] == ["turn 1", "turn 2", "three"]
     assert page.missing is None
     clock.advance(120)

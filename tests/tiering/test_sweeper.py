@@ -6,7 +6,7 @@ import pytest
 from tiering_support import Backend, Clock, MakeRuntime, append, meta, new_thread
 
 from threadkeeper import keys
-from threadkeeper.sweeper import MAX_BACKLOG, InlineDispatch, sweep
+from threadkeeper.tiering.sweeper import MAX_BACKLOG, InlineDispatch, sweep
 
 pytestmark = pytest.mark.anyio
 

@@ -18,12 +18,13 @@ from rq.serializers import JSONSerializer
 from tiering_support import Backend, Proc, process_env, sync_redis, threadkeeper, wait_for
 
 from leaks import group_alive
-from threadkeeper import jobs, keys
-from threadkeeper.cron import Cron, sweep_registration
-from threadkeeper.jobqueue import enqueue, make_queue
+from threadkeeper import keys
+from threadkeeper.jobs import tasks as jobs
+from threadkeeper.jobs.cron import Cron, sweep_registration
+from threadkeeper.jobs.queue import enqueue, make_queue
+from threadkeeper.jobs.worker import make_worker
 from threadkeeper.models import Thread
 from threadkeeper.settings import Settings
-from threadkeeper.worker import make_worker
 
 Spawn = Callable[..., Proc]
 
@@ -103,9 +104,9 @@ def test_two_cron_processes_on_one_tick_enqueue_one_json_sweep(
     [job_id] = queue.job_ids
     assert job_id.startswith("threadkeeper-sweep-")
     job = Job.fetch(job_id, connection=queue.connection, serializer=JSONSerializer)
-    assert job.func_name == "threadkeeper.jobs.sweep"
+    assert job.func_name == "threadkeeper.jobs.tasks.sweep"
     raw = queue.connection.hget(job.key, "data")
-    assert raw is not None and zlib.decompress(raw).startswith(b'["threadkeeper.jobs.sweep"')
+    assert raw is not None and zlib.decompress(raw).startswith(b'["threadkeeper.jobs.tasks.sweep"')
 
 
 def test_a_worker_runs_the_sweep_and_its_batches(

@@ -15,10 +15,10 @@ import redis
 
 from threadkeeper import keys
 from threadkeeper.archive import Archive
-from threadkeeper.connection import sync_client
 from threadkeeper.models import Thread
 from threadkeeper.runtime import Runtime
 from threadkeeper.settings import Limits, Settings
+from threadkeeper.store.connection import sync_client
 from threadkeeper.wire.decode import parse_new_thread, parse_new_turns
 
 

@@ -18,9 +18,9 @@ from selenium.webdriver.common.keys import Keys
 
 from conftest import screenshot
 from threadkeeper import keys
+from threadkeeper.auth import add_token
+from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.models import DEFAULT_TENANT
-from threadkeeper.redis_server import ManagedRedis
-from threadkeeper.tokens import add_token
 
 pytestmark = pytest.mark.browser
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from starlette.testclient import TestClient
 
 from threadkeeper import keys
-from threadkeeper.connection import sync_client
+from threadkeeper.auth import add_token
 from threadkeeper.settings import Limits
-from threadkeeper.tokens import add_token
+from threadkeeper.store.connection import sync_client
 
 MakeClient = Callable[..., TestClient]
 HTML = {"accept": "text/html,application/xhtml+xml"}

@@ -16,7 +16,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from daemon_support import STARTUP_TIMEOUT, STOP_TIMEOUT, Daemon, clean_env, wait_gone
-from threadkeeper.orphans import alive
+from threadkeeper.daemon.orphans import alive
 from threadkeeper.settings import auto_api_processes
 
 REQUESTS = 40

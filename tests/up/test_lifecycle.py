@@ -13,7 +13,7 @@ from pathlib import Path
 import redis
 
 from daemon_support import STOP_TIMEOUT, Daemon, clean_env, wait_gone
-from threadkeeper.orphans import alive
+from threadkeeper.daemon.orphans import alive
 from threadkeeper.settings import auto_api_processes
 
 

@@ -19,7 +19,7 @@ import redis
 from daemon_support import Daemon, clean_env
 from redis_cluster import RedisCluster
 from threadkeeper import keys
-from threadkeeper.redis_server import ManagedRedis
+from threadkeeper.daemon.redis_server import ManagedRedis
 
 THREADS = 45
 CLI_TIMEOUT = 300

@@ -51,7 +51,7 @@ def test_the_installed_wheel_runs_up_and_a_round_trip(
     venv = _fresh_venv(tmp_path)
     where = _run(venv / "bin" / "python", "-c",
                  "import threadkeeper, pathlib; p = pathlib.Path(threadkeeper.__file__).parent; "
-                 "print(p, threadkeeper.__version__, (p / 'redis.conf').is_file())",
+                 "print(p, threadkeeper.__version__, (p / 'daemon' / 'redis.conf').is_file())",
                  cwd=tmp_path).split()  # fmt: skip
     assert Path(where[0]).is_relative_to(venv) and where[2] == "True", where
     assert where[1] == _run(sys.executable, "-c", "import threadkeeper as t; print(t.__version__)",

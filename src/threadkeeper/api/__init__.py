@@ -15,13 +15,13 @@ from starlette.routing import Route
 
 from threadkeeper import ui
 from threadkeeper.api import conversations, edits, health, threads, tiering
-from threadkeeper.api.http import on_error, on_http_exception, on_unexpected
 from threadkeeper.api.schema import openapi_document
+from threadkeeper.auth import TokenAuth
 from threadkeeper.errors import ThreadkeeperError
 from threadkeeper.models import DEFAULT_TENANT
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
-from threadkeeper.tokens import TokenAuth
+from threadkeeper.web import on_error, on_http_exception, on_unexpected
 
 
 async def healthz(request: Request) -> Response:

@@ -16,12 +16,20 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from threadkeeper.api.http import choice_param, int_param, read_body, wire_response
-from threadkeeper.api.threads import _idempotency_key, _service, _settings, _tenant
 from threadkeeper.conversations.items import check_items
 from threadkeeper.conversations.service import Conversations
 from threadkeeper.errors import InvalidInput, ThreadkeeperError
 from threadkeeper.models import Thread
+from threadkeeper.web import (
+    app_settings,
+    choice_param,
+    idempotency_key,
+    int_param,
+    read_body,
+    request_tenant,
+    thread_service,
+    wire_response,
+)
 from threadkeeper.wire.decode import check_id, decode_body
 from threadkeeper.wire.openai import (
     Conversation,
@@ -79,7 +87,7 @@ def item_list(items: list[dict[str, Any]], has_more: bool) -> ItemList:
 
 
 def _conversations(request: Request) -> Conversations:
-    return Conversations(_service(request))
+    return Conversations(thread_service(request))
 
 
 def _conv_id(request: Request) -> str:
@@ -106,25 +114,23 @@ def check_openai_metadata(value: object) -> dict[str, Any]:
 
 @openai_errors
 async def create(request: Request) -> Response:
-    tenant = _tenant(request)
+    tenant = request_tenant(request)
     body = decode_body(await read_body(request), ConversationCreate)
-    turns = check_items(body.items, _settings(request).limits)
+    turns = check_items(body.items, app_settings(request).limits)
     metadata = check_openai_metadata(body.metadata)
-    thread = await _conversations(request).create(
-        tenant, turns, metadata, _idempotency_key(request)
-    )
+    thread = await _conversations(request).create(tenant, turns, metadata, idempotency_key(request))
     return wire_response(conversation_body(thread))
 
 
 @openai_errors
 async def retrieve(request: Request) -> Response:
-    thread = await _conversations(request).retrieve(_tenant(request), _conv_id(request))
+    thread = await _conversations(request).retrieve(request_tenant(request), _conv_id(request))
     return wire_response(conversation_body(thread))
 
 
 @openai_errors
 async def update(request: Request) -> Response:
-    tenant, conv_id = _tenant(request), _conv_id(request)
+    tenant, conv_id = request_tenant(request), _conv_id(request)
     body = decode_body(await read_body(request), ConversationUpdate)
     metadata = check_openai_metadata(body.metadata)
     thread = await _conversations(request).update(tenant, conv_id, metadata)
@@ -134,24 +140,24 @@ async def update(request: Request) -> Response:
 @openai_errors
 async def delete(request: Request) -> Response:
     conv_id = _conv_id(request)
-    await _conversations(request).delete(_tenant(request), conv_id)
+    await _conversations(request).delete(request_tenant(request), conv_id)
     return wire_response(ConversationDeleted(id=conv_id))
 
 
 @openai_errors
 async def create_items(request: Request) -> Response:
-    tenant, conv_id = _tenant(request), _conv_id(request)
+    tenant, conv_id = request_tenant(request), _conv_id(request)
     body = decode_body(await read_body(request), ItemsCreate)
-    turns = check_items(body.items, _settings(request).limits)
+    turns = check_items(body.items, app_settings(request).limits)
     items = await _conversations(request).add_items(
-        tenant, conv_id, turns, _idempotency_key(request)
+        tenant, conv_id, turns, idempotency_key(request)
     )
     return wire_response(item_list(items, False))
 
 
 @openai_errors
 async def list_items(request: Request) -> Response:
-    tenant, conv_id = _tenant(request), _conv_id(request)
+    tenant, conv_id = request_tenant(request), _conv_id(request)
     limit = int_param(request, "limit", low=1, high=MAX_LIMIT) or DEFAULT_LIMIT
     order = choice_param(request, "order", ("asc", "desc"), "desc")
     after = request.query_params.get("after") or None
@@ -165,14 +171,14 @@ async def list_items(request: Request) -> Response:
 
 @openai_errors
 async def retrieve_item(request: Request) -> Response:
-    tenant, conv_id = _tenant(request), _conv_id(request)
+    tenant, conv_id = request_tenant(request), _conv_id(request)
     item = await _conversations(request).get_item(tenant, conv_id, request.path_params["item_id"])
     return Response(_encode(item), media_type="application/json")
 
 
 @openai_errors
 async def delete_item(request: Request) -> Response:
-    tenant, conv_id = _tenant(request), _conv_id(request)
+    tenant, conv_id = request_tenant(request), _conv_id(request)
     item_id = request.path_params["item_id"]
     thread = await _conversations(request).delete_item(tenant, conv_id, item_id)
     return wire_response(conversation_body(thread))

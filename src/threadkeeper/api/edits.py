@@ -6,18 +6,27 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from threadkeeper.api.http import int_param, read_body, wire_response
-from threadkeeper.api.threads import MAX_SEQ, _service, _settings, _tenant, _thread_id
-from threadkeeper.editor import Editor, Patch, TurnChange
 from threadkeeper.errors import InvalidInput, LimitExceeded
 from threadkeeper.models import ThreadState
+from threadkeeper.service.editor import Editor, Patch, TurnChange
 from threadkeeper.settings import Limits
+from threadkeeper.web import (
+    MAX_SEQ,
+    app_settings,
+    int_param,
+    path_thread_id,
+    read_body,
+    request_tenant,
+    thread_service,
+    wire_response,
+)
 from threadkeeper.wire.decode import check_metadata, decode_body
 from threadkeeper.wire.openai import ThreadPatch, ThreadUpdated, TurnChanged, TurnPatch
+from threadkeeper.wire.threads import thread_info
 
 
 def _editor(request: Request) -> Editor:
-    return Editor(_service(request))
+    return Editor(thread_service(request))
 
 
 def _seq(request: Request) -> int:
@@ -53,25 +62,25 @@ def _checked(patch: Patch, limits: Limits) -> Patch:
 
 async def patch_thread(request: Request) -> Response:
     """PATCH /v1/threads/{id} {title?, metadata?, expected_version?} -> the thread."""
-    tenant, thread_id = _tenant(request), _thread_id(request)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
     body = decode_body(await read_body(request), ThreadPatch)
-    patch = _checked(Patch.of(body, ("title", "metadata")), _settings(request).limits)
+    patch = _checked(Patch.of(body, ("title", "metadata")), app_settings(request).limits)
     thread = await _editor(request).update_thread(tenant, thread_id, patch)
-    return wire_response(ThreadUpdated(thread=thread.info(ThreadState.HOT)))
+    return wire_response(ThreadUpdated(thread=thread_info(thread, ThreadState.HOT)))
 
 
 async def patch_turn(request: Request) -> Response:
     """PATCH /v1/threads/{id}/turns/{seq} {content?, metadata?, expected_version?}."""
-    tenant, thread_id, seq = _tenant(request), _thread_id(request), _seq(request)
+    tenant, thread_id, seq = request_tenant(request), path_thread_id(request), _seq(request)
     body = decode_body(await read_body(request), TurnPatch)
-    patch = _checked(Patch.of(body, ("content", "metadata")), _settings(request).limits)
+    patch = _checked(Patch.of(body, ("content", "metadata")), app_settings(request).limits)
     change = await _editor(request).edit_turn(tenant, thread_id, seq, patch)
     return wire_response(_change_body(change))
 
 
 async def delete_turn(request: Request) -> Response:
     """DELETE /v1/threads/{id}/turns/{seq}[?expected_version=N]: gone from every read."""
-    tenant, thread_id, seq = _tenant(request), _thread_id(request), _seq(request)
+    tenant, thread_id, seq = request_tenant(request), path_thread_id(request), _seq(request)
     expected = int_param(request, "expected_version", high=MAX_SEQ)
     change = await _editor(request).delete_turn(tenant, thread_id, seq, expected)
     return wire_response(_change_body(change))

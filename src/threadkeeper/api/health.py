@@ -19,10 +19,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from threadkeeper import background, canary, metrics
+from threadkeeper import background, metrics
 from threadkeeper.errors import ThreadkeeperError
 from threadkeeper.health import report
 from threadkeeper.runtime import Runtime
+from threadkeeper.store import canary
 
 log = logging.getLogger("threadkeeper.health")
 

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from threadkeeper.api.http import choice_param, int_param, read_body, wire_response
-from threadkeeper.context import fill_context
 from threadkeeper.errors import InvalidInput
-from threadkeeper.models import parse_rfc3339
-from threadkeeper.paging import ThreadPage, TurnPage
-from threadkeeper.service import ThreadService, fingerprint
-from threadkeeper.service import ThreadView as View
-from threadkeeper.settings import Settings
+from threadkeeper.service import ThreadRead, fingerprint
+from threadkeeper.service.context import fill_context
+from threadkeeper.store.paging import TurnWindow
+from threadkeeper.web import (
+    DEFAULT_PAGE,
+    MAX_SEQ,
+    app_settings,
+    choice_param,
+    idempotency_key,
+    int_param,
+    path_thread_id,
+    read_body,
+    request_tenant,
+    thread_page,
+    thread_service,
+    wire_response,
+)
 from threadkeeper.wire.decode import check_id, decode_body, parse_new_thread, parse_new_turns
 from threadkeeper.wire.shapes import (
     AppendedTurns,
@@ -25,58 +33,29 @@ from threadkeeper.wire.shapes import (
     ThreadView,
     joined,
 )
-
-DEFAULT_PAGE = 50
-MAX_SEQ = 2**53  # far past any thread (THREADKEEPER_MAX_TURNS), inside Redis stream IDs
-MAX_IDEMPOTENCY_KEY = 255
-MAX_PREFIX = 128  # an id is at most 128 characters
-
-
-def _service(request: Request) -> ThreadService:
-    return request.app.state.service  # type: ignore[no-any-return]
-
-
-def _settings(request: Request) -> Settings:
-    return request.app.state.settings  # type: ignore[no-any-return]
-
-
-def _tenant(request: Request) -> str:
-    return request.app.state.auth.tenant_for(request.headers.get("authorization"))  # type: ignore[no-any-return]
-
-
-def _thread_id(request: Request) -> str:
-    return check_id(request.path_params["thread_id"])
-
-
-def _idempotency_key(request: Request) -> str | None:
-    key = request.headers.get("idempotency-key")
-    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
-        raise InvalidInput(
-            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
-            field="Idempotency-Key",
-        )
-    return key
+from threadkeeper.wire.threads import thread_info
 
 
 def _limit(request: Request) -> int:
     return (
-        int_param(request, "limit", low=1, high=_settings(request).limits.max_page) or DEFAULT_PAGE
+        int_param(request, "limit", low=1, high=app_settings(request).limits.max_page)
+        or DEFAULT_PAGE
     )
 
 
-def _turn_page(request: Request) -> TurnPage:
+def _turn_page(request: Request) -> TurnWindow:
     limit = _limit(request)
     cursor = request.query_params.get("cursor")
     if cursor:
-        return TurnPage.decode(cursor, limit)
+        return TurnWindow.decode(cursor, limit)
     order = choice_param(request, "order", ("asc", "desc"), "asc")
     after = int_param(request, "after", high=MAX_SEQ)
     before = int_param(request, "before", low=1, high=MAX_SEQ)
-    return TurnPage(order, after, before, limit)  # type: ignore[arg-type]
+    return TurnWindow(order, after, before, limit)  # type: ignore[arg-type]
 
 
-def _view_body(view: View) -> ThreadView:
-    body = ThreadView(thread=view.thread.info(view.state), turns=joined(view.turns_json),
+def _view_body(view: ThreadRead) -> ThreadView:
+    body = ThreadView(thread=thread_info(view.thread, view.state), turns=joined(view.turns_json),
                       next=view.next)  # fmt: skip
     if view.missing is not None:
         body.missing_turns = list(view.missing)
@@ -84,7 +63,7 @@ def _view_body(view: View) -> ThreadView:
     return body
 
 
-def _view_headers(view: View) -> dict[str, str]:
+def _view_headers(view: ThreadRead) -> dict[str, str]:
     headers = {"Threadkeeper-Source": view.source}
     degraded = []
     if view.missing is not None:
@@ -97,10 +76,10 @@ def _view_headers(view: View) -> dict[str, str]:
 
 
 async def create_thread(request: Request) -> Response:
-    tenant = _tenant(request)
-    new = parse_new_thread(await read_body(request), _settings(request).limits)
-    view, created = await _service(request).create(
-        tenant, new, idempotency_key=_idempotency_key(request), digest=fingerprint(new)
+    tenant = request_tenant(request)
+    new = parse_new_thread(await read_body(request), app_settings(request).limits)
+    view, created = await thread_service(request).create(
+        tenant, new, idempotency_key=idempotency_key(request), digest=fingerprint(new)
     )
     return wire_response(
         _view_body(view),
@@ -110,15 +89,17 @@ async def create_thread(request: Request) -> Response:
 
 
 async def read_thread(request: Request) -> Response:
-    view = await _service(request).read(_tenant(request), _thread_id(request), _turn_page(request))
+    view = await thread_service(request).read(
+        request_tenant(request), path_thread_id(request), _turn_page(request)
+    )
     return wire_response(_view_body(view), headers=_view_headers(view))
 
 
 async def append_turns(request: Request) -> Response:
-    tenant, thread_id = _tenant(request), _thread_id(request)
-    new = parse_new_turns(await read_body(request), _settings(request).limits)
-    result = await _service(request).append(
-        tenant, thread_id, new, idempotency_key=_idempotency_key(request), digest=fingerprint(new)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    new = parse_new_turns(await read_body(request), app_settings(request).limits)
+    result = await thread_service(request).append(
+        tenant, thread_id, new, idempotency_key=idempotency_key(request), digest=fingerprint(new)
     )
     return wire_response(
         AppendedTurns(seqs=result.seqs, version=result.version),
@@ -127,68 +108,39 @@ async def append_turns(request: Request) -> Response:
     )
 
 
-def thread_page(params: Mapping[str, str], limit: int) -> ThreadPage:
-    """The listing a query asks for: a cursor, or the filters of a first page."""
-    cursor = params.get("cursor")
-    if cursor:
-        return ThreadPage.decode(cursor, limit)
-    prefix = params.get("prefix") or None
-    if prefix is not None and len(prefix) > MAX_PREFIX:
-        raise InvalidInput(f"prefix is over {MAX_PREFIX} characters", field="prefix")
-    return ThreadPage(
-        limit,
-        params.get("tool") or None,
-        time_param(params, "updated_after"),
-        updated_before=time_param(params, "updated_before"),
-        prefix=prefix,
-    )
-
-
 async def list_threads(request: Request) -> Response:
-    tenant, page = _tenant(request), thread_page(request.query_params, _limit(request))
-    threads, next_cursor = await _service(request).list(tenant, page)
+    tenant, page = request_tenant(request), thread_page(request.query_params, _limit(request))
+    threads, next_cursor = await thread_service(request).list(tenant, page)
     return wire_response(
-        ThreadList(threads=[x.thread.info(x.state) for x in threads], next=next_cursor)
+        ThreadList(threads=[thread_info(x.thread, x.state) for x in threads], next=next_cursor)
     )
-
-
-def time_param(params: Mapping[str, str], name: str) -> int | None:
-    raw = params.get(name)
-    if not raw:
-        return None
-    try:
-        return parse_rfc3339(raw)
-    except ValueError:
-        raise InvalidInput(
-            f"{name}={raw!r} is not an RFC 3339 time, e.g. 2026-01-31T12:00:00Z",
-            field=name,
-        ) from None
 
 
 async def delete_thread(request: Request) -> Response:
-    await _service(request).delete(_tenant(request), _thread_id(request))
+    await thread_service(request).delete(request_tenant(request), path_thread_id(request))
     return Response(status_code=204)
 
 
 async def fork_thread(request: Request) -> Response:
-    tenant, thread_id = _tenant(request), _thread_id(request)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
     fork = decode_body(await read_body(request), ForkRequest)
     new_id = None if fork.id is None else check_id(fork.id)
-    view = await _service(request).fork(tenant, thread_id, fork.at_seq, new_id)
+    view = await thread_service(request).fork(tenant, thread_id, fork.at_seq, new_id)
     return wire_response(
         _view_body(view), status_code=201, headers={"Location": f"/v1/threads/{view.thread.id}"}
     )
 
 
 async def thread_context(request: Request) -> Response:
-    tenant, thread_id = _tenant(request), _thread_id(request)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
     budget = int_param(request, "max_tokens", low=1)
     if budget is None:
         raise InvalidInput("max_tokens is required: the token budget to fill", field="max_tokens")
-    page_size = _settings(request).limits.max_page
-    found = await fill_context(_service(request), tenant, thread_id, budget, page_size)
+    page_size = app_settings(request).limits.max_page
+    found = await fill_context(thread_service(request), tenant, thread_id, budget, page_size)
     view = found.view
-    body = ThreadContext(thread=view.thread.info(view.state), turns=joined(found.turns_json),
+    body = ThreadContext(thread=thread_info(view.thread, view.state),
+                         turns=joined(found.turns_json),
                          tokens=found.tokens, omitted=found.omitted)  # fmt: skip
     if view.missing is not None:
         body.missing_turns = list(view.missing)

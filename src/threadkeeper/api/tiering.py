@@ -9,14 +9,21 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from threadkeeper import keys
-from threadkeeper.api.http import choice_param, wire_response
-from threadkeeper.api.threads import _service, _settings, _tenant, _thread_id
-from threadkeeper.jobqueue import archive_job_id, enqueue, make_queue
+from threadkeeper.jobs.queue import archive_job_id, enqueue, make_queue
 from threadkeeper.models import Thread, ThreadState
-from threadkeeper.runtime import queue_connection
 from threadkeeper.settings import Settings
+from threadkeeper.store.connection import queue_connection
 from threadkeeper.tiering import Rehydrated
+from threadkeeper.web import (
+    app_settings,
+    choice_param,
+    path_thread_id,
+    request_tenant,
+    thread_service,
+    wire_response,
+)
 from threadkeeper.wire.shapes import ArchiveDone, ArchiveQueued, RehydrateDone
+from threadkeeper.wire.threads import thread_info
 
 
 def _queue_archive(settings: Settings, member: str, version: int) -> tuple[str, bool]:
@@ -30,13 +37,13 @@ def _queue_archive(settings: Settings, member: str, version: int) -> tuple[str, 
 
 async def archive_thread(request: Request) -> Response:
     """202 with the job queued, or with `?wait=true` 200 once the snapshot is verified."""
-    tenant, thread_id = _tenant(request), _thread_id(request)
-    thread = await _service(request).archivable(tenant, thread_id)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    thread = await thread_service(request).archivable(tenant, thread_id)
     if choice_param(request, "wait", ("true", "false"), "false") == "true":
         return await _archive_now(request, thread)
     job_id, queued = await asyncio.to_thread(
         _queue_archive,
-        _settings(request),
+        app_settings(request),
         keys.thread_keys(tenant, thread_id).member,
         thread.version,
     )
@@ -46,23 +53,23 @@ async def archive_thread(request: Request) -> Response:
 
 
 async def _archive_now(request: Request, thread: Thread) -> Response:
-    service = _service(request)
+    service = thread_service(request)
     status, thread = await service.archive_now(thread)
-    body = ArchiveDone(status=status, thread=thread.info(await service.state(thread)))
+    body = ArchiveDone(status=status, thread=thread_info(thread, await service.state(thread)))
     return wire_response(body)
 
 
 async def rehydrate_thread(request: Request) -> Response:
     """200 with the thread back in Redis, or what nothing holds any more (degraded)."""
-    tenant, thread_id = _tenant(request), _thread_id(request)
-    outcome, thread = await _service(request).rehydrate_named(tenant, thread_id)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    outcome, thread = await thread_service(request).rehydrate_named(tenant, thread_id)
     return _rehydrated(outcome, thread)
 
 
 def _rehydrated(outcome: Rehydrated, thread: Thread) -> Response:
     lost = outcome.missing is not None
     state = ThreadState.ARCHIVED if lost else ThreadState.HOT
-    body = RehydrateDone(status=outcome.status, thread=thread.info(state))
+    body = RehydrateDone(status=outcome.status, thread=thread_info(thread, state))
     headers: dict[str, str] = {}
     if outcome.missing is not None:
         first, last = outcome.missing

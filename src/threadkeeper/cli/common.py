@@ -11,10 +11,10 @@ from typing import Any, TypeVar
 
 import click
 
-from threadkeeper import batch
-from threadkeeper.batch import Progress, Ref, Report
+from threadkeeper.bulk import operations as batch
+from threadkeeper.bulk.operations import Progress, Ref, Report
 from threadkeeper.cli import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, HOME_KEY
-from threadkeeper.home import require_running
+from threadkeeper.daemon.home import require_running
 from threadkeeper.models import DEFAULT_TENANT
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings

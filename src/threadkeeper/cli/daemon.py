@@ -16,14 +16,14 @@ import click
 
 from threadkeeper.cli import EXIT_FAILED, EXIT_NOT_RUNNING, main
 from threadkeeper.cli.common import base_settings, json_option, load_settings
-from threadkeeper.home import RunInfo, not_running, running_pid
+from threadkeeper.daemon.home import RunInfo, not_running, running_pid
 
 
 @main.command()
 @click.option("--port", type=int, help="API port (THREADKEEPER_PORT).")
 def up(port: int | None) -> None:
     """Start everything: Redis (unless THREADKEEPER_REDIS_URL), worker, cron and the API."""
-    from threadkeeper.supervisor import run_up  # uvicorn and the API: only for `up`
+    from threadkeeper.daemon.supervisor import run_up  # uvicorn and the API: only for `up`
 
     settings = base_settings()
     run_up(settings if port is None else settings.with_overrides(port=port))
@@ -46,7 +46,7 @@ def up(port: int | None) -> None:
 )
 def serve(port: int | None, workers: int, fd: int | None) -> None:
     """Serve the HTTP API only (Redis: THREADKEEPER_REDIS_URL, else the running `up`'s)."""
-    from threadkeeper.supervisor import serve_only
+    from threadkeeper.daemon.supervisor import serve_only
 
     settings = load_settings()
     serve_only(settings if port is None else settings.with_overrides(port=port), workers, fd)

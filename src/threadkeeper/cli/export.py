@@ -14,8 +14,10 @@ from typing import IO
 
 import click
 
-from threadkeeper import batch, export, keys
-from threadkeeper.batch import Ref, Report
+from threadkeeper import keys
+from threadkeeper.bulk import export
+from threadkeeper.bulk import operations as batch
+from threadkeeper.bulk.operations import Ref, Report
 from threadkeeper.cli import EXIT_USAGE, main
 from threadkeeper.cli.common import (
     json_option,

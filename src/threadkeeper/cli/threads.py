@@ -7,12 +7,13 @@ from typing import Any
 
 import click
 
-from threadkeeper.batch import parse_ref
+from threadkeeper.bulk.operations import parse_ref
 from threadkeeper.cli import main
 from threadkeeper.cli.common import load_settings, run
 from threadkeeper.models import DEFAULT_TENANT
-from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.runtime import Runtime
+from threadkeeper.store.paging import ThreadQuery, TurnWindow
+from threadkeeper.wire.threads import thread_public
 
 PAGE = 500
 
@@ -20,30 +21,33 @@ PAGE = 500
 async def list_all(runtime: Runtime, tenant: str) -> list[dict[str, Any]]:
     """A tenant's threads, newest first, as the API lists them (every page)."""
     rows: list[dict[str, Any]] = []
-    page = ThreadPage(limit=PAGE)
+    page = ThreadQuery(limit=PAGE)
     while True:
         listed, cursor = await runtime.service.list(tenant, page)
-        rows.extend(item.thread.public(item.state) for item in listed)
+        rows.extend(thread_public(item.thread, item.state) for item in listed)
         if cursor is None:
             return rows
-        page = ThreadPage.decode(cursor, PAGE)
+        page = ThreadQuery.decode(cursor, PAGE)
 
 
 async def read_all(runtime: Runtime, tenant: str, thread_id: str) -> dict[str, Any]:
     """The whole thread as GET shows it (every turn, oldest first), rehydrating if needed."""
     limit = runtime.settings.limits.max_page
-    page = TurnPage(limit=limit)
+    page = TurnWindow(limit=limit)
     turns: list[dict[str, Any]] = []
     while True:
         view = await runtime.service.read(tenant, thread_id, page)
         turns.extend(view.turns)
         if view.next is None:
-            body: dict[str, Any] = {"thread": view.thread.public(view.state), "turns": turns}
+            body: dict[str, Any] = {
+                "thread": thread_public(view.thread, view.state),
+                "turns": turns,
+            }
             if view.missing is not None:
                 body["missing_turns"] = list(view.missing)
                 body["detail"] = view.missing_detail
             return body
-        page = TurnPage.decode(view.next, limit)
+        page = TurnWindow.decode(view.next, limit)
 
 
 @main.command("ls")

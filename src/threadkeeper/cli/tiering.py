@@ -12,8 +12,9 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import click
 
-from threadkeeper import batch, recovery
-from threadkeeper.batch import Progress, Ref, Report
+from threadkeeper.bulk import operations as batch
+from threadkeeper.bulk import recovery
+from threadkeeper.bulk.operations import Progress, Ref, Report
 from threadkeeper.cli import EXIT_NOT_FOUND, main
 from threadkeeper.cli.common import (
     json_option,
@@ -24,7 +25,7 @@ from threadkeeper.cli.common import (
     run,
     tenant_option,
 )
-from threadkeeper.jobqueue import digest, enqueue, make_queue
+from threadkeeper.jobs.queue import digest, enqueue, make_queue
 from threadkeeper.models import now_ms
 from threadkeeper.runtime import Runtime
 from threadkeeper.settings import Settings

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import click
 
+from threadkeeper.auth import add_token, load_entries, revoke_token
 from threadkeeper.cli import EXIT_NOT_FOUND, main
 from threadkeeper.cli.common import base_settings
-from threadkeeper.tokens import add_token, load_entries, revoke_token
 
 
 def tokens_path() -> Path:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import click
 
-from threadkeeper import jobs
 from threadkeeper.cli import main
 from threadkeeper.cli.common import load_settings
-from threadkeeper.cron import Cron, sweep_registration
-from threadkeeper.runtime import queue_connection
-from threadkeeper.worker import die_with_this_process, make_worker, through_full_redis
+from threadkeeper.jobs import tasks as jobs
+from threadkeeper.jobs.cron import Cron, sweep_registration
+from threadkeeper.jobs.worker import die_with_this_process, make_worker, through_full_redis
+from threadkeeper.store.connection import queue_connection
 
 
 @main.command()

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from threadkeeper.conversations.items import item_of_turn, public_item, seq_in_id
-from threadkeeper.editor import Editor, Patch
 from threadkeeper.errors import TurnNotFound
 from threadkeeper.models import Thread
-from threadkeeper.paging import Order, TurnPage
 from threadkeeper.service import ThreadService, fingerprint
+from threadkeeper.service.editor import Editor, Patch
+from threadkeeper.store.paging import Order, TurnWindow
 from threadkeeper.wire.openai import ItemTurn
 from threadkeeper.wire.shapes import NewThread, NewTurns
 
@@ -75,7 +75,7 @@ class Conversations:
     ) -> ItemPage:
         """One page as OpenAI pages: `after` is the last item id of the page before."""
         bound = None if after is None else (await self._find(tenant, conv_id, after))[0]
-        page = TurnPage(order, bound if order == "asc" else None,
+        page = TurnWindow(order, bound if order == "asc" else None,
                         bound if order == "desc" else None, limit + 1)  # fmt: skip
         found: list[dict[str, Any]] = []
         while True:  # deleted turns are not shown, so a page may need more than one read
@@ -83,7 +83,7 @@ class Conversations:
             found += [item_of_turn(t) for t in view.turns]
             if len(found) > limit or view.next is None:
                 return ItemPage(found[:limit], len(found) > limit, view.missing)
-            page = TurnPage.decode(view.next, page.limit)
+            page = TurnWindow.decode(view.next, page.limit)
 
     async def get_item(self, tenant: str, conv_id: str, item_id: str) -> dict[str, Any]:
         return (await self._find(tenant, conv_id, item_id))[1]
@@ -97,14 +97,14 @@ class Conversations:
         """(seq, item) of an item id: a made id names its seq; a client's is searched for."""
         seq = seq_in_id(item_id)
         if seq is not None:
-            view = await self.service.read(tenant, conv_id, TurnPage("asc", seq - 1, None, 1))
+            view = await self.service.read(tenant, conv_id, TurnWindow("asc", seq - 1, None, 1))
             for turn in view.turns:
                 item = item_of_turn(turn)
                 if turn["seq"] == seq and item["id"] == item_id:
                     return seq, item
         # Newest first, a small page first: the item looked up is most often a recent one
         # (the Agents SDK's pop_item), then pages as large as allowed.
-        page: TurnPage | None = TurnPage("desc", limit=FIRST_SCAN)
+        page: TurnWindow | None = TurnWindow("desc", limit=FIRST_SCAN)
         while page is not None:
             view = await self.service.read(tenant, conv_id, page)
             for turn in view.turns:
@@ -112,7 +112,7 @@ class Conversations:
                 if item["id"] == item_id:
                     return turn["seq"], item
             limit = self.service.settings.limits.max_page
-            page = TurnPage.decode(view.next, limit) if view.next else None
+            page = TurnWindow.decode(view.next, limit) if view.next else None
         raise TurnNotFound(
             f"conversation {conv_id!r} holds no item {item_id!r} (it may have been deleted)",
             thread_id=conv_id,

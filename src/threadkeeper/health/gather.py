@@ -11,9 +11,8 @@ import redis.asyncio
 from redis.exceptions import RedisError
 from rq import Queue, Worker
 
-from threadkeeper import canary, keys
+from threadkeeper import keys
 from threadkeeper.archive import Archive
-from threadkeeper.canary import RestartReport
 from threadkeeper.errors import ConfigError, ThreadkeeperError
 from threadkeeper.health.report import (
     Facts,
@@ -21,11 +20,13 @@ from threadkeeper.health.report import (
     RedisFacts,
 )
 from threadkeeper.health.rules import combine, judge
-from threadkeeper.masters import Master, is_cluster_client, masters
 from threadkeeper.metrics import sweeper_lag_s
 from threadkeeper.models import now_ms
-from threadkeeper.runtime import queue_connection
 from threadkeeper.settings import Settings
+from threadkeeper.store import canary
+from threadkeeper.store.canary import RestartReport
+from threadkeeper.store.connection import queue_connection
+from threadkeeper.store.masters import Master, is_cluster_client, masters
 
 log = logging.getLogger(__name__)
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
-from threadkeeper.canary import RestartReport
 from threadkeeper.models import rfc3339
+from threadkeeper.store.canary import RestartReport
 
 
 class Status(IntEnum):

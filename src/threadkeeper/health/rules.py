@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from threadkeeper.canary import RECOVER
+from threadkeeper.auth import check_bind
 from threadkeeper.errors import ConfigError
 from threadkeeper.health.report import (
     Facts,
@@ -14,7 +14,7 @@ from threadkeeper.health.report import (
     redacted,
 )
 from threadkeeper.models import rfc3339
-from threadkeeper.tokens import check_bind
+from threadkeeper.store.canary import RECOVER
 
 TARGET_VERSION = (7, 0)
 WAITAOF_VERSION = (7, 2)

@@ -6,7 +6,7 @@ a thread is gone they say exactly what, when and why.
     threads.py    ThreadService: create, append, read, list, delete, fork
     outcomes.py   what each tier outcome means (rehydrate, archive, export, import)
     not_found.py  every thread 404, said precisely (not_found, _never_stored)
-    views.py      a page as served (ThreadView), an append's outcome
+    views.py      a page as served (ThreadRead), an append's outcome
 """
 
 from threadkeeper.service.threads import (
@@ -14,12 +14,12 @@ from threadkeeper.service.threads import (
     fingerprint,
     version_conflict,
 )
-from threadkeeper.service.views import AppendResult, ThreadView
+from threadkeeper.service.views import AppendResult, ThreadRead
 
 __all__ = [
     "AppendResult",
     "ThreadService",
-    "ThreadView",
+    "ThreadRead",
     "fingerprint",
     "version_conflict",
 ]

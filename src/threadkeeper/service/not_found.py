@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from threadkeeper.canary import RECOVER, DataLoss, RestartLossProbe
 from threadkeeper.errors import ArchiveError, ThreadNotFound
 from threadkeeper.models import GoneReason, Thread, rfc3339
-from threadkeeper.store import ThreadStore
+from threadkeeper.store.canary import RECOVER, DataLoss, RestartLossProbe
+from threadkeeper.store.thread_store import ThreadStore
 from threadkeeper.tiering import Tiering
 
 log = logging.getLogger("threadkeeper.service")

@@ -12,9 +12,9 @@ from __future__ import annotations
 from threadkeeper import metrics
 from threadkeeper.errors import Conflict, SnapshotCorrupt
 from threadkeeper.models import ArchiveStatus, RehydrateStatus, Thread, ThreadState
-from threadkeeper.paging import TurnPage
 from threadkeeper.service.not_found import Explaining
-from threadkeeper.service.views import Portable, ThreadView, page_view
+from threadkeeper.service.views import Portable, ThreadRead, page_view
+from threadkeeper.store.paging import TurnWindow
 from threadkeeper.tiering import Held, Rehydrated
 
 
@@ -72,8 +72,8 @@ class TierOutcomes(Explaining):
     # -- turns only the archive holds, for a read, a write, a fork, an export ------
 
     async def rehydrate_for_read(
-        self, tenant: str, thread_id: str, page: TurnPage
-    ) -> ThreadView | None:
+        self, tenant: str, thread_id: str, page: TurnWindow
+    ) -> ThreadRead | None:
         """None once the turns are back in Redis (read them there again); a degraded
         page when nothing holds some; a not-found when the thread is not here."""
         outcome = await self.rehydrate(tenant, thread_id)
@@ -85,7 +85,7 @@ class TierOutcomes(Explaining):
             raise await self.not_found(tenant, thread_id)
         return None
 
-    def _degraded(self, outcome: Rehydrated, page: TurnPage) -> ThreadView:
+    def _degraded(self, outcome: Rehydrated, page: TurnWindow) -> ThreadRead:
         assert outcome.thread is not None and outcome.missing is not None
         thread = outcome.thread
         held = list(enumerate(outcome.turns, start=1))
@@ -96,7 +96,7 @@ class TierOutcomes(Explaining):
         view = page_view(thread, chosen[: page.limit], len(chosen) > page.limit, page, "archive")
         first, last = outcome.missing
         detail = self.loss_detail(thread, first, last)
-        return ThreadView(
+        return ThreadRead(
             view.thread, view.turns_json, view.next, "archive", ThreadState.ARCHIVED,
             outcome.missing, detail,
         )  # fmt: skip

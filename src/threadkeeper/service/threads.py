@@ -13,7 +13,6 @@ import secrets
 import msgspec
 
 from threadkeeper import metrics
-from threadkeeper.canary import RestartLossProbe
 from threadkeeper.codec import encode_turn
 from threadkeeper.errors import (
     ArchiveError,
@@ -26,11 +25,12 @@ from threadkeeper.errors import (
     VersionConflict,
 )
 from threadkeeper.models import GoneReason, Thread
-from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.service.outcomes import TierOutcomes
-from threadkeeper.service.views import AppendResult, ThreadView, page_view
+from threadkeeper.service.views import AppendResult, ThreadRead, page_view
 from threadkeeper.settings import Settings
-from threadkeeper.store import Appended, Listed, ThreadStore
+from threadkeeper.store.canary import RestartLossProbe
+from threadkeeper.store.paging import ThreadQuery, TurnWindow
+from threadkeeper.store.thread_store import Appended, Listed, ThreadStore
 from threadkeeper.tiering import Tiering
 from threadkeeper.wire.shapes import NewThread, NewTurns
 
@@ -83,7 +83,7 @@ class ThreadService(TierOutcomes):
 
     async def create(
         self, tenant: str, new: NewThread, *, idempotency_key: str | None = None, digest: str = ""
-    ) -> tuple[ThreadView, bool]:
+    ) -> tuple[ThreadRead, bool]:
         """Store a new thread; (its first page, created). A keyed retry returns the same."""
         now = self.store.clock()
         blobs = [encode_turn(t, now) for t in new.turns]
@@ -97,12 +97,12 @@ class ThreadService(TierOutcomes):
         if created:
             return self._first_page(stored, blobs), True
         return await self.read(
-            tenant, stored.id, TurnPage(limit=self.settings.limits.max_page)
+            tenant, stored.id, TurnWindow(limit=self.settings.limits.max_page)
         ), False
 
-    def _first_page(self, thread: Thread, blobs: list[bytes]) -> ThreadView:
+    def _first_page(self, thread: Thread, blobs: list[bytes]) -> ThreadRead:
         """The page a read would give of a thread just stored from `blobs`, without reading."""
-        page = TurnPage(limit=self.settings.limits.max_page)
+        page = TurnWindow(limit=self.settings.limits.max_page)
         turns = list(enumerate(blobs[: page.limit], start=1))
         return page_view(thread, turns, len(blobs) > page.limit, page, "redis")
 
@@ -175,7 +175,7 @@ class ThreadService(TierOutcomes):
 
     # -- read ------------------------------------------------------------------
 
-    async def read(self, tenant: str, thread_id: str, page: TurnPage) -> ThreadView:
+    async def read(self, tenant: str, thread_id: str, page: TurnWindow) -> ThreadRead:
         source = "redis"
         for _ in range(2):
             found = await self.store.read(tenant, thread_id, page)
@@ -202,7 +202,7 @@ class ThreadService(TierOutcomes):
 
     # -- list / delete / fork ---------------------------------------------------
 
-    async def list(self, tenant: str, page: ThreadPage) -> tuple[list[Listed], str | None]:
+    async def list(self, tenant: str, page: ThreadQuery) -> tuple[list[Listed], str | None]:
         return await self.store.list_threads(tenant, page)
 
     async def delete(
@@ -222,8 +222,8 @@ class ThreadService(TierOutcomes):
 
     async def fork(
         self, tenant: str, thread_id: str, at_seq: int, new_id: str | None
-    ) -> ThreadView:
-        source = await self.read(tenant, thread_id, TurnPage(limit=1))
+    ) -> ThreadRead:
+        source = await self.read(tenant, thread_id, TurnWindow(limit=1))
         parent = source.thread
         if at_seq > parent.turn_count:
             raise InvalidInput(

@@ -18,11 +18,11 @@ from threadkeeper.codec import (
     turn_json,
 )
 from threadkeeper.models import Thread, ThreadState
-from threadkeeper.paging import TurnPage
+from threadkeeper.store.paging import TurnWindow
 
 
 @dataclass(frozen=True, slots=True)
-class ThreadView:
+class ThreadRead:
     """One page of a thread, with where it came from and anything missing."""
 
     thread: Thread
@@ -60,8 +60,8 @@ COMPACT_CODES = len(ROLES)
 
 
 def page_view(
-    thread: Thread, turns: list[tuple[int, bytes]], more: bool, page: TurnPage, source: str
-) -> ThreadView:
+    thread: Thread, turns: list[tuple[int, bytes]], more: bool, page: TurnWindow, source: str
+) -> ThreadRead:
     """A page of `turns` (seq, stored bytes) as the API serves it."""
     # Stored bytes are served joined, with what a read puts back around them (codec.turn_json,
     # inline: this runs for every turn); only a turn of the msgpack format is decoded. A
@@ -79,4 +79,4 @@ def page_view(
     ]  # fmt: skip
     cursor = page.next_after(turns[-1][0]).encode() if more and turns else None
     # Served from Redis, even if just rehydrated: the source header says where it came from.
-    return ThreadView(thread, stored, cursor, source, ThreadState.HOT)
+    return ThreadRead(thread, stored, cursor, source, ThreadState.HOT)

@@ -16,7 +16,6 @@ import redis
 
 from threadkeeper import keys
 from threadkeeper.archive import Archive
-from threadkeeper.canary import RestartLossProbe
 from threadkeeper.errors import ArchiveError, ArchiveNotConfigured
 from threadkeeper.metrics import record_archive_failure, record_snapshot
 from threadkeeper.models import (
@@ -28,7 +27,8 @@ from threadkeeper.models import (
 )
 from threadkeeper.settings import Settings
 from threadkeeper.snapshot import Snapshot, decode_snapshot
-from threadkeeper.store import ThreadStore
+from threadkeeper.store.canary import RestartLossProbe
+from threadkeeper.store.thread_store import ThreadStore
 
 log = logging.getLogger("threadkeeper.tiering")
 

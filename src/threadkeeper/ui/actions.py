@@ -11,7 +11,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from threadkeeper import export as portable
+from threadkeeper.bulk import export as portable
 from threadkeeper.errors import InvalidInput, Unauthorized
 from threadkeeper.runtime import Runtime
 from threadkeeper.service import ThreadService

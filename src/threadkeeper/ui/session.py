@@ -16,8 +16,8 @@ from urllib.parse import parse_qs
 from starlette.requests import Request
 from starlette.responses import Response
 
+from threadkeeper.auth import TokenAuth
 from threadkeeper.errors import CrossSiteRequest, InvalidInput, LimitExceeded, Unauthorized
-from threadkeeper.tokens import TokenAuth
 
 TOKEN_COOKIE = "tk_console"
 CSRF_COOKIE = "tk_csrf"

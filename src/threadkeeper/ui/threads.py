@@ -12,14 +12,13 @@ from urllib.parse import urlencode
 from starlette.requests import Request
 from starlette.responses import Response
 
-from threadkeeper.api.http import int_param
-from threadkeeper.api.threads import MAX_SEQ, thread_page
 from threadkeeper.models import ThreadState
-from threadkeeper.paging import TurnPage
-from threadkeeper.service import ThreadService, ThreadView
-from threadkeeper.store import Listed
+from threadkeeper.service import ThreadRead, ThreadService
+from threadkeeper.store.paging import TurnWindow
+from threadkeeper.store.thread_store import Listed
 from threadkeeper.ui import session
 from threadkeeper.ui.render import console, page
+from threadkeeper.web import MAX_SEQ, int_param, thread_page
 from threadkeeper.wire.decode import check_id
 
 THREADS_PER_PAGE = 50
@@ -87,12 +86,12 @@ def _url(path: str, params: dict[str, Any]) -> str:
     return f"{path}?{query}" if query else path
 
 
-def _turn_page(request: Request) -> TurnPage:
+def _turn_page(request: Request) -> TurnWindow:
     limit = _limit(request, TURNS_PER_PAGE)
     before = int_param(request, "before", low=1, high=MAX_SEQ)
     if before is not None or request.query_params.get("last"):
-        return TurnPage("desc", None, before, limit)
-    return TurnPage("asc", int_param(request, "after", high=MAX_SEQ), None, limit)
+        return TurnWindow("desc", None, before, limit)
+    return TurnWindow("asc", int_param(request, "after", high=MAX_SEQ), None, limit)
 
 
 @console
@@ -110,7 +109,7 @@ async def thread_page_view(request: Request) -> Response:
     )  # fmt: skip
 
 
-def _rows(shown: list[dict[str, Any]], view: ThreadView, turns: TurnPage) -> list[Row]:
+def _rows(shown: list[dict[str, Any]], view: ThreadRead, turns: TurnWindow) -> list[Row]:
     """The turns shown, with a row for each run of seqs in this page's window nothing holds."""
     count = view.thread.turn_count
     seqs = [int(t["seq"]) for t in shown]
@@ -132,7 +131,7 @@ def _rows(shown: list[dict[str, Any]], view: ThreadView, turns: TurnPage) -> lis
     return rows
 
 
-def _pager(view: ThreadView, rows: list[Row], turns: TurnPage) -> dict[str, str | None]:
+def _pager(view: ThreadRead, rows: list[Row], turns: TurnWindow) -> dict[str, str | None]:
     """Links to the first, previous, next and last pages of turns."""
     base = f"/ui/threads/{view.thread.id}"
     limit = {"limit": turns.limit} if turns.limit != TURNS_PER_PAGE else {}
@@ -153,5 +152,5 @@ async def delete_page(request: Request) -> Response:
     """The confirmation before a delete: what will go, and that it cannot be undone."""
     tenant = session.tenant(request)
     thread_id = check_id(request.path_params["thread_id"])
-    view = await _service(request).read(tenant, thread_id, TurnPage(limit=1))
+    view = await _service(request).read(tenant, thread_id, TurnWindow(limit=1))
     return page(request, "delete.html", nav="threads", thread=view.thread)

@@ -23,14 +23,14 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from threadkeeper import idempotency, keys
-from threadkeeper.connection import RAW_ENTRIES, translated
 from threadkeeper.errors import StoreError
-from threadkeeper.indexes import Indexes, TenantListing, purge_member
-from threadkeeper.masters import is_cluster_client
 from threadkeeper.models import Thread, ThreadState, Tombstone, now_ms
-from threadkeeper.paging import ThreadPage, TurnPage
-from threadkeeper.replication import ReplicaAcks
-from threadkeeper.scripts import Scripts
+from threadkeeper.store.connection import RAW_ENTRIES, translated
+from threadkeeper.store.indexes import Indexes, TenantListing, purge_member
+from threadkeeper.store.masters import is_cluster_client
+from threadkeeper.store.paging import ThreadQuery, TurnWindow
+from threadkeeper.store.replication import ReplicaAcks
+from threadkeeper.store.scripts import Scripts
 
 log = logging.getLogger(__name__)
 
@@ -359,7 +359,7 @@ class ThreadStore:
         return Thread.from_hash(raw) if raw else None
 
     @translated
-    async def read(self, tenant: str, thread_id: str, page: TurnPage) -> Read | None:
+    async def read(self, tenant: str, thread_id: str, page: TurnWindow) -> Read | None:
         """Metadata and one page of turns, in one round trip.
 
         Not MULTI: a Redis over maxmemory refuses every command queued in a transaction,
@@ -435,7 +435,7 @@ class ThreadStore:
         return Tombstone.from_hash(raw) if raw else None
 
     @translated
-    async def list_threads(self, tenant: str, page: ThreadPage) -> tuple[list[Listed], str | None]:
+    async def list_threads(self, tenant: str, page: ThreadQuery) -> tuple[list[Listed], str | None]:
         """A tenant's threads, newest first; entries whose thread is gone are dropped.
 
         A filtered listing examines at most `list_scan` entries per call: a page may then
@@ -451,7 +451,7 @@ class ThreadStore:
         return found, page.encode(*stop) if stop is not None else None
 
     async def _live_among(
-        self, tenant: str, page: ThreadPage, rows: list[tuple[int, str]]
+        self, tenant: str, page: ThreadQuery, rows: list[tuple[int, str]]
     ) -> tuple[list[Listed], list[str]]:
         """The live threads among `rows` (score, id) that pass the page's filters, and the
         ids whose thread is gone."""
@@ -474,7 +474,7 @@ class ThreadStore:
         return listed, gone
 
     async def _matching(
-        self, tenant: str, page: ThreadPage, rows: list[tuple[int, str]]
+        self, tenant: str, page: ThreadQuery, rows: list[tuple[int, str]]
     ) -> tuple[list[tuple[int, str]], list[str]]:
         """The rows whose thread passes the page's filters, judged by one HMGET of title and
         tool, and the ids whose thread is gone (every hash holds a title field, '' if none)."""

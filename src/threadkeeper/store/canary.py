@@ -26,9 +26,9 @@ from typing import Any
 from redis.asyncio import Redis
 
 from threadkeeper import keys
-from threadkeeper.connection import translated
-from threadkeeper.masters import master_of, masters
 from threadkeeper.models import now_ms, rfc3339
+from threadkeeper.store.connection import translated
+from threadkeeper.store.masters import master_of, masters
 
 log = logging.getLogger(__name__)
 

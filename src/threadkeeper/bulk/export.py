@@ -40,6 +40,7 @@ from threadkeeper.service.views import Portable
 from threadkeeper.settings import Limits
 from threadkeeper.wire.decode import check_id, check_metadata, turn_from_dict
 from threadkeeper.wire.shapes import MAX_LABEL
+from threadkeeper.wire.threads import thread_info
 
 LINE_FIELDS = frozenset({"thread", "turns", "idempotency"})
 THREAD_REQUIRED = ("id", "tenant", "created_at", "updated_at", "version", "turn_count")
@@ -63,7 +64,7 @@ async def read_portable(runtime: Runtime, tenant: str, thread_id: str) -> Portab
 
 def export_line(item: Portable) -> str:
     """The thread and all its turns as the API serves them, plus its dedupe records."""
-    thread = _encode(item.thread.info(ThreadState.HOT))
+    thread = _encode(thread_info(item.thread, ThreadState.HOT))
     turns = b",".join(turn_json(seq, blob) for seq, blob in enumerate(item.blobs, start=1))
     idem = base64.b64encode(item.idempotency)
     return (b'{"thread":%b,"turns":[%b],"idempotency":"%b"}' % (thread, turns, idem)).decode()

@@ -25,7 +25,7 @@ import signal
 import time
 from pathlib import Path
 
-from threadkeeper.home import RunInfo
+from threadkeeper.daemon.home import RunInfo
 
 log = logging.getLogger("threadkeeper.up")
 

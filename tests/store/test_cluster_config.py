@@ -8,11 +8,10 @@ import pytest
 import redis.cluster
 
 from redis_cluster import RedisCluster
-from threadkeeper.connection import is_cluster, queue_client, sync_client
+from threadkeeper.daemon.redis_server import ManagedRedis, free_port
 from threadkeeper.errors import ConfigError
-from threadkeeper.redis_server import ManagedRedis, free_port
-from threadkeeper.runtime import queue_url
 from threadkeeper.settings import Settings
+from threadkeeper.store.connection import is_cluster, queue_client, queue_url, sync_client
 
 
 def test_a_cluster_url_gets_the_cluster_client(redis_cluster: RedisCluster) -> None:

@@ -25,7 +25,7 @@ from redis.exceptions import RedisError
 from threadkeeper import keys
 from threadkeeper.errors import StoreOutcomeUnknown
 from threadkeeper.idempotency import key_digest
-from threadkeeper.masters import is_cluster_client, plain_client
+from threadkeeper.store.masters import is_cluster_client, plain_client
 
 # KEYS: meta, idem (records), recent, legacy idem (both generations).
 # ARGV: idempotency key ('' = none), its digest (idempotency.key_digest), request id, now.

@@ -41,6 +41,7 @@ from threadkeeper.errors import (
     StoreOutcomeUnknown,
     StoreUnavailable,
 )
+from threadkeeper.settings import Settings
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -314,3 +315,33 @@ def translated(func: Callable[P, Awaitable[T]]) -> Callable[P, Awaitable[T]]:
             return await func(*args, **kwargs)
 
     return wrapper
+
+
+# Which Redis each part uses, from Settings.
+
+
+def redis_url(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise ConfigError(
+            "THREADKEEPER_REDIS_URL is not set: point it at Redis (redis://127.0.0.1:6379/0), "
+            "or run `threadkeeper up`, which starts its own"
+        )
+    return settings.redis_url
+
+
+def queue_url(settings: Settings) -> str:
+    """RQ's Redis: THREADKEEPER_QUEUE_REDIS_URL, else the hot store's when standalone."""
+    if settings.queue_redis_url:
+        return settings.queue_redis_url
+    url = redis_url(settings)
+    if is_cluster(url):
+        raise ConfigError(
+            f"THREADKEEPER_REDIS_URL={url} is a Redis Cluster, and RQ's queue needs a "
+            "standalone Redis (its commands touch many keys at once): set "
+            "THREADKEEPER_QUEUE_REDIS_URL to one (e.g. redis://127.0.0.1:6380/0)"
+        )
+    return url
+
+
+def queue_connection(settings: Settings) -> redis.Redis:
+    return queue_client(queue_url(settings))

@@ -9,11 +9,11 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
-from test_store import Clock, blob, list_all, new_thread
+from store_support import Clock, blob, list_all, new_thread
 from threadkeeper import keys
-from threadkeeper.connection import async_client
-from threadkeeper.paging import ThreadPage
-from threadkeeper.store import ThreadStore
+from threadkeeper.store.connection import async_client
+from threadkeeper.store.paging import ThreadQuery
+from threadkeeper.store.thread_store import ThreadStore
 
 pytestmark = pytest.mark.anyio
 
@@ -87,7 +87,7 @@ async def test_pages_list_every_unwritten_thread_once_while_writes_go_on(
 
     task = asyncio.create_task(writer())
     seen: list[str] = []
-    page = ThreadPage(limit=7)
+    page = ThreadQuery(limit=7)
     try:
         while True:
             threads, cursor = await store.list_threads("acme", page)
@@ -95,7 +95,7 @@ async def test_pages_list_every_unwritten_thread_once_while_writes_go_on(
             await asyncio.sleep(0.001)
             if cursor is None:
                 break
-            page = ThreadPage.decode(cursor, 7)
+            page = ThreadQuery.decode(cursor, 7)
     finally:
         stop.set()
         await task
@@ -116,7 +116,7 @@ async def test_legacy_unsharded_indexes_are_adopted(store: ThreadStore) -> None:
     assert await store.redis.zscore(k.dirty, k.member) == 5
     assert await store.redis.zscore(k.activity, k.member) == 7
     assert await store.owed_purges(10) == [("acme", "gone", "deleted", 9)]
-    threads, _ = await store.list_threads("acme", ThreadPage())
+    threads, _ = await store.list_threads("acme", ThreadQuery())
     assert [x.thread.id for x in threads] == ["old"]
     assert not await store.redis.exists(keys.LEGACY_DIRTY_INDEX, "tk:idx:tenant:acme")
 

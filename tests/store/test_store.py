@@ -7,23 +7,14 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from store_support import Clock, blob, contents, list_all, make, new_thread
 from threadkeeper import keys
-from threadkeeper.codec import encode_turn, load_turn
-from threadkeeper.connection import async_client
-from threadkeeper.models import Thread
-from threadkeeper.paging import ThreadPage, TurnPage
-from threadkeeper.redis_server import ManagedRedis
-from threadkeeper.store import ThreadStore
+from threadkeeper.daemon.redis_server import ManagedRedis
+from threadkeeper.store.connection import async_client
+from threadkeeper.store.paging import ThreadQuery, TurnWindow
+from threadkeeper.store.thread_store import ThreadStore
 
 pytestmark = pytest.mark.anyio
-
-
-class Clock:
-    def __init__(self, start: int = 1_700_000_000_000) -> None:
-        self.now = start
-
-    def __call__(self) -> int:
-        return self.now
 
 
 @pytest.fixture
@@ -33,44 +24,10 @@ async def store(redis_url: str) -> AsyncIterator[ThreadStore]:
     await client.aclose()
 
 
-def blob(content: str, role: str = "user", at: int = 1) -> bytes:
-    turn = {"role": role, "content": content, "files": [], "images": [], "metadata": {}}
-    return encode_turn(turn, at)
-
-
-def new_thread(thread_id: str = "t1", tenant: str = "acme", n: int = 0, at: int = 1) -> Thread:
-    return Thread(
-        id=thread_id, tenant=tenant, created_at=at, updated_at=at, title=None, tool="chat",
-        metadata={}, parent_id=None, fork_seq=None, turn_count=n, byte_count=0, version=1,
-        archived_version=0, archived_at=None, dirty_since=at,
-    )  # fmt: skip
-
-
-async def make(store: ThreadStore, n: int, thread_id: str = "t1", tenant: str = "acme") -> None:
-    blobs = [blob(f"turn {i}") for i in range(1, n + 1)]
-    assert await store.create(new_thread(thread_id, tenant, n), blobs)
-
-
-async def list_all(store: ThreadStore, limit: int, tenant: str = "acme") -> list[str]:
-    """Every page of a tenant's listing, in order, by following the cursors."""
-    seen: list[str] = []
-    page = ThreadPage(limit=limit)
-    while True:
-        threads, cursor = await store.list_threads(tenant, page)
-        seen += [x.thread.id for x in threads]
-        if cursor is None:
-            return seen
-        page = ThreadPage.decode(cursor, limit)
-
-
-def contents(read_turns: list[tuple[int, bytes]]) -> list[str]:
-    return [load_turn(seq, b).content for seq, b in read_turns]
-
-
 async def test_create_then_read_back_in_both_orders(store: ThreadStore) -> None:
     await make(store, 5)
-    asc = await store.read("acme", "t1", TurnPage("asc", limit=10))
-    desc = await store.read("acme", "t1", TurnPage("desc", limit=10))
+    asc = await store.read("acme", "t1", TurnWindow("asc", limit=10))
+    desc = await store.read("acme", "t1", TurnWindow("desc", limit=10))
     assert asc is not None and desc is not None
     assert [s for s, _ in asc.turns] == [1, 2, 3, 4, 5]
     assert [s for s, _ in desc.turns] == [5, 4, 3, 2, 1]
@@ -81,21 +38,21 @@ async def test_create_then_read_back_in_both_orders(store: ThreadStore) -> None:
 async def test_paging_follows_seq_both_ways(store: ThreadStore) -> None:
     await make(store, 7)
     seen: list[int] = []
-    page: TurnPage | None = TurnPage("asc", limit=3)
+    page: TurnWindow | None = TurnWindow("asc", limit=3)
     while page is not None:
         read = await store.read("acme", "t1", page)
         assert read is not None
         seen += [s for s, _ in read.turns]
         page = page.next_after(read.turns[-1][0]) if read.more else None
     assert seen == [1, 2, 3, 4, 5, 6, 7]
-    window = await store.read("acme", "t1", TurnPage("desc", after=2, before=6, limit=10))
+    window = await store.read("acme", "t1", TurnWindow("desc", after=2, before=6, limit=10))
     assert window is not None and [s for s, _ in window.turns] == [5, 4, 3]
 
 
 async def test_create_refuses_an_existing_id(store: ThreadStore) -> None:
     await make(store, 1)
     assert not await store.create(new_thread(), [blob("again")])
-    read = await store.read("acme", "t1", TurnPage(limit=10))
+    read = await store.read("acme", "t1", TurnWindow(limit=10))
     assert read is not None and contents(read.turns) == ["turn 1"]
 
 
@@ -164,7 +121,7 @@ async def test_an_append_moves_its_own_index_entries(store: ThreadStore) -> None
     assert await store.redis.zscore(one.dirty, one.member) == created + 5_000  # since the first
     assert await store.redis.zscore(two.activity, two.member) == 1  # its updated_at
     assert await store.redis.zscore(two.listing, "t2") == 1
-    assert [t.thread.id for t in (await store.list_threads("acme", ThreadPage(limit=9)))[0]] == [
+    assert [t.thread.id for t in (await store.list_threads("acme", ThreadQuery(limit=9)))[0]] == [
         "t1", "t2"
     ]  # fmt: skip
 
@@ -214,7 +171,7 @@ async def test_concurrent_appends_to_one_thread_lose_nothing(store: ThreadStore)
     results = await asyncio.gather(*(writer(w) for w in range(writers)))
     all_seqs = sorted(s for seqs in results for s in seqs)
     assert all_seqs == list(range(1, writers * each + 1))
-    read = await store.read("acme", "t1", TurnPage(limit=1000))
+    read = await store.read("acme", "t1", TurnWindow(limit=1000))
     assert read is not None
     assert sorted(contents(read.turns)) == sorted(f"{w}-{i}" for w in range(8) for i in range(25))
 
@@ -241,9 +198,9 @@ async def test_listing_is_newest_first_paged_and_per_tenant(store: ThreadStore) 
         thread = new_thread(f"t{i}", at=1000 + i)
         assert await store.create(thread, [])
     await make(store, 1, "other", tenant="zeta")
-    first, cursor = await store.list_threads("acme", ThreadPage(limit=2))
+    first, cursor = await store.list_threads("acme", ThreadQuery(limit=2))
     assert [x.thread.id for x in first] == ["t4", "t3"] and cursor
-    rest, end = await store.list_threads("acme", ThreadPage.decode(cursor, 10))
+    rest, end = await store.list_threads("acme", ThreadQuery.decode(cursor, 10))
     assert [x.thread.id for x in rest] == ["t2", "t1", "t0"] and end is None
 
 
@@ -257,9 +214,9 @@ async def test_listing_pages_through_threads_with_equal_timestamps(store: Thread
 async def test_listing_filters_by_tool_and_drops_stale_entries(store: ThreadStore) -> None:
     await make(store, 0, "a")
     await store.redis.zadd(keys.thread_keys("acme", "ghost").listing, {"ghost": 5})
-    threads, _ = await store.list_threads("acme", ThreadPage(limit=10, tool="chat"))
+    threads, _ = await store.list_threads("acme", ThreadQuery(limit=10, tool="chat"))
     assert [x.thread.id for x in threads] == ["a"]
-    none, _ = await store.list_threads("acme", ThreadPage(limit=10, tool="other"))
+    none, _ = await store.list_threads("acme", ThreadQuery(limit=10, tool="other"))
     assert none == []
     assert await store.redis.zscore(keys.thread_keys("acme", "ghost").listing, "ghost") is None
 
@@ -310,7 +267,7 @@ async def test_writes_reload_their_script_after_redis_forgets_it(store: ThreadSt
     await store.redis.script_flush()
     result = await store.append("acme", "t1", [blob("after flush")], max_turns=9)
     assert (result.status, result.seqs) == ("ok", [2])
-    read = await store.read("acme", "t1", TurnPage(limit=10))
+    read = await store.read("acme", "t1", TurnWindow(limit=10))
     assert read is not None and contents(read.turns) == ["turn 1", "after flush"]
 
 

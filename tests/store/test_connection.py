@@ -12,9 +12,9 @@ import pytest
 import redis.asyncio
 
 from redis_cluster import RedisCluster
-from threadkeeper.connection import async_client, redis_errors
+from threadkeeper.daemon.redis_server import free_port
 from threadkeeper.errors import StoreError, StoreOutcomeUnknown, StoreUnavailable
-from threadkeeper.redis_server import free_port
+from threadkeeper.store.connection import async_client, redis_errors
 
 pytestmark = pytest.mark.anyio
 

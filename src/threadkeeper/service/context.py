@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from threadkeeper.paging import TurnPage
-from threadkeeper.service import ThreadService, ThreadView
+from threadkeeper.service import ThreadRead, ThreadService
+from threadkeeper.store.paging import TurnWindow
 from threadkeeper.wire.shapes import Turn
 
 _decode_turn = msgspec.json.Decoder(Turn).decode
@@ -17,7 +17,7 @@ _decode_turn = msgspec.json.Decoder(Turn).decode
 class Context:
     """The kept turns (oldest first), their cost, and the last page read (state, loss)."""
 
-    view: ThreadView
+    view: ThreadRead
     turns_json: list[bytes]
     tokens: int
 
@@ -37,7 +37,7 @@ def turn_cost(turn: Turn) -> int:
 async def fill_context(
     service: ThreadService, tenant: str, thread_id: str, budget: int, page_size: int
 ) -> Context:
-    page: TurnPage | None = TurnPage(order="desc", limit=page_size)
+    page: TurnWindow | None = TurnWindow(order="desc", limit=page_size)
     kept: list[bytes] = []
     used = 0
     while page is not None:
@@ -49,6 +49,6 @@ async def fill_context(
                 return Context(view, kept, used)
             used += cost
             kept.append(raw)
-        page = TurnPage.decode(view.next, page.limit) if view.next else None
+        page = TurnWindow.decode(view.next, page.limit) if view.next else None
     kept.reverse()
     return Context(view, kept, used)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from threadkeeper import keys
-from threadkeeper.connection import translated
 from threadkeeper.errors import StoreError
-from threadkeeper.store import ThreadStore
+from threadkeeper.store.connection import translated
+from threadkeeper.store.thread_store import ThreadStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from test_store import Clock, blob, make
+from store_support import Clock, blob, make
 from threadkeeper import keys
-from threadkeeper.revisions import RevisionStore
-from threadkeeper.store import ThreadStore
+from threadkeeper.store.edits import RevisionStore
+from threadkeeper.store.thread_store import ThreadStore
 
 pytestmark = pytest.mark.anyio
 

@@ -34,16 +34,17 @@ from pathlib import Path
 
 import uvicorn
 
-from threadkeeper import canary, metrics
+from threadkeeper import metrics
 from threadkeeper.api import create_app
-from threadkeeper.children import Child, Restarts
+from threadkeeper.auth import auth_summary, check_bind
+from threadkeeper.daemon.children import Child, Restarts
+from threadkeeper.daemon.home import HomeLock, RunInfo, run_file
+from threadkeeper.daemon.orphans import stop_orphans
+from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.errors import ConfigError
-from threadkeeper.home import HomeLock, RunInfo, run_file
-from threadkeeper.orphans import stop_orphans
-from threadkeeper.redis_server import ManagedRedis
-from threadkeeper.runtime import queue_url
 from threadkeeper.settings import LOG_FORMAT, PREFIX, Settings
-from threadkeeper.tokens import auth_summary, check_bind
+from threadkeeper.store import canary
+from threadkeeper.store.connection import queue_url
 
 log = logging.getLogger("threadkeeper.up")
 

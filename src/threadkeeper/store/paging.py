@@ -13,7 +13,7 @@ Order = Literal["asc", "desc"]
 
 
 @dataclass(frozen=True, slots=True)
-class TurnPage:
+class TurnWindow:
     """Which turns to read: seqs strictly between `after` and `before`, in `order`."""
 
     order: Order = "asc"
@@ -21,10 +21,10 @@ class TurnPage:
     before: int | None = None
     limit: int = 50
 
-    def next_after(self, last_seq: int) -> TurnPage:
+    def next_after(self, last_seq: int) -> TurnWindow:
         if self.order == "asc":
-            return TurnPage(self.order, last_seq, self.before, self.limit)
-        return TurnPage(self.order, self.after, last_seq, self.limit)
+            return TurnWindow(self.order, last_seq, self.before, self.limit)
+        return TurnWindow(self.order, self.after, last_seq, self.limit)
 
     def redis_range(self) -> tuple[str, str]:
         """(min, max) stream IDs, exclusive where bounded."""
@@ -36,7 +36,7 @@ class TurnPage:
         return _encode({"k": "t", "o": self.order, "a": self.after, "b": self.before})
 
     @classmethod
-    def decode(cls, cursor: str, limit: int) -> TurnPage:
+    def decode(cls, cursor: str, limit: int) -> TurnWindow:
         data = _decode(cursor, "t")
         if data.get("o") not in ("asc", "desc"):
             raise _bad_cursor()
@@ -44,7 +44,7 @@ class TurnPage:
 
 
 @dataclass(frozen=True, slots=True)
-class ThreadPage:
+class ThreadQuery:
     """Which threads to list: newest first, strictly after the (score, id) of the last seen.
 
     `prefix` keeps threads whose id, or whose title (ignoring case), starts with it;
@@ -84,7 +84,7 @@ class ThreadPage:
         return _encode(data)
 
     @classmethod
-    def decode(cls, cursor: str, limit: int) -> ThreadPage:
+    def decode(cls, cursor: str, limit: int) -> ThreadQuery:
         data = _decode(cursor, "l")
         if not isinstance(data.get("i"), str):
             raise _bad_cursor()

@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 import redis
 
 from threadkeeper import keys
-from threadkeeper.connection import sync_client
-from threadkeeper.jobqueue import QueueDispatch, make_queue
-from threadkeeper.runtime import Runtime, build_runtime, queue_connection, redis_url
+from threadkeeper.jobs.queue import QueueDispatch, make_queue
+from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
-from threadkeeper.sweeper import run_batch
-from threadkeeper.sweeper import sweep as sweep_once
+from threadkeeper.store.connection import queue_connection, redis_url, sync_client
+from threadkeeper.tiering.sweeper import run_batch
+from threadkeeper.tiering.sweeper import sweep as sweep_once
 
 T = TypeVar("T")
 

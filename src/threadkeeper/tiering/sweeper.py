@@ -21,11 +21,11 @@ from dataclasses import dataclass, replace
 from typing import Protocol
 
 from threadkeeper import keys
-from threadkeeper.connection import redis_errors
 from threadkeeper.errors import ArchiveUnavailable, ThreadkeeperError
 from threadkeeper.models import GoneReason
 from threadkeeper.settings import Settings
-from threadkeeper.store import ThreadStore
+from threadkeeper.store.connection import redis_errors
+from threadkeeper.store.thread_store import ThreadStore
 from threadkeeper.tiering import Tiering
 
 log = logging.getLogger(__name__)

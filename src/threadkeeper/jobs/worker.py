@@ -14,7 +14,7 @@ from redis.backoff import ExponentialWithJitterBackoff
 from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
 
-from threadkeeper.jobqueue import make_queue
+from threadkeeper.jobs.queue import make_queue
 from threadkeeper.settings import Settings
 
 log = logging.getLogger(__name__)

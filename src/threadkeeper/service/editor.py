@@ -16,8 +16,8 @@ import msgspec
 from threadkeeper.codec import deleted_marker, edited_turn, is_deleted, turn_json
 from threadkeeper.errors import Conflict, TurnNotFound
 from threadkeeper.models import Thread
-from threadkeeper.revisions import Revised, RevisionStore
 from threadkeeper.service import ThreadService, version_conflict
+from threadkeeper.store.edits import Revised, RevisionStore
 
 ATTEMPTS = 4  # compare-and-set retries when the turn changes under us
 

@@ -1,4 +1,4 @@
-"""Request and response plumbing shared by every route: bodies, params, problems."""
+"""What every HTTP surface (the API, the console) shares: bodies, params, problems, who asks."""
 
 from __future__ import annotations
 
@@ -20,6 +20,11 @@ from threadkeeper.errors import (
     RouteNotFound,
     ThreadkeeperError,
 )
+from threadkeeper.models import parse_rfc3339
+from threadkeeper.service import ThreadService
+from threadkeeper.settings import Settings
+from threadkeeper.store.paging import ThreadQuery
+from threadkeeper.wire.decode import check_id
 
 log = logging.getLogger("threadkeeper.api")
 
@@ -149,3 +154,67 @@ def choice_param(request: Request, name: str, choices: tuple[str, ...], default:
     if value not in choices:
         raise InvalidInput(f"query parameter {name}={value!r}: use one of {', '.join(choices)}")
     return value
+
+
+# What every route reads from its request: the app's parts, who asks, the common parameters.
+
+DEFAULT_PAGE = 50
+MAX_SEQ = 2**53  # far past any thread (THREADKEEPER_MAX_TURNS), inside Redis stream IDs
+MAX_IDEMPOTENCY_KEY = 255
+MAX_PREFIX = 128  # an id is at most 128 characters
+
+
+def thread_service(request: Request) -> ThreadService:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def app_settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def request_tenant(request: Request) -> str:
+    return request.app.state.auth.tenant_for(request.headers.get("authorization"))  # type: ignore[no-any-return]
+
+
+def path_thread_id(request: Request) -> str:
+    return check_id(request.path_params["thread_id"])
+
+
+def idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+        raise InvalidInput(
+            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+            field="Idempotency-Key",
+        )
+    return key
+
+
+def thread_page(params: Mapping[str, str], limit: int) -> ThreadQuery:
+    """The listing a query asks for: a cursor, or the filters of a first page."""
+    cursor = params.get("cursor")
+    if cursor:
+        return ThreadQuery.decode(cursor, limit)
+    prefix = params.get("prefix") or None
+    if prefix is not None and len(prefix) > MAX_PREFIX:
+        raise InvalidInput(f"prefix is over {MAX_PREFIX} characters", field="prefix")
+    return ThreadQuery(
+        limit,
+        params.get("tool") or None,
+        time_param(params, "updated_after"),
+        updated_before=time_param(params, "updated_before"),
+        prefix=prefix,
+    )
+
+
+def time_param(params: Mapping[str, str], name: str) -> int | None:
+    raw = params.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_rfc3339(raw)
+    except ValueError:
+        raise InvalidInput(
+            f"{name}={raw!r} is not an RFC 3339 time, e.g. 2026-01-31T12:00:00Z",
+            field=name,
+        ) from None

@@ -22,7 +22,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 
 from threadkeeper.errors import ConfigError
-from threadkeeper.jobqueue import FAILURE_TTL, RESULT_TTL
+from threadkeeper.jobs.queue import FAILURE_TTL, RESULT_TTL
 from threadkeeper.settings import Settings
 
 log = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from redis.commands.core import AsyncScript
 
 
 def _source(name: str) -> str:
-    return resources.files("threadkeeper").joinpath(f"lua/{name}.lua").read_text()
+    return resources.files("threadkeeper.store").joinpath(f"lua/{name}.lua").read_text()
 
 
 @dataclass(frozen=True, slots=True)

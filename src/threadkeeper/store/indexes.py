@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from threadkeeper import keys
-from threadkeeper.paging import ThreadPage
+from threadkeeper.store.paging import ThreadQuery
 
 Row = tuple[int, str]  # (score, id) of one listing entry
 FILTERED_BATCH = 512  # index rows read per round trip (all buckets) when a listing filters
@@ -163,7 +163,7 @@ class Indexes:
         return sum(replies[0::3]), sum(replies[1::3]), sum(replies[2::3])
 
 
-LiveCheck = Callable[[str, ThreadPage, list[Row]], Awaitable[tuple[list[T], list[str]]]]
+LiveCheck = Callable[[str, ThreadQuery, list[Row]], Awaitable[tuple[list[T], list[str]]]]
 
 
 @dataclass
@@ -180,7 +180,7 @@ def _order(row: Row) -> tuple[int, tuple[int, ...]]:
     return (-row[0], (*(-ord(c) for c in row[1]), 1))
 
 
-def _upper_bound(page: ThreadPage) -> float | str:
+def _upper_bound(page: ThreadQuery) -> float | str:
     """The highest score a page may list: the cursor's, or just under `updated_before`."""
     if page.last_score is not None:
         return page.last_score
@@ -203,7 +203,7 @@ class TenantListing(Generic[T]):
 
     redis: Any
     tenant: str
-    page: ThreadPage
+    page: ThreadQuery
     budget: int | None = None  # rows a filtered listing examines before it stops
     buckets: list[_Bucket] = field(default_factory=list)
     waiting: list[Row] = field(default_factory=list)

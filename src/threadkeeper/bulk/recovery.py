@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from threadkeeper import keys
 from threadkeeper.archive import Archive
-from threadkeeper.batch import Progress, Ref, Report, require_archive, tally
+from threadkeeper.bulk.operations import Progress, Ref, Report, require_archive, tally
 from threadkeeper.runtime import Runtime
 from threadkeeper.tiering import Held
 

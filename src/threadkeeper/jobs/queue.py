@@ -19,12 +19,12 @@ from rq import Queue, Retry
 from rq.exceptions import DuplicateJobError
 from rq.serializers import JSONSerializer
 
-from threadkeeper.runtime import queue_connection
 from threadkeeper.settings import Settings
+from threadkeeper.store.connection import queue_connection
 
 log = logging.getLogger(__name__)
 
-JOBS = "threadkeeper.jobs"
+JOBS = "threadkeeper.jobs.tasks"
 RETRY_INTERVALS = [1, 5, 15, 60, 300]
 RESULT_TTL = 600  # long enough that a duplicate id within a few ticks is still seen
 FAILURE_TTL = 7 * 86400

@@ -1,0 +1,1 @@
+"""Bulk operations of the CLI: archive/purge by selection, recover, export and import."""

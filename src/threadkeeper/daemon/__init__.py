@@ -1,0 +1,1 @@
+"""The daemon: `up` supervising Redis, API processes, worker and cron; its home."""
