@@ -139,6 +139,8 @@ class Settings:
     access_log: bool = False
     stop_timeout: float = 30
     api_processes: int = field(default_factory=auto_api_processes)  # how many `up` runs
+    mcp_answer_tokens: int = 8000  # the most one MCP tool answer or resource read may hold
+    mcp_search_results: int = 20  # the most threads one MCP `search` answers with
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -233,6 +235,8 @@ def _read(env: Mapping[str, str]) -> Settings:
         access_log=_parse_bool(PREFIX + "ACCESS_LOG", get("ACCESS_LOG") or "off"),
         stop_timeout=required_duration("STOP_TIMEOUT", 30),
         api_processes=parse_api_processes(PREFIX + "API_PROCESSES", get("API_PROCESSES")),
+        mcp_answer_tokens=integer("MCP_ANSWER_TOKENS", 8000),
+        mcp_search_results=integer("MCP_SEARCH_RESULTS", 20),
     )
 
 

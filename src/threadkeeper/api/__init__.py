@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from threadkeeper import ui
-from threadkeeper.api import conversations, edits, health, threads, tiering
+from threadkeeper.api import conversations, edits, health, mcp, threads, tiering
 from threadkeeper.api.schema import openapi_document
 from threadkeeper.auth import TokenAuth
 from threadkeeper.errors import ThreadkeeperError
@@ -49,7 +49,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         # collector's scans, which otherwise cost a third of a 10,000-turn read.
         gc.freeze()
         try:
-            async with health.monitor(app), ui.sampling(app):
+            async with health.monitor(app), ui.sampling(app), mcp.serving(app):
                 yield
         finally:
             if runtime is None:
@@ -63,6 +63,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         *conversations.routes,
         *tiering.routes,
         *health.routes,
+        Route(mcp.PATH, mcp.endpoint, methods=["GET", "POST", "DELETE"]),
         *ui.routes,
     ]
     app = Starlette(

@@ -33,7 +33,9 @@ EXIT_NOT_RUNNING = 4  # threadkeeper (or its Redis / archive) is not running or 
 HOME_KEY = "threadkeeper.daemon.home"
 
 # Each module registers its commands on `main` when imported.
-COMMAND_MODULES = ("daemon", "threads", "tokens", "workers", "tiering", "export", "health")
+COMMAND_MODULES = (
+    "daemon", "threads", "tokens", "workers", "tiering", "export", "health", "mcp",
+)  # fmt: skip
 
 
 def exit_code(exc: ThreadkeeperError) -> int:

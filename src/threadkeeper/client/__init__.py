@@ -32,12 +32,13 @@ from threadkeeper.client._types import (
     Page,
     Rehydrated,
     Thread,
+    ThreadList,
     Turn,
 )  # fmt: skip
 
 __all__ = [
     "Appended", "Archived", "AsyncClient", "Client", "Conflict", "Context", "InvalidRequest",
     "LimitExceeded", "Page", "Rehydrated", "Retries", "ServerError", "StoreFull", "Thread",
-    "ThreadExists", "ThreadNotFound", "ThreadkeeperError", "Turn", "Unauthorized",
+    "ThreadExists", "ThreadList", "ThreadNotFound", "ThreadkeeperError", "Turn", "Unauthorized",
     "Unavailable", "VersionConflict",
 ]  # fmt: skip

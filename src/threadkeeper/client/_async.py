@@ -19,6 +19,7 @@ from threadkeeper.client._types import (
     Page,
     Rehydrated,
     Thread,
+    ThreadList,
     Turn,
 )  # fmt: skip
 
@@ -37,11 +38,13 @@ class AsyncClient:
         *,
         timeout: float = 30.0,
         retries: b.Retries | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.url = b.base_url(url)
         self.retries = retries or b.Retries()
+        # `transport`: e.g. httpx.ASGITransport(app), to call an app in the same process.
         self._http = httpx.AsyncClient(
-            base_url=self.url, headers=b.auth_headers(token), timeout=timeout
+            base_url=self.url, headers=b.auth_headers(token), timeout=timeout, transport=transport
         )
 
     async def __aenter__(self) -> AsyncClient:
@@ -154,6 +157,20 @@ class AsyncClient:
             cursor = body.get("next")
             if not cursor:
                 return
+
+    async def thread_page(
+        self,
+        *,
+        tool: str | None = None,
+        prefix: str | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ThreadList:
+        """One page of the tenant's threads, most recently updated first; `next` for the rest."""
+        filters = b.ThreadFilter(tool, prefix, updated_after, updated_before)
+        return ThreadList.from_json((await self._send(b.list_call(filters, limit, cursor))).json())
 
     async def fork(self, thread_id: str, at_seq: int, *, id: str | None = None) -> Thread:
         return Page.from_json((await self._send(b.fork_call(thread_id, at_seq, id))).json()).thread

@@ -19,6 +19,7 @@ from threadkeeper.client._types import (
     Page,
     Rehydrated,
     Thread,
+    ThreadList,
     Turn,
 )  # fmt: skip
 
@@ -149,6 +150,20 @@ class Client:
             cursor = body.get("next")
             if not cursor:
                 return
+
+    def thread_page(
+        self,
+        *,
+        tool: str | None = None,
+        prefix: str | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ThreadList:
+        """One page of the tenant's threads, most recently updated first; `next` for the rest."""
+        filters = b.ThreadFilter(tool, prefix, updated_after, updated_before)
+        return ThreadList.from_json(self._send(b.list_call(filters, limit, cursor)).json())
 
     def fork(self, thread_id: str, at_seq: int, *, id: str | None = None) -> Thread:
         return Page.from_json(self._send(b.fork_call(thread_id, at_seq, id)).json()).thread

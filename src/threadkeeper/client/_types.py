@@ -124,6 +124,19 @@ class Page:
 
 
 @dataclass(frozen=True, slots=True)
+class ThreadList:
+    """One page of a listing; pass `next` back as `cursor` until it is None (a filtered page
+    may be empty with more to follow)."""
+
+    threads: list[Thread]
+    next: str | None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> ThreadList:
+        return cls([Thread.from_json(t) for t in body.get("threads") or []], body.get("next"))
+
+
+@dataclass(frozen=True, slots=True)
 class Appended:
     seqs: list[int]
     version: int

@@ -1,0 +1,57 @@
+"""POST /mcp: the MCP server over streamable HTTP, behind the API's own bearer tokens.
+
+A request without a valid token, while auth is on, is refused here with the API's 401
+problem, before the SDK sees it. The SDK's session manager runs stateless with JSON
+answers: with `up` running several API processes, any of them can serve any request.
+Each tool call then goes back into this app, in process, with the caller's own token
+(threadkeeper.mcp_server.backend), so a tenant's token reaches that tenant's threads only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from starlette.applications import Starlette
+from starlette.types import Receive, Scope, Send
+
+from threadkeeper.web import problem_response
+from threadkeeper.errors import ThreadkeeperError
+from threadkeeper.mcp_server import McpLimits, build_server
+from threadkeeper.mcp_server.backend import in_process_backend
+
+PATH = "/mcp"
+
+
+@asynccontextmanager
+async def serving(app: Starlette) -> AsyncIterator[None]:
+    """The session manager for one run of the app (the SDK's manager runs only once)."""
+    server = build_server(in_process_backend(app), McpLimits.from_settings(app.state.settings))
+    manager = StreamableHTTPSessionManager(server, stateless=True, json_response=True)
+    app.state.mcp = manager
+    async with manager.run():
+        yield
+
+
+class McpEndpoint:
+    """The ASGI app at /mcp (a class: Starlette would wrap a function as request -> response)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await _serve(scope, receive, send)
+
+
+async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
+    app = scope["app"]
+    headers = dict(scope["headers"])
+    authorization = headers.get(b"authorization", b"").decode("latin-1") or None
+    try:
+        app.state.auth.tenant_for(authorization)
+    except ThreadkeeperError as exc:
+        response = problem_response(exc, {"WWW-Authenticate": 'Bearer realm="threadkeeper"'})
+        await response(scope, receive, send)
+        return
+    await app.state.mcp.handle_request(scope, receive, send)
+
+
+endpoint = McpEndpoint()
