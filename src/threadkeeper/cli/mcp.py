@@ -19,5 +19,6 @@ def mcp_command() -> None:
     It calls the daemon at THREADKEEPER_URL (default http://127.0.0.1:8750) with
     THREADKEEPER_TOKEN, as the Python client does, and ends when the client closes.
     """
-    logging.getLogger("mcp").setLevel(logging.WARNING)  # stderr stays for what matters
+    for name in ("mcp", "httpx"):  # stderr keeps what matters, not a line per request
+        logging.getLogger(name).setLevel(logging.WARNING)
     anyio.run(serve_stdio, McpLimits.from_settings(base_settings()))

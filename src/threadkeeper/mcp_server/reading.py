@@ -7,6 +7,7 @@ from typing import Any
 
 from threadkeeper.client import Thread, ThreadkeeperError, ThreadNotFound, Unavailable
 from threadkeeper.mcp_server.answers import (
+    CHARS_PER_TOKEN,
     Fitted,
     budget_chars,
     cut_note,
@@ -66,9 +67,10 @@ def _next_page(args: ReadArgs, fitted: Fitted, *, more: bool) -> dict[str, Any] 
     return rest
 
 
-async def newest(backend: Backend, thread_id: str, tokens: int) -> dict[str, Any]:
-    """The newest turns within `tokens`, oldest first, as /context chooses them."""
-    thread, rows, notes = await _newest_rows(backend, thread_id, tokens)
+async def newest(backend: Backend, thread_id: str, tokens: int, wanted: int) -> dict[str, Any]:
+    """The newest turns within `wanted` tokens as /context counts them (and within the
+    answer's `tokens`), oldest first."""
+    thread, rows, notes = await _newest_rows(backend, thread_id, tokens, wanted)
     body: dict[str, Any] = {"thread": thread_summary(thread, backend.url), "turns": rows}
     body["next"] = _older(thread_id, rows, thread)
     if body["next"] is not None:
@@ -99,11 +101,12 @@ async def document(backend: Backend, thread_id: str, tokens: int) -> dict[str, A
 
 
 async def _newest_rows(
-    backend: Backend, thread_id: str, tokens: int
+    backend: Backend, thread_id: str, tokens: int, wanted: int | None = None
 ) -> tuple[Thread, list[dict[str, Any]], list[str]]:
     room = budget_chars(tokens)
     # /context counts content only; the rows' keys cost more, so fit them again here.
-    found = await backend.context(thread_id, max(room // 4, 1))
+    content = max(room // CHARS_PER_TOKEN, 1)
+    found = await backend.context(thread_id, content if wanted is None else min(wanted, content))
     fitted = fit_turns(list(reversed(found.turns)), room)
     rows = list(reversed(fitted.rows))
     notes = _missing(found.missing_turns)

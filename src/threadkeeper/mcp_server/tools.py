@@ -68,8 +68,7 @@ async def list_threads(backend: Backend, args: ListArgs, limits: McpLimits) -> d
 
 async def read_thread(backend: Backend, args: ReadArgs, limits: McpLimits) -> dict[str, Any]:
     if args.max_tokens is not None:
-        budget = min(args.max_tokens, limits.answer_tokens)
-        return await reading.newest(backend, args.id, budget)
+        return await reading.newest(backend, args.id, limits.answer_tokens, args.max_tokens)
     return await reading.page(backend, args, limits.answer_tokens)
 
 
