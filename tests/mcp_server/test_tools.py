@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import redis
-from conftest import Connect, call, fail
-from live_server import LiveServer
 from mcp.shared.exceptions import MCPError
+from mcp_support import Connect, call, fail
 from mcp_types import PaginatedRequestParams
 
+from live_server import LiveServer
 from threadkeeper import keys
 from threadkeeper.client import Client
 

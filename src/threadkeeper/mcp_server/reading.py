@@ -55,7 +55,7 @@ def _next_page(args: ReadArgs, fitted: Fitted, *, more: bool) -> dict[str, Any] 
     if not fitted.rows or (fitted.complete and not more):
         return None
     last = fitted.rows[-1]["seq"]
-    rest: dict[str, Any] = {"id": args.id, "order": args.order}
+    rest: dict[str, Any] = {"id": args.id, "order": args.order, "limit": args.limit}
     if args.order == "asc":
         rest["after"] = last
         if args.before is not None:
