@@ -8,6 +8,7 @@ standalone test Redis, an archive job is run by an RQ worker in this process.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import uuid
@@ -159,6 +160,20 @@ def _listing(d: _Driver, ids: list[str]) -> None:
     d.call("GET", "/v1/threads?prefix=r&updated_after=2020-01-01T00:00:00Z", 200)
 
 
+def _mcp(d: _Driver, ids: list[str]) -> None:
+    """/mcp, stateless: each tool call goes back into the app with the caller's token."""
+    accept = {"accept": "application/json, text/event-stream"}
+    init = {"protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "test", "version": "0"}}  # fmt: skip
+    d.call("POST", "/mcp", 200, headers=accept,
+           json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": init})  # fmt: skip
+    call = {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "list_threads", "arguments": {"limit": 100}}}  # fmt: skip
+    answer = d.call("POST", "/mcp", 200, headers=accept, json=call)
+    listed = json.loads(answer.json()["result"]["content"][0]["text"])["threads"]
+    assert set(ids) <= {t["id"] for t in listed}
+
+
 def _conversations(d: _Driver) -> None:
     item = {"type": "message", "role": "user", "content": "hello"}
     conv = d.call("POST", "/v1/conversations", 200, json={"items": [item]}).json()["id"]
@@ -209,6 +224,7 @@ def test_every_route_on_the_cluster_with_threads_on_every_master(
         _threads(driver, thread_id)
     driver.run_queued_jobs()  # the three queued archives, on the cluster
     _listing(driver, ids)
+    _mcp(driver, ids)
     for thread_id in ids:
         driver.call("DELETE", f"/v1/threads/{thread_id}", 204)
     _conversations(driver)

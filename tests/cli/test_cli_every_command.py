@@ -172,8 +172,32 @@ def _serve(r: Run) -> None:
         found = httpx.get(f"{base}/v1/threads/{r.ids[1]}", timeout=30,
                           headers={"authorization": f"Bearer {r.token}"})  # fmt: skip
         assert found.status_code == 200, found.text
+        _mcp(r, base)
     finally:
         assert _stop(process) == 0
+
+
+def _mcp(r: Run, base: str) -> None:
+    """`mcp` on stdio against that daemon: the handshake, one tool call, then stdin closes."""
+    r.ran.add("mcp")
+    env = clean_env(**r.tk.env, THREADKEEPER_URL=base, THREADKEEPER_TOKEN=r.token)
+    process = subprocess.Popen([sys.executable, "-m", "threadkeeper", "mcp"], env=env,
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    assert process.stdin is not None and process.stdout is not None
+    params = {"protocolVersion": "2025-06-18", "capabilities": {},
+              "clientInfo": {"name": "test", "version": "0"}}  # fmt: skip
+    for message in ({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": params},
+                    {"jsonrpc": "2.0", "method": "notifications/initialized"},
+                    {"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                     "params": {"name": "list_threads", "arguments": {}}}):  # fmt: skip
+        process.stdin.write(json.dumps(message).encode() + b"\n")
+    process.stdin.flush()
+    answers = [json.loads(process.stdout.readline()) for _ in range(2)]
+    process.communicate(timeout=WAIT)  # closes stdin: the client going away
+    assert process.returncode == 0
+    listed = json.loads(answers[1]["result"]["content"][0]["text"])["threads"]
+    assert sorted(t["id"] for t in listed) == sorted(r.ids)
 
 
 def _jobs(r: Run) -> None:

@@ -63,7 +63,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         *conversations.routes,
         *tiering.routes,
         *health.routes,
-        Route(mcp.PATH, mcp.endpoint, methods=["GET", "POST", "DELETE"]),
+        Route(mcp.PATH, mcp.endpoint, methods=["POST"]),  # stateless: no GET stream, no DELETE
         *ui.routes,
     ]
     app = Starlette(

@@ -9,15 +9,16 @@ Each tool call then goes back into this app, in process, with the caller's own t
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from starlette.applications import Starlette
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
+from threadkeeper.errors import InvalidInput, ThreadkeeperError
 from threadkeeper.web import problem_response
-from threadkeeper.errors import ThreadkeeperError
 from threadkeeper.mcp_server import McpLimits, build_server
 from threadkeeper.mcp_server.backend import in_process_backend
 
@@ -51,7 +52,42 @@ async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
         response = problem_response(exc, {"WWW-Authenticate": 'Bearer realm="threadkeeper"'})
         await response(scope, receive, send)
         return
-    await app.state.mcp.handle_request(scope, receive, send)
+    await app.state.mcp.handle_request(scope, receive, _problems(scope, receive, send))
+
+
+def _problems(scope: Scope, receive: Receive, send: Send) -> Send:
+    """`send`, with the SDK's refusals (plain text or JSON-RPC, 4xx) turned into the API's
+    problem+json, as every other route answers: what went wrong and what to send instead."""
+    refused: Message | None = None
+    body: list[bytes] = []
+
+    async def forward(message: Message) -> None:
+        nonlocal refused
+        if message["type"] == "http.response.start" and message["status"] >= 400:
+            refused = message
+            return
+        if refused is None or message["type"] != "http.response.body":
+            await send(message)
+            return
+        body.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            problem = _refusal(refused["status"], b"".join(body))
+            await problem_response(problem)(scope, receive, send)
+
+    return forward
+
+
+def _refusal(status: int, body: bytes) -> ThreadkeeperError:
+    try:
+        said = json.loads(body)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        said = body.decode("utf-8", "replace").strip()
+    problem = InvalidInput(
+        f"MCP: {said or f'HTTP {status}'}. POST one JSON-RPC 2.0 message with Content-Type: "
+        "application/json and Accept: application/json, text/event-stream (docs/MCP.md)"
+    )
+    problem.status = 400 if status in (406, 415) else status  # as documented in /openapi.json
+    return problem
 
 
 endpoint = McpEndpoint()

@@ -169,6 +169,11 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         "Links to the API (a browser, asking for text/html, is sent to the console at /ui)",
         {200: ("application/json", {"type": "object"})}, tenant=False,
     ),
+    ("/mcp", "post"): Operation(
+        "MCP over streamable HTTP (stateless, JSON answers): a JSON-RPC 2.0 message in, its "
+        "answer out; the tools and resources are in docs/MCP.md",
+        {200: ("application/json", {"type": "object"})},
+    ),
     ("/openapi.json", "get"): Operation(
         "This document", {200: ("application/json", {"type": "object"})}, tenant=False
     ),
