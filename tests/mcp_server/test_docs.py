@@ -15,8 +15,8 @@ import pytest
 from mcp_support import THREADKEEPER, call, over_http, over_stdio
 
 from live_server import LiveServer
+from threadkeeper.auth import add_token
 from threadkeeper.client import Client
-from threadkeeper.tokens import add_token
 
 pytestmark = pytest.mark.anyio
 

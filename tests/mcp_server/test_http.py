@@ -12,8 +12,8 @@ from mcp.shared.exceptions import MCPError
 from mcp_support import call, fail, over_http
 
 from live_server import LiveServer
+from threadkeeper.auth import add_token
 from threadkeeper.client import Client
-from threadkeeper.tokens import add_token
 
 pytestmark = pytest.mark.anyio
 

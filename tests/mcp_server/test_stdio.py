@@ -13,7 +13,7 @@ from mcp_support import THREADKEEPER, call, fail, over_stdio, stdio_env
 import leaks
 from live_server import LiveServer
 from threadkeeper.client import Client
-from threadkeeper.redis_server import free_port
+from threadkeeper.daemon.redis_server import free_port
 
 INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
     "protocolVersion": "2025-06-18", "capabilities": {},

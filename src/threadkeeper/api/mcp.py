@@ -18,9 +18,9 @@ from starlette.applications import Starlette
 from starlette.types import Message, Receive, Scope, Send
 
 from threadkeeper.errors import InvalidInput, ThreadkeeperError
-from threadkeeper.web import problem_response
 from threadkeeper.mcp_server import McpLimits, build_server
 from threadkeeper.mcp_server.backend import in_process_backend
+from threadkeeper.web import problem_response
 
 PATH = "/mcp"
 
