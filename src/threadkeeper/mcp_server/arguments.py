@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-
-def _id() -> str:
-    return Field(description="A thread id, as search or list_threads give it")  # type: ignore[no-any-return]
+ThreadId = Annotated[str, Field(description="A thread id, as search or list_threads give it")]
 
 
 class SearchArgs(BaseModel):
@@ -20,7 +18,7 @@ class SearchArgs(BaseModel):
 
 
 class FetchArgs(BaseModel):
-    id: str = _id()
+    id: ThreadId
 
 
 class ListArgs(BaseModel):
@@ -33,7 +31,7 @@ class ListArgs(BaseModel):
 
 
 class ReadArgs(BaseModel):
-    id: str = _id()
+    id: ThreadId
     order: Literal["asc", "desc"] = Field("asc", description="Oldest first, or newest first")
     after: int | None = Field(None, ge=0, description="Only turns with a seq above this")
     before: int | None = Field(None, ge=1, description="Only turns with a seq below this")
@@ -52,7 +50,7 @@ class TurnIn(BaseModel):
 
 
 class AppendArgs(BaseModel):
-    id: str = _id()
+    id: ThreadId
     turns: list[TurnIn] = Field(min_length=1)
     expected_version: int | None = Field(
         None, ge=0, description="Refuse the append if the thread changed since this version"
@@ -63,6 +61,6 @@ class AppendArgs(BaseModel):
 
 
 class ForkArgs(BaseModel):
-    id: str = _id()
+    id: ThreadId
     at_seq: int = Field(ge=0, description="The new thread keeps turns 1..at_seq")
     new_id: str | None = Field(None, description="The new thread's id; one is made if omitted")
