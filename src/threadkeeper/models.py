@@ -135,6 +135,7 @@ class Thread:
     # written after seq `gap_after` and before `gap_until` (ms) may be missing.
     gap_after: int | None = None
     gap_until: int | None = None
+    user_id: str | None = None  # the thread's owner inside its tenant (None: the tenant's)
 
     @classmethod
     def from_hash(cls, raw: Mapping[Any, Any]) -> Thread:
@@ -158,6 +159,7 @@ class Thread:
             touched_at=_int(h.get("touched_at")),
             gap_after=_int(h.get("gap_after")),
             gap_until=_int(h.get("gap_until")),
+            user_id=_str(h.get("user_id")) or None,
         )
 
     def to_hash(self) -> dict[str, str | int]:
@@ -182,6 +184,8 @@ class Thread:
         }
         if self.gap_after is not None and self.gap_until is not None:
             fields |= {"gap_after": self.gap_after, "gap_until": self.gap_until}
+        if self.user_id is not None:  # absent, not '': older snapshots and hashes read alike
+            fields["user_id"] = self.user_id
         return fields
 
     @property

@@ -47,7 +47,7 @@ THREAD_REQUIRED = ("id", "tenant", "created_at", "updated_at", "version", "turn_
 # Served by the API, and describing this store rather than the thread: not imported.
 THREAD_LOCAL = frozenset({"state", "bytes", "archived_version", "archived_at"})
 THREAD_FIELDS = frozenset(THREAD_REQUIRED) | THREAD_LOCAL | {
-    "title", "tool", "metadata", "parent_id", "fork_seq", "possibly_missing",
+    "title", "tool", "metadata", "parent_id", "fork_seq", "possibly_missing", "user_id",
 }  # fmt: skip
 MAX_IDEMPOTENCY_KEY = 256
 
@@ -109,6 +109,9 @@ def _parse_thread(raw: object, limits: Limits, byte_count: int) -> Thread:
         raise InvalidInput(f"thread has fields threadkeeper does not know: {', '.join(unknown)}")
     check_id(raw["id"])
     check_id(raw["tenant"], "tenant")
+    user_id = raw.get("user_id")
+    if user_id is not None:
+        check_id(user_id, "thread.user_id")
     metadata = raw.get("metadata") or {}
     if not isinstance(metadata, dict):
         raise InvalidInput("thread.metadata must be a JSON object")
@@ -124,7 +127,7 @@ def _parse_thread(raw: object, limits: Limits, byte_count: int) -> Thread:
         metadata=metadata, parent_id=raw.get("parent_id"),
         fork_seq=_whole(raw, "fork_seq", optional=True), turn_count=_whole(raw, "turn_count"),
         byte_count=byte_count, version=_whole(raw, "version"), archived_version=0,
-        archived_at=None, dirty_since=now, touched_at=now, **_gap(raw),
+        archived_at=None, dirty_since=now, touched_at=now, user_id=user_id, **_gap(raw),
     )  # fmt: skip
     if thread.version < 1 or thread.created_at < 1 or thread.updated_at < thread.created_at:
         raise InvalidInput("thread version, created_at or updated_at is out of range")

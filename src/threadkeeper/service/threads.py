@@ -91,7 +91,7 @@ class ThreadService(TierOutcomes):
             id=new.id or _default_id(tenant, idempotency_key), tenant=tenant, created_at=now,
             updated_at=now, title=new.title, tool=new.tool, metadata=new.metadata, parent_id=None,
             fork_seq=None, turn_count=len(blobs), byte_count=sum(map(len, blobs)), version=1,
-            archived_version=0, archived_at=None, dirty_since=now,
+            archived_version=0, archived_at=None, dirty_since=now, user_id=new.user_id,
         )  # fmt: skip
         stored, created = await self._create(thread, blobs, idempotency_key, digest)
         if created:
@@ -237,7 +237,7 @@ class ThreadService(TierOutcomes):
             title=parent.title, tool=parent.tool, metadata=parent.metadata,
             parent_id=parent.id, fork_seq=at_seq, turn_count=len(blobs),
             byte_count=sum(map(len, blobs)), version=1, archived_version=0, archived_at=None,
-            dirty_since=now,
+            dirty_since=now, user_id=parent.user_id,
         )  # fmt: skip
         created, _ = await self._create(thread, blobs, None, "")
         return self._first_page(created, blobs)

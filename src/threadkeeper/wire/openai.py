@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 
 from msgspec import UNSET, Meta, Struct, UnsetType
 
-from threadkeeper.wire.shapes import Label, Metadata, Text, ThreadInfo, TurnIn, WholeNumber
+from threadkeeper.wire.shapes import Id, Label, Metadata, Text, ThreadInfo, TurnIn, WholeNumber
 
 Item = Annotated[dict[str, Any], Meta(title="ConversationItem", description="an item object")]
 Items = Annotated[list[Item], Meta(description="a list of item objects")]
@@ -62,6 +62,7 @@ class ThreadPatch(Struct, forbid_unknown_fields=True, kw_only=True):
 
     title: Label | None | UnsetType = UNSET
     metadata: Metadata | UnsetType = UNSET
+    user_id: Id | None | UnsetType = UNSET  # a tenant-wide token only; null: the tenant's
     expected_version: WholeNumber | None = None
 
 

@@ -67,6 +67,7 @@ class NewThread(Struct, forbid_unknown_fields=True, kw_only=True):
     tool: Label | None = None
     metadata: Metadata = {}
     turns: TurnList = []
+    user_id: Id | None = None
 
 
 class NewTurns(Struct, forbid_unknown_fields=True, kw_only=True):
@@ -128,6 +129,7 @@ class ThreadInfo(Struct, kw_only=True):
     archived_version: int
     archived_at: Time | None
     possibly_missing: PossiblyMissing | None = None
+    user_id: str | None = None
 
 
 # A page's turns go out as the stored JSON, joined: never decoded to be re-encoded.

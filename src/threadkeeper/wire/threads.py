@@ -19,6 +19,7 @@ def thread_info(thread: Thread, state: ThreadState) -> ThreadInfo:
         bytes=thread.byte_count, version=thread.version, parent_id=thread.parent_id,
         fork_seq=thread.fork_seq, state=state.value, archived_version=thread.archived_version,
         archived_at=rfc3339(thread.archived_at), possibly_missing=_gap(thread),
+        user_id=thread.user_id,
     )  # fmt: skip
 
 
