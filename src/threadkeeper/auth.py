@@ -5,7 +5,9 @@ The tokens file is THREADKEEPER_TOKENS_FILE, else `<home>/tokens.json`: the file
 variable names a file, or when the home's file exists (it then stays on even with
 no token left in it: every request gets 401 until one is added).
 
-The file is JSON: {"tokens": [{"id", "tenant", "sha256", "created_at"}]}. Only the
+The file is JSON: {"tokens": [{"id", "tenant", "sha256", "created_at", "user"}]}: a
+token with a `user` acts as that user inside its tenant (it sees only the threads that
+user owns), one without (older files too) acts for the whole tenant. Only the
 SHA-256 of a token is kept; a presented token is hashed and compared with every
 entry in constant time. The daemon re-reads the file when it changes, so
 `threadkeeper tokens add|revoke` takes effect without a restart.
@@ -23,7 +25,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from threadkeeper.errors import ConfigError, Unauthorized
+from threadkeeper.errors import ConfigError, Forbidden, Unauthorized
+from threadkeeper.models import Caller
 from threadkeeper.settings import Settings
 from threadkeeper.wire.decode import check_id
 
@@ -36,6 +39,7 @@ class TokenEntry:
     tenant: str
     sha256: str
     created_at: str
+    user: str | None = None  # None: the whole tenant
 
 
 def _digest(token: str) -> str:
@@ -64,15 +68,19 @@ def save_entries(path: Path, entries: list[TokenEntry]) -> None:
     tmp.replace(path)
 
 
-def add_token(path: Path, tenant: str) -> tuple[TokenEntry, str]:
-    """Create a token for `tenant`; returns the entry and the token (shown once)."""
+def add_token(path: Path, tenant: str, user: str | None = None) -> tuple[TokenEntry, str]:
+    """Create a token for `tenant` (for one `user` in it, if given); returns the entry and
+    the token (shown once)."""
     check_id(tenant, "tenant")
+    if user is not None:
+        check_id(user, "user")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     entry = TokenEntry(
         id=secrets.token_hex(4),
         tenant=tenant,
         sha256=_digest(token),
         created_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        user=user,
     )
     save_entries(path, [*load_entries(path), entry])
     return entry, token
@@ -126,10 +134,26 @@ class TokenAuth:
         self._checked = time.monotonic()
 
     def tenant_for(self, authorization: str | None) -> str:
+        """The tenant of a tenant-wide token; a user token is refused (403).
+
+        For a surface that has not learned about users yet: it then fails closed instead
+        of showing a user every thread of the tenant. Use `caller_for`.
+        """
+        caller = self.caller_for(authorization)
+        if not caller.tenant_wide:
+            raise Forbidden(
+                f"this token acts as user {caller.user_id!r} and this surface serves "
+                "tenant-wide tokens only: use a token made without --user",
+                user_id=caller.user_id,
+            )
+        return caller.tenant
+
+    def caller_for(self, authorization: str | None) -> Caller:
+        """Who presents this Authorization header: a tenant, and maybe one user in it."""
         if time.monotonic() - self._checked > self.RELOAD_EVERY:
             self._reload()
         if not self.enabled:
-            return self.default_tenant
+            return Caller(self.default_tenant)
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized(
@@ -138,14 +162,14 @@ class TokenAuth:
             )
         return self._match(_digest(token.strip()))
 
-    def _match(self, digest: str) -> str:
-        tenant = None
+    def _match(self, digest: str) -> Caller:
+        caller = None
         for entry in self._entries:  # every entry compared: no early exit to time
             if hmac.compare_digest(entry.sha256, digest):
-                tenant = entry.tenant
-        if tenant is None:
+                caller = Caller(entry.tenant, entry.user)
+        if caller is None:
             raise Unauthorized("this bearer token is unknown or revoked")
-        return tenant
+        return caller
 
 
 def _is_loopback(host: str) -> bool:

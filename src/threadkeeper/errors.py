@@ -11,6 +11,7 @@
     ├── RouteNotFound                     404  (no route for the path)
     ├── MethodNotAllowed                  405
     ├── CrossSiteRequest                  403  (a console form not from the console)
+    ├── Forbidden                         403  (a user token asking for another user)
     ├── ThreadNotFound                    404  (reason: never_stored | deleted | retention)
     │   └── TurnNotFound                  404  (no such turn or item, or it was deleted)
     ├── Conflict                          409
@@ -108,6 +109,12 @@ class CrossSiteRequest(ThreadkeeperError):
     status = 403
     title = "Cross-site request refused"
     slug = "cross-site"
+
+
+class Forbidden(ThreadkeeperError):
+    status = 403
+    title = "Forbidden"
+    slug = "forbidden"
 
 
 class RouteNotFound(ThreadkeeperError):

@@ -200,6 +200,26 @@ class Thread:
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is asking: a tenant, and inside it one user, or (user_id None) the whole tenant.
+
+    Every surface resolves its credentials to one Caller and hands it down; a user
+    caller sees only the threads it owns, as if no other thread existed.
+    """
+
+    tenant: str
+    user_id: str | None = None
+
+    @property
+    def tenant_wide(self) -> bool:
+        return self.user_id is None
+
+    def sees(self, owner: str | None) -> bool:
+        """True for a thread owned by `owner` (None: the tenant's own, no user's)."""
+        return self.user_id is None or owner == self.user_id
+
+
+@dataclass(frozen=True, slots=True)
 class Tombstone:
     """What is left of a thread that was removed on purpose."""
 

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Mapping
 
 import msgspec
+from starlette.datastructures import QueryParams
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -20,11 +21,12 @@ from threadkeeper.errors import (
     RouteNotFound,
     ThreadkeeperError,
 )
-from threadkeeper.models import parse_rfc3339
+from threadkeeper.models import Caller, parse_rfc3339
 from threadkeeper.service import ThreadService
 from threadkeeper.settings import Settings
 from threadkeeper.store.paging import ThreadQuery
 from threadkeeper.wire.decode import check_id
+from threadkeeper.wire.shapes import MAX_LABEL
 
 log = logging.getLogger("threadkeeper.api")
 
@@ -162,6 +164,8 @@ DEFAULT_PAGE = 50
 MAX_SEQ = 2**53  # far past any thread (THREADKEEPER_MAX_TURNS), inside Redis stream IDs
 MAX_IDEMPOTENCY_KEY = 255
 MAX_PREFIX = 128  # an id is at most 128 characters
+METADATA_PARAM = "metadata."
+MAX_METADATA_FILTERS = 8
 
 
 def thread_service(request: Request) -> ThreadService:
@@ -172,12 +176,29 @@ def app_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+def request_caller(request: Request) -> Caller:
+    """Who is asking: the tenant and, for a user token, the user (models.Caller)."""
+    return request.app.state.auth.caller_for(request.headers.get("authorization"))  # type: ignore[no-any-return]
+
+
 def request_tenant(request: Request) -> str:
+    """The tenant of a tenant-wide token (a user token: 403). Routes use `request_caller`."""
     return request.app.state.auth.tenant_for(request.headers.get("authorization"))  # type: ignore[no-any-return]
 
 
 def path_thread_id(request: Request) -> str:
     return check_id(request.path_params["thread_id"])
+
+
+async def visible_thread(
+    request: Request, param: str = "thread_id", what: str = "thread id"
+) -> tuple[str, str]:
+    """(tenant, id) of the thread the path names, once the caller may see it: every route
+    on one thread starts here (service.access says why)."""
+    caller = request_caller(request)
+    thread_id = check_id(request.path_params[param], what)
+    await thread_service(request).access.check(caller, thread_id)
+    return caller.tenant, thread_id
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -198,13 +219,38 @@ def thread_page(params: Mapping[str, str], limit: int) -> ThreadQuery:
     prefix = params.get("prefix") or None
     if prefix is not None and len(prefix) > MAX_PREFIX:
         raise InvalidInput(f"prefix is over {MAX_PREFIX} characters", field="prefix")
+    user_id = params.get("user_id") or None
     return ThreadQuery(
         limit,
         params.get("tool") or None,
         time_param(params, "updated_after"),
         updated_before=time_param(params, "updated_before"),
         prefix=prefix,
+        user_id=None if user_id is None else check_id(user_id, "user_id"),
+        metadata=metadata_params(params),
     )
+
+
+def metadata_params(params: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    """`metadata.KEY=VALUE` query parameters (repeatable, all must hold), as (key, value)."""
+    items = params.multi_items() if isinstance(params, QueryParams) else params.items()
+    pairs = tuple(
+        (name.removeprefix(METADATA_PARAM), value)
+        for name, value in items
+        if name.startswith(METADATA_PARAM)
+    )
+    if len(pairs) > MAX_METADATA_FILTERS:
+        raise InvalidInput(
+            f"at most {MAX_METADATA_FILTERS} metadata.KEY=VALUE filters per listing",
+            field="metadata",
+        )
+    if any(not key or len(key) > MAX_PREFIX or len(value) > MAX_LABEL for key, value in pairs):
+        raise InvalidInput(
+            f"metadata.KEY=VALUE: name a key of 1-{MAX_PREFIX} characters and a value of at "
+            f"most {MAX_LABEL}, e.g. metadata.project=apollo",
+            field="metadata",
+        )
+    return pairs
 
 
 def time_param(params: Mapping[str, str], name: str) -> int | None:

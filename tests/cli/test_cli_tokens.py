@@ -64,3 +64,14 @@ def test_add_refuses_a_bad_tenant(tk: Harness, tokens_file: Path) -> None:
 def test_without_a_tokens_file_the_home_holds_it(tk: Harness, tmp_path: Path) -> None:
     tk("tokens", "add", "--tenant", "acme")
     assert (tmp_path / "home" / "tokens.json").exists()
+
+
+def test_a_user_token_acts_as_that_user(tk: Harness, tokens_file: Path) -> None:
+    added = tk("tokens", "add", "--tenant", "acme", "--user", "alice")
+    assert "user 'alice' of tenant 'acme'" in added.stderr
+    token = added.stdout.strip()
+    with tk.api(tokens_file=tokens_file) as client:
+        made = client.post("/v1/threads", json={}, headers={"Authorization": f"Bearer {token}"})
+        assert made.json()["thread"]["user_id"] == "alice"
+    assert tk("tokens", "list").stdout.split()[-2:] == ["user", "alice"]
+    assert "user" in tk("tokens", "add", "--tenant", "acme", "--user", "a:b", code=2).stderr

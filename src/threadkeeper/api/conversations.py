@@ -26,11 +26,12 @@ from threadkeeper.web import (
     idempotency_key,
     int_param,
     read_body,
-    request_tenant,
+    request_caller,
     thread_service,
+    visible_thread,
     wire_response,
 )
-from threadkeeper.wire.decode import check_id, decode_body
+from threadkeeper.wire.decode import decode_body
 from threadkeeper.wire.openai import (
     Conversation,
     ConversationCreate,
@@ -90,8 +91,9 @@ def _conversations(request: Request) -> Conversations:
     return Conversations(thread_service(request))
 
 
-def _conv_id(request: Request) -> str:
-    return check_id(request.path_params["conversation_id"], "conversation id")
+async def _conversation(request: Request) -> tuple[str, str]:
+    """(tenant, id) of the conversation the path names, once the caller may see it."""
+    return await visible_thread(request, "conversation_id", "conversation id")
 
 
 def check_openai_metadata(value: object) -> dict[str, Any]:
@@ -114,23 +116,25 @@ def check_openai_metadata(value: object) -> dict[str, Any]:
 
 @openai_errors
 async def create(request: Request) -> Response:
-    tenant = request_tenant(request)
+    caller = request_caller(request)
     body = decode_body(await read_body(request), ConversationCreate)
     turns = check_items(body.items, app_settings(request).limits)
     metadata = check_openai_metadata(body.metadata)
-    thread = await _conversations(request).create(tenant, turns, metadata, idempotency_key(request))
+    thread = await _conversations(request).create(
+        caller.tenant, turns, metadata, idempotency_key(request), user_id=caller.user_id
+    )
     return wire_response(conversation_body(thread))
 
 
 @openai_errors
 async def retrieve(request: Request) -> Response:
-    thread = await _conversations(request).retrieve(request_tenant(request), _conv_id(request))
+    thread = await _conversations(request).retrieve(*await _conversation(request))
     return wire_response(conversation_body(thread))
 
 
 @openai_errors
 async def update(request: Request) -> Response:
-    tenant, conv_id = request_tenant(request), _conv_id(request)
+    tenant, conv_id = await _conversation(request)
     body = decode_body(await read_body(request), ConversationUpdate)
     metadata = check_openai_metadata(body.metadata)
     thread = await _conversations(request).update(tenant, conv_id, metadata)
@@ -139,14 +143,14 @@ async def update(request: Request) -> Response:
 
 @openai_errors
 async def delete(request: Request) -> Response:
-    conv_id = _conv_id(request)
-    await _conversations(request).delete(request_tenant(request), conv_id)
+    tenant, conv_id = await _conversation(request)
+    await _conversations(request).delete(tenant, conv_id)
     return wire_response(ConversationDeleted(id=conv_id))
 
 
 @openai_errors
 async def create_items(request: Request) -> Response:
-    tenant, conv_id = request_tenant(request), _conv_id(request)
+    tenant, conv_id = await _conversation(request)
     body = decode_body(await read_body(request), ItemsCreate)
     turns = check_items(body.items, app_settings(request).limits)
     items = await _conversations(request).add_items(
@@ -157,7 +161,7 @@ async def create_items(request: Request) -> Response:
 
 @openai_errors
 async def list_items(request: Request) -> Response:
-    tenant, conv_id = request_tenant(request), _conv_id(request)
+    tenant, conv_id = await _conversation(request)
     limit = int_param(request, "limit", low=1, high=MAX_LIMIT) or DEFAULT_LIMIT
     order = choice_param(request, "order", ("asc", "desc"), "desc")
     after = request.query_params.get("after") or None
@@ -171,14 +175,14 @@ async def list_items(request: Request) -> Response:
 
 @openai_errors
 async def retrieve_item(request: Request) -> Response:
-    tenant, conv_id = request_tenant(request), _conv_id(request)
+    tenant, conv_id = await _conversation(request)
     item = await _conversations(request).get_item(tenant, conv_id, request.path_params["item_id"])
     return Response(_encode(item), media_type="application/json")
 
 
 @openai_errors
 async def delete_item(request: Request) -> Response:
-    tenant, conv_id = request_tenant(request), _conv_id(request)
+    tenant, conv_id = await _conversation(request)
     item_id = request.path_params["item_id"]
     thread = await _conversations(request).delete_item(tenant, conv_id, item_id)
     return wire_response(conversation_body(thread))

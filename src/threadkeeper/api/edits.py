@@ -14,10 +14,10 @@ from threadkeeper.web import (
     MAX_SEQ,
     app_settings,
     int_param,
-    path_thread_id,
     read_body,
-    request_tenant,
+    request_caller,
     thread_service,
+    visible_thread,
     wire_response,
 )
 from threadkeeper.wire.decode import check_metadata, decode_body
@@ -62,16 +62,18 @@ def _checked(patch: Patch, limits: Limits) -> Patch:
 
 async def patch_thread(request: Request) -> Response:
     """PATCH /v1/threads/{id} {title?, metadata?, expected_version?} -> the thread."""
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     body = decode_body(await read_body(request), ThreadPatch)
-    patch = _checked(Patch.of(body, ("title", "metadata")), app_settings(request).limits)
+    patch = _checked(Patch.of(body, ("title", "metadata", "user_id")), app_settings(request).limits)
+    if "user_id" in patch.fields:
+        thread_service(request).access.reassign(request_caller(request))
     thread = await _editor(request).update_thread(tenant, thread_id, patch)
     return wire_response(ThreadUpdated(thread=thread_info(thread, ThreadState.HOT)))
 
 
 async def patch_turn(request: Request) -> Response:
     """PATCH /v1/threads/{id}/turns/{seq} {content?, metadata?, expected_version?}."""
-    tenant, thread_id, seq = request_tenant(request), path_thread_id(request), _seq(request)
+    (tenant, thread_id), seq = await visible_thread(request), _seq(request)
     body = decode_body(await read_body(request), TurnPatch)
     patch = _checked(Patch.of(body, ("content", "metadata")), app_settings(request).limits)
     change = await _editor(request).edit_turn(tenant, thread_id, seq, patch)
@@ -80,7 +82,7 @@ async def patch_turn(request: Request) -> Response:
 
 async def delete_turn(request: Request) -> Response:
     """DELETE /v1/threads/{id}/turns/{seq}[?expected_version=N]: gone from every read."""
-    tenant, thread_id, seq = request_tenant(request), path_thread_id(request), _seq(request)
+    (tenant, thread_id), seq = await visible_thread(request), _seq(request)
     expected = int_param(request, "expected_version", high=MAX_SEQ)
     change = await _editor(request).delete_turn(tenant, thread_id, seq, expected)
     return wire_response(_change_body(change))

@@ -49,7 +49,7 @@ def _require_operator(request: Request) -> None:
     if wanted and scheme.lower() == "bearer":
         if hmac.compare_digest(token.strip().encode(), wanted.encode()):
             return
-    request.app.state.auth.tenant_for(header or None)  # raises Unauthorized when tokens are on
+    request.app.state.auth.caller_for(header or None)  # raises Unauthorized when tokens are on
 
 
 async def health(request: Request) -> Response:

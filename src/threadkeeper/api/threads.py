@@ -17,11 +17,11 @@ from threadkeeper.web import (
     choice_param,
     idempotency_key,
     int_param,
-    path_thread_id,
     read_body,
-    request_tenant,
+    request_caller,
     thread_page,
     thread_service,
+    visible_thread,
     wire_response,
 )
 from threadkeeper.wire.decode import check_id, decode_body, parse_new_thread, parse_new_turns
@@ -76,10 +76,11 @@ def _view_headers(view: ThreadRead) -> dict[str, str]:
 
 
 async def create_thread(request: Request) -> Response:
-    tenant = request_tenant(request)
+    caller, service = request_caller(request), thread_service(request)
     new = parse_new_thread(await read_body(request), app_settings(request).limits)
-    view, created = await thread_service(request).create(
-        tenant, new, idempotency_key=idempotency_key(request), digest=fingerprint(new)
+    new = service.access.owned(caller, new)
+    view, created = await service.create(
+        caller.tenant, new, idempotency_key=idempotency_key(request), digest=fingerprint(new)
     )
     return wire_response(
         _view_body(view),
@@ -89,14 +90,13 @@ async def create_thread(request: Request) -> Response:
 
 
 async def read_thread(request: Request) -> Response:
-    view = await thread_service(request).read(
-        request_tenant(request), path_thread_id(request), _turn_page(request)
-    )
+    tenant, thread_id = await visible_thread(request)
+    view = await thread_service(request).read(tenant, thread_id, _turn_page(request))
     return wire_response(_view_body(view), headers=_view_headers(view))
 
 
 async def append_turns(request: Request) -> Response:
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     new = parse_new_turns(await read_body(request), app_settings(request).limits)
     result = await thread_service(request).append(
         tenant, thread_id, new, idempotency_key=idempotency_key(request), digest=fingerprint(new)
@@ -109,20 +109,21 @@ async def append_turns(request: Request) -> Response:
 
 
 async def list_threads(request: Request) -> Response:
-    tenant, page = request_tenant(request), thread_page(request.query_params, _limit(request))
-    threads, next_cursor = await thread_service(request).list(tenant, page)
+    caller, service = request_caller(request), thread_service(request)
+    page = service.access.listing(caller, thread_page(request.query_params, _limit(request)))
+    threads, next_cursor = await service.list(caller.tenant, page)
     return wire_response(
         ThreadList(threads=[thread_info(x.thread, x.state) for x in threads], next=next_cursor)
     )
 
 
 async def delete_thread(request: Request) -> Response:
-    await thread_service(request).delete(request_tenant(request), path_thread_id(request))
+    await thread_service(request).delete(*await visible_thread(request))
     return Response(status_code=204)
 
 
 async def fork_thread(request: Request) -> Response:
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     fork = decode_body(await read_body(request), ForkRequest)
     new_id = None if fork.id is None else check_id(fork.id)
     view = await thread_service(request).fork(tenant, thread_id, fork.at_seq, new_id)
@@ -132,7 +133,7 @@ async def fork_thread(request: Request) -> Response:
 
 
 async def thread_context(request: Request) -> Response:
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     budget = int_param(request, "max_tokens", low=1)
     if budget is None:
         raise InvalidInput("max_tokens is required: the token budget to fill", field="max_tokens")

@@ -17,9 +17,8 @@ from threadkeeper.tiering import Rehydrated
 from threadkeeper.web import (
     app_settings,
     choice_param,
-    path_thread_id,
-    request_tenant,
     thread_service,
+    visible_thread,
     wire_response,
 )
 from threadkeeper.wire.shapes import ArchiveDone, ArchiveQueued, RehydrateDone
@@ -37,7 +36,7 @@ def _queue_archive(settings: Settings, member: str, version: int) -> tuple[str, 
 
 async def archive_thread(request: Request) -> Response:
     """202 with the job queued, or with `?wait=true` 200 once the snapshot is verified."""
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     thread = await thread_service(request).archivable(tenant, thread_id)
     if choice_param(request, "wait", ("true", "false"), "false") == "true":
         return await _archive_now(request, thread)
@@ -61,7 +60,7 @@ async def _archive_now(request: Request, thread: Thread) -> Response:
 
 async def rehydrate_thread(request: Request) -> Response:
     """200 with the thread back in Redis, or what nothing holds any more (degraded)."""
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     outcome, thread = await thread_service(request).rehydrate_named(tenant, thread_id)
     return _rehydrated(outcome, thread)
 

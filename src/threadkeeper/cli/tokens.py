@@ -30,13 +30,22 @@ def tokens_group() -> None:
 
 @tokens_group.command("add")
 @click.option("--tenant", required=True, help="The tenant this token acts as.")
-def add_command(tenant: str) -> None:
+@click.option(
+    "--user", default=None,
+    help="Act as this user inside the tenant: see and create only its threads.",
+)  # fmt: skip
+def add_command(tenant: str, user: str | None) -> None:
     """Create a token; it is printed once, on stdout, and only its hash is kept."""
     path = tokens_path()
-    entry, token = add_token(path, tenant)
+    entry, token = add_token(path, tenant, user)
     click.echo(token)
+    who = (
+        f"user {entry.user!r} of tenant {entry.tenant!r}"
+        if entry.user
+        else (f"tenant {entry.tenant!r}")
+    )
     click.echo(
-        f"token {entry.id} for tenant {entry.tenant!r} added to {path}; auth is on for the "
+        f"token {entry.id} for {who} added to {path}; auth is on for the "
         "daemon of this home (it reads this file). The token is shown only this once: "
         f"store it now (revoke with `threadkeeper tokens revoke {entry.id}`)",
         err=True,
@@ -46,14 +55,15 @@ def add_command(tenant: str) -> None:
 @tokens_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help='{"tokens": [...]}, without hashes.')
 def list_command(as_json: bool) -> None:
-    """List tokens: id, tenant, created (never the tokens themselves)."""
+    """List tokens: id, tenant, user, created (never the tokens themselves)."""
     entries = load_entries(tokens_path())
     if as_json:
         rows = [{k: v for k, v in asdict(e).items() if k != "sha256"} for e in entries]
         click.echo(json.dumps({"tokens": rows}, indent=2))
         return
     for entry in entries:
-        click.echo(f"{entry.id}  {entry.tenant:<24} {entry.created_at}")
+        user = f"  user {entry.user}" if entry.user else ""
+        click.echo(f"{entry.id}  {entry.tenant:<24} {entry.created_at}{user}")
     if not entries:
         click.echo(f"no tokens in {tokens_path()}", err=True)
 

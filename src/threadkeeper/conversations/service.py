@@ -27,11 +27,13 @@ class ItemPage:
     missing: tuple[int, int] | None = None  # seqs nothing holds any more (a degraded read)
 
 
-def conversation_id(tenant: str, key: str | None) -> str:
-    """A new conversation's id; with an Idempotency-Key, the key's own, so a retry finds it."""
+def conversation_id(tenant: str, key: str | None, user_id: str | None = None) -> str:
+    """A new conversation's id; with an Idempotency-Key, the key's own, so a retry finds it
+    (one user's key never names another user's conversation)."""
     if not key:
         return "conv_" + secrets.token_hex(24)
-    return "conv_" + hashlib.sha256(f"{tenant}\0conversation\0{key}".encode()).hexdigest()[:48]
+    scope = tenant if user_id is None else f"{tenant}\0user\0{user_id}"
+    return "conv_" + hashlib.sha256(f"{scope}\0conversation\0{key}".encode()).hexdigest()[:48]
 
 
 class Conversations:
@@ -40,10 +42,12 @@ class Conversations:
         self.editor = Editor(service)
 
     async def create(
-        self, tenant: str, turns: list[ItemTurn], metadata: dict[str, Any], key: str | None
-    ) -> Thread:
-        new = NewThread(id=conversation_id(tenant, key), tool=TOOL, metadata=metadata,
-                        turns=list(turns))  # fmt: skip
+        self, tenant: str, turns: list[ItemTurn], metadata: dict[str, Any], key: str | None,
+        *, user_id: str | None = None,
+    ) -> Thread:  # fmt: skip
+        """A new conversation, owned by `user_id` (a user token's user) if given."""
+        new = NewThread(id=conversation_id(tenant, key, user_id), tool=TOOL, metadata=metadata,
+                        turns=list(turns), user_id=user_id)  # fmt: skip
         view, _ = await self.service.create(
             tenant, new, idempotency_key=key, digest=fingerprint(new)
         )

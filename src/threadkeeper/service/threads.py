@@ -25,6 +25,7 @@ from threadkeeper.errors import (
     VersionConflict,
 )
 from threadkeeper.models import GoneReason, Thread
+from threadkeeper.service.access import ThreadAccess
 from threadkeeper.service.outcomes import TierOutcomes
 from threadkeeper.service.views import AppendResult, ThreadRead, page_view
 from threadkeeper.settings import Settings
@@ -52,11 +53,13 @@ def new_thread_id() -> str:
     return secrets.token_urlsafe(16)
 
 
-def _default_id(tenant: str, key: str | None) -> str:
-    """The id of a thread created without one: the key's own, so every retry finds it."""
+def _default_id(tenant: str, key: str | None, user_id: str | None) -> str:
+    """The id of a thread created without one: the key's own, so every retry finds it
+    (one user's key never names another user's thread)."""
     if not key:
         return new_thread_id()
-    return "k-" + hashlib.sha256(f"{tenant}\0{key}".encode()).hexdigest()[:32]
+    scope = tenant if user_id is None else f"{tenant}\0user\0{user_id}"
+    return "k-" + hashlib.sha256(f"{scope}\0{key}".encode()).hexdigest()[:32]
 
 
 def _request_create_key() -> str:
@@ -78,6 +81,7 @@ class ThreadService(TierOutcomes):
         self.tiering = tiering
         self.settings = settings
         self.restart_loss = restart_loss
+        self.access = ThreadAccess(store, self._never_stored)
 
     # -- create / append -------------------------------------------------------
 
@@ -87,10 +91,11 @@ class ThreadService(TierOutcomes):
         """Store a new thread; (its first page, created). A keyed retry returns the same."""
         now = self.store.clock()
         blobs = [encode_turn(t, now) for t in new.turns]
+        thread_id = new.id or _default_id(tenant, idempotency_key, new.user_id)
         thread = Thread(
-            id=new.id or _default_id(tenant, idempotency_key), tenant=tenant, created_at=now,
-            updated_at=now, title=new.title, tool=new.tool, metadata=new.metadata, parent_id=None,
-            fork_seq=None, turn_count=len(blobs), byte_count=sum(map(len, blobs)), version=1,
+            id=thread_id, tenant=tenant, created_at=now, updated_at=now, title=new.title,
+            tool=new.tool, metadata=new.metadata, parent_id=None, fork_seq=None,
+            turn_count=len(blobs), byte_count=sum(map(len, blobs)), version=1,
             archived_version=0, archived_at=None, dirty_since=now, user_id=new.user_id,
         )  # fmt: skip
         stored, created = await self._create(thread, blobs, idempotency_key, digest)

@@ -70,7 +70,7 @@ class RevisionStore:
         self, tenant: str, thread_id: str, fields: dict[str, Any],
         expected_version: int | None = None,
     ) -> Revised:  # fmt: skip
-        """Set `title` and/or `metadata` (as the metadata hash holds them)."""
+        """Set `title`, `metadata` and/or `user_id` (as the metadata hash holds them)."""
         k = keys.thread_keys(tenant, thread_id)
         now = self.store.clock()
         expected = "" if expected_version is None else expected_version
@@ -79,6 +79,8 @@ class RevisionStore:
             pairs += ["title", fields["title"] or ""]
         if "metadata" in fields:
             pairs += ["metadata", json.dumps(fields["metadata"], separators=(",", ":"))]
+        if "user_id" in fields:
+            pairs += ["user_id", fields["user_id"] or ""]
         args = [now, expected, self.store.cache_ttl_ms, *pairs]
         result = _revised(await self.store.scripts.update_thread(k.all[:3], args))
         if result.status == "ok":

@@ -48,7 +48,9 @@ class ThreadQuery:
     """Which threads to list: newest first, strictly after the (score, id) of the last seen.
 
     `prefix` keeps threads whose id, or whose title (ignoring case), starts with it;
-    `updated_before` keeps those last active strictly before it.
+    `updated_before` keeps those last active strictly before it; `user_id` those that
+    user owns; `metadata` those whose top-level metadata holds every (key, value) pair
+    (a value compared as its text: a string as is, anything else as compact JSON).
     """
 
     limit: int = 50
@@ -58,11 +60,26 @@ class ThreadQuery:
     last_id: str | None = None
     updated_before: int | None = None
     prefix: str | None = None
+    user_id: str | None = None
+    metadata: tuple[tuple[str, str], ...] = ()
 
     @property
     def filtered(self) -> bool:
         """True when rows are dropped by what they hold, not only by their place in the index."""
-        return self.tool is not None or self.prefix is not None
+        return self.tool is not None or self.prefix is not None or self.owned_filter
+
+    @property
+    def owned_filter(self) -> bool:
+        """True when the page filters by owner or metadata (judged on the whole hash)."""
+        return self.user_id is not None or bool(self.metadata)
+
+    def keeps_owned(self, user_id: str | None, metadata: dict[str, Any]) -> bool:
+        if self.user_id is not None and user_id != self.user_id:
+            return False
+        return all(
+            key in metadata and metadata_text(metadata[key]) == value
+            for key, value in self.metadata
+        )
 
     def keeps(self, thread_id: str, title: str | None, tool: str | None) -> bool:
         if self.tool is not None and tool != self.tool:
@@ -81,6 +98,10 @@ class ThreadQuery:
             data["b"] = self.updated_before
         if self.prefix is not None:
             data["p"] = self.prefix
+        if self.user_id is not None:
+            data["o"] = self.user_id
+        if self.metadata:
+            data["m"] = [list(pair) for pair in self.metadata]
         return _encode(data)
 
     @classmethod
@@ -88,7 +109,7 @@ class ThreadQuery:
         data = _decode(cursor, "l")
         if not isinstance(data.get("i"), str):
             raise _bad_cursor()
-        tool, prefix = data.get("t"), data.get("p")
+        tool, prefix, owner = data.get("t"), data.get("p"), data.get("o")
         return cls(
             limit,
             tool if isinstance(tool, str) else None,
@@ -97,7 +118,24 @@ class ThreadQuery:
             data["i"],
             _opt_int(data.get("b")),
             prefix if isinstance(prefix, str) else None,
+            owner if isinstance(owner, str) else None,
+            _pairs(data.get("m", [])),
         )
+
+
+def metadata_text(value: Any) -> str:
+    """A metadata value as a filter compares it: a string as is, else its compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _pairs(value: object) -> tuple[tuple[str, str], ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(x, str) for x in p) for p in value
+    ):
+        raise _bad_cursor()
+    return tuple((p[0], p[1]) for p in value)
 
 
 def _encode(data: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ buckets are in indexes.py.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -388,6 +389,18 @@ class ThreadStore:
         return Read(thread, turns[: page.limit], len(turns) > page.limit, present)
 
     @translated
+    async def owner(self, tenant: str, thread_id: str) -> tuple[bool, str | None]:
+        """(held, owner): whether Redis holds the thread or its tombstone, and whose it is."""
+        k = keys.thread_keys(tenant, thread_id)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hmget(k.meta, "id", "user_id")
+            pipe.hget(k.tombstone, "user_id")
+            (held, owner), buried = await pipe.execute()
+        if held is not None:
+            return True, _text(owner) if owner else None
+        return buried is not None, _text(buried) if buried else None
+
+    @translated
     async def meta_field(self, tenant: str, thread_id: str, name: str) -> str | None:
         value = await self.redis.hget(keys.thread_keys(tenant, thread_id).meta, name)
         return None if value is None else _text(value)
@@ -476,17 +489,21 @@ class ThreadStore:
     async def _matching(
         self, tenant: str, page: ThreadQuery, rows: list[tuple[int, str]]
     ) -> tuple[list[tuple[int, str]], list[str]]:
-        """The rows whose thread passes the page's filters, judged by one HMGET of title and
-        tool, and the ids whose thread is gone (every hash holds a title field, '' if none)."""
+        """The rows whose thread passes the page's filters, judged by one HMGET of the fields
+        they name, and the ids whose thread is gone (every hash holds a title field, '' if
+        none)."""
+        names = ["title", "tool", "user_id", "metadata"] if page.owned_filter else ["title", "tool"]
         async with self.redis.pipeline(transaction=False) as pipe:
             for _, thread_id in rows:
-                pipe.hmget(keys.thread_keys(tenant, thread_id).meta, "title", "tool")
+                pipe.hmget(keys.thread_keys(tenant, thread_id).meta, *names)
             replies = await pipe.execute()
         kept, gone = [], []
-        for row, (title, tool) in zip(rows, replies, strict=True):
+        for row, (title, tool, *owned) in zip(rows, replies, strict=True):
             if title is None:
                 gone.append(row[1])
-            elif page.keeps(row[1], _text(title), _text(tool or b"") or None):
+            elif page.keeps(row[1], _text(title), _text(tool or b"") or None) and (
+                not owned or _keeps_owned(page, *owned)
+            ):
                 kept.append(row)
         return kept, gone
 
@@ -541,6 +558,11 @@ class ThreadStore:
     @translated
     async def owed_purge_count(self) -> int:
         return await self.indexes.owed_purge_count()
+
+
+def _keeps_owned(page: ThreadQuery, user_id: bytes | None, metadata: bytes | None) -> bool:
+    owner = _text(user_id) if user_id else None
+    return page.keeps_owned(owner, json.loads(metadata) if metadata else {})
 
 
 def _listed(meta: dict[bytes, bytes], turns_in_redis: bool, score: int) -> Listed:

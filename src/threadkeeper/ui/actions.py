@@ -17,7 +17,6 @@ from threadkeeper.runtime import Runtime
 from threadkeeper.service import ThreadService
 from threadkeeper.ui import session
 from threadkeeper.ui.render import console, page, see_other
-from threadkeeper.wire.decode import check_id
 
 
 def _runtime(request: Request) -> Runtime:
@@ -67,7 +66,8 @@ async def logout(request: Request) -> Response:
 async def _acting(request: Request) -> tuple[str, str, dict[str, str]]:
     """(tenant, thread id, form) of a thread action, after the cross-site checks."""
     form = await session.checked_form(request)
-    return session.tenant(request), check_id(request.path_params["thread_id"]), form
+    tenant, thread_id = await session.visible_thread(request)
+    return tenant, thread_id, form
 
 
 @console
@@ -106,8 +106,7 @@ async def delete(request: Request) -> Response:
 @console
 async def export(request: Request) -> Response:
     """The thread as one JSONL line, the format of `threadkeeper export`."""
-    tenant = session.tenant(request)
-    thread_id = check_id(request.path_params["thread_id"])
+    tenant, thread_id = await session.visible_thread(request)
     item = await portable.read_portable(_runtime(request), tenant, thread_id)
     return Response(
         portable.export_line(item) + "\n",

@@ -24,7 +24,7 @@ LOSS_WINDOWS = {
 
 @console
 async def health_page(request: Request) -> Response:
-    session.tenant(request)  # with tokens, the report is for a logged-in browser only
+    session.caller(request)  # with tokens, the report is for a logged-in browser only
     runtime: Runtime = request.app.state.runtime
     trend: Trend = request.app.state.trend
     await trend.sample_if_stale(runtime.redis)

@@ -18,6 +18,8 @@ from starlette.responses import Response
 
 from threadkeeper.auth import TokenAuth
 from threadkeeper.errors import CrossSiteRequest, InvalidInput, LimitExceeded, Unauthorized
+from threadkeeper.models import Caller
+from threadkeeper.wire.decode import check_id
 
 TOKEN_COOKIE = "tk_console"
 CSRF_COOKIE = "tk_csrf"
@@ -35,13 +37,23 @@ def _auth(request: Request) -> TokenAuth:
     return request.app.state.auth  # type: ignore[no-any-return]
 
 
-def tenant(request: Request) -> str:
-    """The tenant of this browser: from its token cookie, or the only one without tokens."""
+def caller(request: Request) -> Caller:
+    """Who this browser is: its token cookie's tenant (and user), or the only tenant
+    without tokens."""
     token = request.cookies.get(TOKEN_COOKIE)
     try:  # TokenAuth decides whether tokens are on, exactly as for the API
-        return _auth(request).tenant_for(f"Bearer {token}" if token else None)
+        return _auth(request).caller_for(f"Bearer {token}" if token else None)
     except Unauthorized:
         raise LoginNeeded from None
+
+
+async def visible_thread(request: Request) -> tuple[str, str]:
+    """(tenant, id) of the thread the path names, once this browser may see it (as the
+    API's routes: ThreadService.access)."""
+    who = caller(request)
+    thread_id = check_id(request.path_params["thread_id"])
+    await request.app.state.service.access.check(who, thread_id)
+    return who.tenant, thread_id
 
 
 def login_enabled(request: Request) -> bool:
@@ -53,9 +65,9 @@ def logged_in(request: Request) -> bool:
     return login_enabled(request) and bool(request.cookies.get(TOKEN_COOKIE))
 
 
-def check_token(request: Request, token: str) -> str:
-    """The tenant of a token typed into the login form (Unauthorized if unknown)."""
-    return _auth(request).tenant_for(f"Bearer {token.strip()}")
+def check_token(request: Request, token: str) -> Caller:
+    """Who a token typed into the login form acts as (Unauthorized if unknown)."""
+    return _auth(request).caller_for(f"Bearer {token.strip()}")
 
 
 def csrf_value(request: Request) -> str:

@@ -19,7 +19,6 @@ from threadkeeper.store.thread_store import Listed
 from threadkeeper.ui import session
 from threadkeeper.ui.render import console, page
 from threadkeeper.web import MAX_SEQ, int_param, thread_page
-from threadkeeper.wire.decode import check_id
 
 THREADS_PER_PAGE = 50
 TURNS_PER_PAGE = 50
@@ -60,10 +59,10 @@ def _limit(request: Request, default: int) -> int:
 
 @console
 async def threads_page(request: Request) -> Response:
-    tenant = session.tenant(request)
-    params = request.query_params
-    listing = thread_page(params, _limit(request, THREADS_PER_PAGE))
-    threads, cursor = await _service(request).list(tenant, listing)
+    caller, service = session.caller(request), _service(request)
+    tenant, params = caller.tenant, request.query_params
+    listing = service.access.listing(caller, thread_page(params, _limit(request, THREADS_PER_PAGE)))
+    threads, cursor = await service.list(tenant, listing)
     filters = {name: params.get(name, "") for name in FILTERS}
     kept = {k: v for k, v in filters.items() if v}
     return page(
@@ -96,8 +95,7 @@ def _turn_page(request: Request) -> TurnWindow:
 
 @console
 async def thread_page_view(request: Request) -> Response:
-    tenant = session.tenant(request)
-    thread_id = check_id(request.path_params["thread_id"])
+    tenant, thread_id = await session.visible_thread(request)
     turns = _turn_page(request)
     view = await _service(request).read(tenant, thread_id, turns)
     shown = sorted(view.turns, key=lambda t: int(t["seq"]))
@@ -150,7 +148,6 @@ def _pager(view: ThreadRead, rows: list[Row], turns: TurnWindow) -> dict[str, st
 @console
 async def delete_page(request: Request) -> Response:
     """The confirmation before a delete: what will go, and that it cannot be undone."""
-    tenant = session.tenant(request)
-    thread_id = check_id(request.path_params["thread_id"])
+    tenant, thread_id = await session.visible_thread(request)
     view = await _service(request).read(tenant, thread_id, TurnWindow(limit=1))
     return page(request, "delete.html", nav="threads", thread=view.thread)

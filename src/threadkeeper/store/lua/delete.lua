@@ -4,7 +4,7 @@
 -- small tombstone and removes the thread's keys.
 -- KEYS: meta, turns, idem, tomb, recent, legacy idem (both generations)
 -- ARGV: reason, now_ms, expected_version ('' = any; retention passes the version it judged)
-local state = redis.call('HMGET', KEYS[1], 'version', 'turn_count')
+local state = redis.call('HMGET', KEYS[1], 'version', 'turn_count', 'user_id', 'listings')
 if not state[1] then
   return {'missing'}
 end
@@ -13,5 +13,8 @@ if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= tonumber(state[1]) then
 end
 redis.call('HSET', KEYS[4], 'reason', ARGV[1], 'at', ARGV[2],
   'version', state[1], 'turn_count', state[2])
+if state[3] then  -- its owner's token may still be told when and why it went
+  redis.call('HSET', KEYS[4], 'user_id', state[3])
+end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7])
-return {'ok', state[1]}
+return {'ok', state[1], state[4] or ''}
