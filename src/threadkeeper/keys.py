@@ -14,6 +14,7 @@ hence over the masters of a cluster whose slots are split in even ranges.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import zlib
 from dataclasses import dataclass
@@ -83,6 +84,22 @@ def purge_index(bucket: int) -> str:
 def tenant_index(tenant: str, bucket: int) -> str:
     """One bucket of a tenant's listing: id -> updated_at (ms)."""
     return f"{NAMESPACE}:idx:{{{bucket_tag(bucket)}}}:tenant:{tenant}"
+
+
+def user_index(tenant: str, user_id: str, bucket: int) -> str:
+    """One bucket of one user's listing inside a tenant: id -> updated_at (ms).
+
+    In the tenant listing's bucket (same hash tag): a thread's entries share a slot.
+    """
+    return f"{tenant_index(tenant, bucket)}:user:{user_id}"
+
+
+def metadata_index(tenant: str, key: str, value: str, bucket: int) -> str:
+    """One bucket of the listing of a tenant's threads whose metadata `key` is `value`
+    (settings: THREADKEEPER_INDEXED_METADATA). Keys and values may hold any character and
+    be long: the name carries a digest of the pair."""
+    digest = hashlib.sha256(f"{key}\0{value}".encode()).hexdigest()[:32]
+    return f"{tenant_index(tenant, bucket)}:meta:{digest}"
 
 
 BUCKETS = range(INDEX_BUCKETS)
@@ -157,6 +174,13 @@ class ThreadKeys:
     def listing(self) -> str:
         """The bucket of its tenant's listing that holds this thread."""
         return tenant_index(self.tenant, self.bucket)
+
+    def user_listing(self, user_id: str) -> str:
+        """The bucket of its owner's listing that holds this thread."""
+        return user_index(self.tenant, user_id, self.bucket)
+
+    def metadata_listing(self, key: str, value: str) -> str:
+        return metadata_index(self.tenant, key, value, self.bucket)
 
     @property
     def hot(self) -> list[str]:

@@ -74,7 +74,7 @@ def build_runtime(
         archive = open_archive(settings.archive_url, _remembered_by(settings))
     store = ThreadStore(
         client, hot_ttl=settings.hot_ttl, cache_only=archive is None,
-        list_scan=settings.limits.max_list_scan,
+        list_scan=settings.limits.max_list_scan, indexed_metadata=settings.indexed_metadata,
         replica_acks=settings.replica_acks, replica_ack_timeout=settings.replica_ack_timeout,
     )  # fmt: skip
     if restart_loss is None:

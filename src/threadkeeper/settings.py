@@ -141,6 +141,9 @@ class Settings:
     api_processes: int = field(default_factory=auto_api_processes)  # how many `up` runs
     mcp_answer_tokens: int = 8000  # the most one MCP tool answer or resource read may hold
     mcp_search_results: int = 20  # the most threads one MCP `search` answers with
+    # Top-level metadata keys whose (key, value) pairs get a listing index of their own.
+    indexed_metadata: tuple[str, ...] = ()
+    metrics_users: tuple[tuple[str, str], ...] = ()  # (tenant, user) counted in /metrics
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -237,7 +240,38 @@ def _read(env: Mapping[str, str]) -> Settings:
         api_processes=parse_api_processes(PREFIX + "API_PROCESSES", get("API_PROCESSES")),
         mcp_answer_tokens=integer("MCP_ANSWER_TOKENS", 8000),
         mcp_search_results=integer("MCP_SEARCH_RESULTS", 20),
+        indexed_metadata=parse_indexed_metadata(get("INDEXED_METADATA")),
+        metrics_users=parse_metrics_users(get("METRICS_USERS")),
     )
+
+
+MAX_INDEXED_METADATA = 16  # each key indexed costs every write of a thread holding it
+MAX_METRICS_USERS = 100  # label sets /metrics may carry for per-user thread counts
+_USER_PAIR = re.compile(r"[A-Za-z0-9_-]{1,128}:[A-Za-z0-9_-]{1,128}")
+
+
+def parse_indexed_metadata(raw: str | None) -> tuple[str, ...]:
+    """THREADKEEPER_INDEXED_METADATA: `project,env`: the metadata keys listings index."""
+    name = PREFIX + "INDEXED_METADATA"
+    keys = tuple(dict.fromkeys(k.strip() for k in (raw or "").split(",") if k.strip()))
+    if len(keys) > MAX_INDEXED_METADATA or any(len(k) > 128 for k in keys):
+        raise ConfigError(
+            f"{name}={raw!r}: name at most {MAX_INDEXED_METADATA} metadata keys of at most "
+            "128 characters, comma-separated (e.g. project,env)"
+        )
+    return keys
+
+
+def parse_metrics_users(raw: str | None) -> tuple[tuple[str, str], ...]:
+    """THREADKEEPER_METRICS_USERS: `acme:alice,acme:bob`: users whose threads /metrics counts."""
+    name = PREFIX + "METRICS_USERS"
+    pairs = [p.strip() for p in (raw or "").split(",") if p.strip()]
+    if len(pairs) > MAX_METRICS_USERS or not all(_USER_PAIR.fullmatch(p) for p in pairs):
+        raise ConfigError(
+            f"{name}={raw!r}: list at most {MAX_METRICS_USERS} TENANT:USER pairs, "
+            "comma-separated (e.g. acme:alice,acme:bob)"
+        )
+    return tuple(dict.fromkeys((t, u) for t, _, u in (p.partition(":") for p in pairs)))
 
 
 class _RecordingEnv(Mapping[str, str]):

@@ -7,8 +7,8 @@ import json
 import pytest
 from starlette.testclient import TestClient
 
-from threadkeeper.errors import InvalidInput
 from threadkeeper.bulk.export import export_line, parse_line
+from threadkeeper.errors import InvalidInput
 from threadkeeper.models import Thread
 from threadkeeper.service.views import Portable
 from threadkeeper.settings import Limits

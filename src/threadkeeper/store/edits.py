@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from threadkeeper import keys
@@ -81,16 +81,42 @@ class RevisionStore:
             pairs += ["metadata", json.dumps(fields["metadata"], separators=(",", ":"))]
         if "user_id" in fields:
             pairs += ["user_id", fields["user_id"] or ""]
+        moved = await self._listings_after(tenant, thread_id, fields)
+        if moved is not None:
+            pairs += ["listings", " ".join(moved[1])]
         args = [now, expected, self.store.cache_ttl_ms, *pairs]
         result = _revised(await self.store.scripts.update_thread(k.all[:3], args))
         if result.status == "ok":
-            await self._index_change(k, now)
+            await self._index_change(k, now, moved)
         return result
 
-    async def _index_change(self, k: keys.ThreadKeys, now: int) -> None:
+    async def _listings_after(
+        self, tenant: str, thread_id: str, fields: dict[str, Any]
+    ) -> tuple[list[str], list[str]] | None:
+        """(before, after) of the owner's and metadata listings holding the thread, when
+        `fields` may move it between them; None otherwise (or no such thread)."""
+        if "metadata" not in fields and "user_id" not in fields:
+            return None
+        thread = await self.store.get(tenant, thread_id)
+        if thread is None:
+            return None
+        changed = {name: fields[name] for name in ("metadata", "user_id") if name in fields}
+        return self.store.listings(thread), self.store.listings(replace(thread, **changed))
+
+    async def _index_change(
+        self, k: keys.ThreadKeys, now: int, moved: tuple[list[str], list[str]] | None = None
+    ) -> None:
+        if moved is None:  # the same listings as before: the hash names them
+            listed = await self.redis.hget(k.meta, "listings")
+            moved = ([], _text(listed).split() if listed else [])
+        before, after = moved
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(k.activity, {k.member: now}, xx=True)
             if not self.store.cache_ttl_ms:
                 pipe.zadd(k.dirty, {k.member: now}, nx=True)
             pipe.zadd(k.listing, {k.thread_id: now}, xx=True)
+            for name in set(before) - set(after):
+                pipe.zrem(name, k.thread_id)
+            for name in after:  # a listing it joins gets it too (not XX)
+                pipe.zadd(name, {k.thread_id: now}, gt=True)
             await pipe.execute()

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from threadkeeper import keys
-from threadkeeper.store.paging import ThreadQuery
+from threadkeeper.models import Thread
+from threadkeeper.store.paging import ThreadQuery, metadata_text
 
 Row = tuple[int, str]  # (score, id) of one listing entry
 FILTERED_BATCH = 512  # index rows read per round trip (all buckets) when a listing filters
@@ -166,6 +167,63 @@ class Indexes:
 LiveCheck = Callable[[str, ThreadQuery, list[Row]], Awaitable[tuple[list[T], list[str]]]]
 
 
+def owned_listings(thread: Thread, indexed: tuple[str, ...]) -> list[str]:
+    """The listings beyond its tenant's that hold `thread`: its owner's, and one for each
+    indexed metadata key it holds (THREADKEEPER_INDEXED_METADATA)."""
+    k = keys.thread_keys(thread.tenant, thread.id)
+    names = [k.user_listing(thread.user_id)] if thread.user_id else []
+    names += [
+        k.metadata_listing(key, metadata_text(thread.metadata[key]))
+        for key in indexed
+        if key in thread.metadata
+    ]
+    return names
+
+
+@dataclass(frozen=True, slots=True)
+class Driver:
+    """The index a listing walks: the tenant's, one user's, or one indexed metadata pair's.
+
+    `residual`: the page filters by more than the index holds, so rows are judged and
+    the walk is budgeted (THREADKEEPER_MAX_LIST_SCAN).
+    """
+
+    tenant: str
+    user_id: str | None = None
+    pair: tuple[str, str] | None = None
+    residual: bool = False
+
+    def key(self, bucket: int) -> str:
+        if self.user_id is not None:
+            return keys.user_index(self.tenant, self.user_id, bucket)
+        if self.pair is not None:
+            return keys.metadata_index(self.tenant, *self.pair, bucket)
+        return keys.tenant_index(self.tenant, bucket)
+
+    def key_of(self, thread_id: str) -> str:
+        return self.key(keys.thread_keys(self.tenant, thread_id).bucket)
+
+    def belongs(self, thread: Thread) -> bool:
+        """False for an entry its thread has left (a new owner or value): dropped."""
+        if self.user_id is not None:
+            return thread.user_id == self.user_id
+        if self.pair is not None:
+            key, value = self.pair
+            return key in thread.metadata and metadata_text(thread.metadata[key]) == value
+        return True
+
+
+def driver_for(tenant: str, page: ThreadQuery, indexed: tuple[str, ...]) -> Driver:
+    """The narrowest index that holds every thread the page may list."""
+    plain = page.tool is None and page.prefix is None
+    if page.user_id is not None:
+        return Driver(tenant, user_id=page.user_id, residual=not plain or bool(page.metadata))
+    pairs = [pair for pair in page.metadata if pair[0] in indexed]
+    if pairs:
+        return Driver(tenant, pair=pairs[0], residual=not plain or len(page.metadata) > 1)
+    return Driver(tenant, residual=page.filtered)
+
+
 @dataclass
 class _Bucket:
     key: str
@@ -205,17 +263,24 @@ class TenantListing(Generic[T]):
     tenant: str
     page: ThreadQuery
     budget: int | None = None  # rows a filtered listing examines before it stops
+    driver: Driver | None = None  # the index walked: the tenant's unless given
     buckets: list[_Bucket] = field(default_factory=list)
     waiting: list[Row] = field(default_factory=list)
     stopped_at: Row | None = None  # the last row examined, when the budget ran out
 
     def __post_init__(self) -> None:
-        self.buckets = [_Bucket(keys.tenant_index(self.tenant, b)) for b in keys.BUCKETS]
+        if self.driver is None:
+            self.driver = Driver(self.tenant, residual=self.budget is not None)
+        self.buckets = [_Bucket(self.driver.key(b)) for b in keys.BUCKETS]
+
+    @property
+    def filtered(self) -> bool:
+        return self.budget is not None
 
     @property
     def batch(self) -> int:
         rows = self.page.limit + 1
-        if self.page.filtered:  # a filter may drop most rows: read in larger steps
+        if self.filtered:  # a filter may drop most rows: read in larger steps
             rows = max(rows, min(FILTERED_BATCH, self.budget or FILTERED_BATCH))
         return max(4, 2 * rows // keys.INDEX_BUCKETS)
 
@@ -242,7 +307,7 @@ class TenantListing(Generic[T]):
     def _wanted(self, found: int, examined: int) -> int:
         """How many rows to judge next: a filter drops most, so judge what the budget allows."""
         wanted = self.page.limit + 1 - found
-        if self.page.filtered:
+        if self.filtered:
             wanted = max(wanted, (self.budget or FILTERED_BATCH) - examined)
         return wanted
 
@@ -284,7 +349,8 @@ class TenantListing(Generic[T]):
         return row[0] == page.last_score and row[1] >= page.last_id
 
     def _key_of(self, thread_id: str) -> str:
-        return keys.thread_keys(self.tenant, thread_id).listing
+        assert self.driver is not None
+        return self.driver.key_of(thread_id)
 
     async def _drop(self, stale: dict[str, list[str]]) -> None:
         """Only now: removing them mid-page would shift the offsets past live ones."""

@@ -27,7 +27,14 @@ from threadkeeper import idempotency, keys
 from threadkeeper.errors import StoreError
 from threadkeeper.models import Thread, ThreadState, Tombstone, now_ms
 from threadkeeper.store.connection import RAW_ENTRIES, translated
-from threadkeeper.store.indexes import Indexes, TenantListing, purge_member
+from threadkeeper.store.indexes import (
+    Driver,
+    Indexes,
+    TenantListing,
+    driver_for,
+    owned_listings,
+    purge_member,
+)
 from threadkeeper.store.masters import is_cluster_client
 from threadkeeper.store.paging import ThreadQuery, TurnWindow
 from threadkeeper.store.replication import ReplicaAcks
@@ -111,6 +118,7 @@ class ThreadStore:
         list_scan: int = LIST_SCAN,
         replica_acks: int = 0,
         replica_ack_timeout: float = 1.0,
+        indexed_metadata: tuple[str, ...] = (),
     ) -> None:
         # redis-py types replies as unions of sync and async results; reply shapes are
         # fixed by the commands we send, so the client is handled as Any here.
@@ -123,6 +131,7 @@ class ThreadStore:
         self.cache_ttl_ms = self.hot_ttl_ms if cache_only else 0
         self.clock = clock
         self.list_scan = list_scan
+        self.indexed_metadata = indexed_metadata  # THREADKEEPER_INDEXED_METADATA
         timeout_ms = int(replica_ack_timeout * 1000)
         self.acks = ReplicaAcks(redis, replica_acks, timeout_ms) if replica_acks else None
 
@@ -142,7 +151,7 @@ class ThreadStore:
         indexes the first attempt never got to write are written now.
         """
         k = keys.thread_keys(thread.tenant, thread.id)
-        fields = thread.to_hash() | {"create_key": create_key}
+        fields = thread.to_hash() | {"create_key": create_key, **self._listings_field(thread)}
         args = [self.cache_ttl_ms, create_key, len(fields), *_flatten(fields), *blobs]
         # The indexes follow in their own round trip, once the script says the id was free.
         (result,) = await self._script_pipeline(self.scripts.create, k.all, args, _nothing)
@@ -156,6 +165,15 @@ class ThreadStore:
         await self._index_new(k, thread)
         return True
 
+    def listings(self, thread: Thread) -> list[str]:
+        """The listings beyond its tenant's that hold `thread` (its owner's, its indexed
+        metadata's): kept in its hash, so that the writes that move it find them."""
+        return owned_listings(thread, self.indexed_metadata)
+
+    def _listings_field(self, thread: Thread) -> dict[str, str]:
+        names = self.listings(thread)
+        return {"listings": " ".join(names)} if names else {}
+
     async def _index_new(self, k: keys.ThreadKeys, thread: Thread, *, again: bool = False) -> None:
         # Again (a replayed create): never move an index back past a later write.
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -163,7 +181,8 @@ class ThreadStore:
             if not self.cache_ttl_ms and thread.dirty:
                 since = thread.dirty_since or thread.updated_at
                 pipe.zadd(k.dirty, {k.member: since}, nx=True)
-            pipe.zadd(k.listing, {thread.id: thread.updated_at}, gt=again)
+            for listing in (k.listing, *self.listings(thread)):
+                pipe.zadd(listing, {thread.id: thread.updated_at}, gt=again)
             await pipe.execute()
 
     @translated
@@ -204,6 +223,8 @@ class ThreadStore:
         appended = _appended(result, fingerprint)
         if self.cluster and appended.status == "missing" and not self.cache_ttl_ms:
             await self._undirty(k)  # the index write rode along: no thread, no entry
+        if self.cluster and appended.status == "ok" and len(result) > 4 and result[4]:
+            await self._move_listings(k, _text(result[4]).split(), now)
         if self.acks is not None and appended.status in ("ok", "duplicate", "mismatch"):
             await self.acks.confirm(k, key, request, now)  # a resent duplicate confirms too
         return appended
@@ -214,6 +235,14 @@ class ThreadStore:
         if not self.cache_ttl_ms:
             pipe.zadd(k.dirty, {k.member: now}, nx=True)
         pipe.zadd(k.listing, {k.thread_id: now}, xx=True)
+
+    async def _move_listings(self, k: keys.ThreadKeys, names: list[str], now: int) -> None:
+        """On a cluster, the owner's and metadata listings after a write (a second round
+        trip, only for threads that have them: the script said which)."""
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for name in names:
+                pipe.zadd(name, {k.thread_id: now}, xx=True, gt=True)
+            await pipe.execute()
 
     async def _script(self, script: AsyncScript, names: list[str], args: list[Any]) -> Any:
         """One EVALSHA, loading the script when Redis answers NOSCRIPT (it ran nothing)."""
@@ -270,14 +299,15 @@ class ThreadStore:
         result = await self.scripts.delete(k.all, [reason, self.clock(), expected])
         if _text(result[0]) != "ok":
             return None
-        await self._unindex(k)
+        await self._unindex(k, _text(result[2]).split() if len(result) > 2 else [])
         return int(result[1])
 
-    async def _unindex(self, k: keys.ThreadKeys) -> None:
+    async def _unindex(self, k: keys.ThreadKeys, listings: list[str]) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zrem(k.activity, k.member)
             pipe.zrem(k.dirty, k.member)
-            pipe.zrem(k.listing, k.thread_id)
+            for listing in (k.listing, *listings):
+                pipe.zrem(listing, k.thread_id)
             await pipe.execute()
 
     @translated
@@ -323,7 +353,7 @@ class ThreadStore:
         k = keys.thread_keys(thread.tenant, thread.id)
         meta: dict[str, Any] = {}
         if create_meta:
-            meta = thread.to_hash()
+            meta = thread.to_hash() | self._listings_field(thread)
         buckets = idempotency.buckets(records)
         args = [thread.version, self.hot_ttl_ms if ttl else 0, len(meta), len(buckets),
                 *_flatten(meta), *_flatten(buckets), *blobs]  # fmt: skip
@@ -337,7 +367,8 @@ class ThreadStore:
     async def _index_restored(self, k: keys.ThreadKeys, thread: Thread) -> None:
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(k.activity, {k.member: thread.updated_at})
-            pipe.zadd(k.listing, {thread.id: thread.updated_at})
+            for listing in (k.listing, *self.listings(thread)):
+                pipe.zadd(listing, {thread.id: thread.updated_at})
             if thread.dirty:
                 pipe.zadd(k.dirty, {k.member: thread.dirty_since or thread.updated_at})
             await pipe.execute()
@@ -454,9 +485,10 @@ class ThreadStore:
         A filtered listing examines at most `list_scan` entries per call: a page may then
         come back short, with a cursor that resumes the search where it stopped.
         """
-        budget = self.list_scan if page.filtered else None
-        listing: TenantListing[Listed] = TenantListing(self.redis, tenant, page, budget)
-        rows = await listing.collect(self._live_among)
+        driver = driver_for(tenant, page, self.indexed_metadata)
+        budget = self.list_scan if driver.residual else None
+        listing: TenantListing[Listed] = TenantListing(self.redis, tenant, page, budget, driver)
+        rows = await listing.collect(functools.partial(self._live_among, driver))
         found = rows[: page.limit]
         if len(rows) > page.limit:
             return found, page.encode(found[-1].score, found[-1].thread.id)
@@ -464,12 +496,12 @@ class ThreadStore:
         return found, page.encode(*stop) if stop is not None else None
 
     async def _live_among(
-        self, tenant: str, page: ThreadQuery, rows: list[tuple[int, str]]
+        self, driver: Driver, tenant: str, page: ThreadQuery, rows: list[tuple[int, str]]
     ) -> tuple[list[Listed], list[str]]:
         """The live threads among `rows` (score, id) that pass the page's filters, and the
-        ids whose thread is gone."""
+        ids whose thread is gone (or has left the index walked: another owner or value)."""
         gone: list[str] = []
-        if page.filtered:
+        if driver.residual:
             rows, gone = await self._matching(tenant, page, rows)
         async with self.redis.pipeline(transaction=False) as pipe:
             for _, thread_id in rows:
@@ -484,6 +516,9 @@ class ThreadStore:
             for (score, _), meta, hot in zip(rows, metas, present, strict=True)
             if meta
         ]
+        if page.owned_filter:
+            gone += [x.thread.id for x in listed if not driver.belongs(x.thread)]
+            listed = [x for x in listed if _owned_match(page, x.thread)]
         return listed, gone
 
     async def _matching(
@@ -558,6 +593,10 @@ class ThreadStore:
     @translated
     async def owed_purge_count(self) -> int:
         return await self.indexes.owed_purge_count()
+
+
+def _owned_match(page: ThreadQuery, thread: Thread) -> bool:
+    return page.keeps_owned(thread.user_id, thread.metadata)
 
 
 def _keeps_owned(page: ThreadQuery, user_id: bytes | None, metadata: bytes | None) -> bool:

@@ -111,11 +111,18 @@ for _, name in ipairs({turns, idem, legacy, legacy_old}) do
     redis.call('PERSIST', name)
   end
 end
+-- The thread's owner's and indexed metadata's listings (keys.py names them; the hash
+-- keeps their names): in the tenant listing's slot, so written here on a standalone
+-- Redis; on a cluster the store writes them from the names returned.
+local listings = redis.call('HGET', meta, 'listings') or ''
 if #KEYS == 9 then  -- the indexes, as ThreadStore._append_indexes writes them on a cluster
   redis.call('ZADD', KEYS[7], 'XX', now, member)
   if cache_ttl == 0 then
     redis.call('ZADD', KEYS[8], 'NX', now, member)
   end
   redis.call('ZADD', KEYS[9], 'XX', now, listed)
+  for name in string.gmatch(listings, '%S+') do
+    redis.call('ZADD', name, 'XX', 'GT', now, listed)
+  end
 end
-return {'ok', count + 1, count + n, new_version}
+return {'ok', count + 1, count + n, new_version, listings}

@@ -1,7 +1,8 @@
 -- Change a thread's title and/or metadata. Validate everything, then write.
 -- KEYS: meta, turns, idem
 -- ARGV: now_ms, expected_version ('' = any), cache_ttl_ms, then field, value pairs
--- (only 'title' and 'metadata'). The same values again change nothing: 'same'.
+-- (only 'title', 'metadata', 'user_id' and 'listings'). The same values again change
+-- nothing: 'same' (an absent field reads as '').
 local meta, turns, idem = KEYS[1], KEYS[2], KEYS[3]
 local now, expected, cache_ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 
@@ -18,7 +19,7 @@ if expected ~= '' and tonumber(expected) ~= version then
 end
 local fields, changed = {}, false
 for i = 4, #ARGV, 2 do
-  if redis.call('HGET', meta, ARGV[i]) ~= ARGV[i + 1] then
+  if (redis.call('HGET', meta, ARGV[i]) or '') ~= ARGV[i + 1] then
     changed = true
   end
   fields[#fields + 1] = ARGV[i]
