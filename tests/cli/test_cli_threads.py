@@ -32,6 +32,20 @@ def test_ls_lists_a_tenants_threads_newest_first(tk: Harness) -> None:
     assert "3 thread(s) of tenant default" in table.stderr
 
 
+def test_ls_filters_by_user_and_metadata(tk: Harness) -> None:
+    tk.seed("default", "a", user_id="alice", metadata={"project": "apollo"})
+    tk.seed("default", "b", user_id="bob", metadata={"project": "apollo"})
+    tk.seed("default", "c", user_id="alice", metadata={"project": "gemini"})
+
+    def ids(*args: str) -> list[str]:
+        return [r["id"] for r in json.loads(tk("ls", "--json", *args).stdout)["threads"]]
+
+    assert ids("--user", "alice") == ["c", "a"]
+    assert ids("--metadata", "project=apollo") == ["b", "a"]
+    assert ids("--user", "alice", "--metadata", "project=apollo") == ["a"]
+    assert "KEY=VALUE" in tk("ls", "--metadata", "project", code=2).stderr
+
+
 def test_ls_shows_archived_threads_as_archived(tk: Harness) -> None:
     tk.seed("default", "cold")
     tk("archive", "cold", "--wait")

@@ -69,6 +69,18 @@ def test_threads_lists_every_page_newest_first(live: LiveServer) -> None:
         assert [t.id for t in tk.threads(prefix="oth")] == ["other"]
 
 
+def test_threads_by_owner_and_metadata(live: LiveServer) -> None:
+    with Client(live.url) as tk:
+        tk.create(id="a", user_id="alice", metadata={"project": "apollo", "n": 1})
+        tk.create(id="b", user_id="bob", metadata={"project": "apollo", "n": 2})
+        tk.create(id="c", user_id="alice", metadata={"project": "gemini", "n": 1})
+        assert tk.get("a").user_id == "alice"
+        assert [t.id for t in tk.threads(user_id="alice")] == ["c", "a"]
+        assert [t.id for t in tk.threads(metadata={"project": "apollo"})] == ["b", "a"]
+        assert [t.id for t in tk.threads(user_id="alice", metadata={"n": 1})] == ["c", "a"]
+        assert [t.id for t in tk.threads(metadata={"project": "apollo", "n": 2})] == ["b"]
+
+
 def test_fork_with_a_chosen_id_and_context_budget(live: LiveServer) -> None:
     with Client(live.url) as tk:
         tk.create(id="p", turns=_turns(4))

@@ -163,3 +163,21 @@ def test_old_threads_stay_the_tenant_wide_tokens(acme: Tenant) -> None:
     assert acme.as_(acme.wide, "POST", f"{base}/turns", json={"turns": [TURN]}).status_code == 201
     assert acme.as_(acme.wide, "GET", base).json()["thread"]["turn_count"] == 2
     assert acme.as_(acme.alice, "GET", base).status_code == 404
+
+
+def test_the_console_filters_by_user_and_metadata(acme: Tenant) -> None:
+    for token, thread_id, project in ((acme.alice, "a1", "x"), (acme.bob, "b1", "x"),
+                                      (acme.alice, "a2", "y")):  # fmt: skip
+        body = {"id": thread_id, "metadata": {"project": project}}
+        assert acme.as_(token, "POST", "/v1/threads", json=body).status_code == 201
+    acme.http.cookies.set("tk_console", acme.wide)
+
+    def shown(query: str) -> list[str]:
+        page = acme.http.get(f"/ui/threads?{query}", headers={"accept": "text/html"})
+        assert page.status_code == 200, page.text
+        return re.findall(r'<tr data-id="([^"]+)"', page.text)
+
+    assert shown("user_id=alice") == ["a2", "a1"]
+    assert shown("metadata=project%3Dx") == ["b1", "a1"]
+    assert shown("user_id=alice&metadata=project%3Dx") == ["a1"]
+    assert shown("") == ["a2", "b1", "a1"]

@@ -69,14 +69,20 @@ HEADERS = {
 OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/v1/threads", "post"): Operation(
         "Create a thread", {201: shapes.ThreadView, 200: shapes.ThreadView}, shapes.NewThread,
-        (IDEMPOTENCY,), (409,), headers={201: ("Location",), 200: ("Location",)},
+        (IDEMPOTENCY,), (403, 409), headers={201: ("Location",), 200: ("Location",)},
     ),
     ("/v1/threads", "get"): Operation(
         "List the tenant's threads, newest first", {200: shapes.ThreadList}, None,
         (LIMIT, CURSOR, _query("tool", {"type": "string"}),
          _query("updated_after", {"type": "string", "format": "date-time"}),
          _query("updated_before", {"type": "string", "format": "date-time"}),
-         _query("prefix", {"type": "string", "maxLength": 128})),
+         _query("prefix", {"type": "string", "maxLength": 128}),
+         _query("user_id", {"type": "string", "pattern": ID_REGEX},
+                "the threads this user owns (a user token: its own only, else 403)"),
+         _query("metadata.{key}", {"type": "string"},
+                "repeatable, all must hold: threads whose top-level metadata `key` is this "
+                "value (a string as is, else compact JSON), e.g. metadata.project=apollo")),
+        (403,),
     ),
     ("/v1/threads/{thread_id}", "get"): Operation(
         "Read a page of a thread (rehydrated from the archive if needed)",
@@ -112,8 +118,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (409, 502), headers={200: ("Threadkeeper-Degraded",)},
     ),
     ("/v1/threads/{thread_id}", "patch"): Operation(
-        "Change the title and/or metadata", {200: openai.ThreadUpdated}, openai.ThreadPatch,
-        (), (409, 502),
+        "Change the title, metadata and/or owner (user_id: a tenant-wide token only)",
+        {200: openai.ThreadUpdated}, openai.ThreadPatch, (), (403, 409, 502),
     ),
     ("/v1/threads/{thread_id}/turns/{seq}", "patch"): Operation(
         "Edit one turn's content and/or metadata (keeps its seq)", {200: openai.TurnChanged},

@@ -13,15 +13,18 @@ from threadkeeper.cli.common import load_settings, run
 from threadkeeper.models import DEFAULT_TENANT
 from threadkeeper.runtime import Runtime
 from threadkeeper.store.paging import ThreadQuery, TurnWindow
+from threadkeeper.wire.decode import check_id
 from threadkeeper.wire.threads import thread_public
 
 PAGE = 500
 
 
-async def list_all(runtime: Runtime, tenant: str) -> list[dict[str, Any]]:
+async def list_all(
+    runtime: Runtime, tenant: str, first: ThreadQuery | None = None
+) -> list[dict[str, Any]]:
     """A tenant's threads, newest first, as the API lists them (every page)."""
     rows: list[dict[str, Any]] = []
-    page = ThreadQuery(limit=PAGE)
+    page = first or ThreadQuery(limit=PAGE)
     while True:
         listed, cursor = await runtime.service.list(tenant, page)
         rows.extend(thread_public(item.thread, item.state) for item in listed)
@@ -52,12 +55,22 @@ async def read_all(runtime: Runtime, tenant: str, thread_id: str) -> dict[str, A
 
 @main.command("ls")
 @click.option("--tenant", default=DEFAULT_TENANT, show_default=True)
+@click.option("--user", "user_id", default=None, help="Only the threads this user owns.")
+@click.option(
+    "--metadata", "pairs", multiple=True, metavar="KEY=VALUE",
+    help="Only threads whose metadata KEY is VALUE (repeatable: all must hold).",
+)  # fmt: skip
 @click.option("--json", "as_json", is_flag=True, help='{"threads": [...]}, as GET /v1/threads.')
-def ls_command(tenant: str, as_json: bool) -> None:
+def ls_command(tenant: str, user_id: str | None, pairs: tuple[str, ...], as_json: bool) -> None:
     """List a tenant's threads, newest first."""
+    if any("=" not in p for p in pairs):
+        raise click.BadParameter("write --metadata KEY=VALUE, e.g. project=apollo")
+    metadata = tuple((key, value) for key, _, value in (p.partition("=") for p in pairs))
+    owner = None if user_id is None else check_id(user_id, "user")
+    first = ThreadQuery(PAGE, user_id=owner, metadata=metadata)
 
     async def work(runtime: Runtime) -> list[dict[str, Any]]:
-        return await list_all(runtime, tenant)
+        return await list_all(runtime, tenant, first)
 
     rows = run(load_settings(), work)
     if as_json:

@@ -5,6 +5,7 @@ Each public method builds a `Call`; the two clients only differ in how they send
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import uuid
@@ -84,10 +85,12 @@ def _param(value: object) -> str:
 
 def create_call(
     id: str | None, title: str | None, tool: str | None, metadata: Mapping[str, Any] | None,
-    turns: Sequence[TurnInput] | None, idempotency_key: str | None,
+    turns: Sequence[TurnInput] | None, idempotency_key: str | None, user_id: str | None = None,
 ) -> Call:  # fmt: skip
     body: dict[str, Any] = {"turns": [dict(t) for t in turns or []]}
-    for name, value in (("id", id), ("title", title), ("tool", tool), ("metadata", metadata)):
+    named = (("id", id), ("title", title), ("tool", tool), ("metadata", metadata),
+             ("user_id", user_id))  # fmt: skip
+    for name, value in named:
         if value is not None:
             body[name] = dict(value) if isinstance(value, Mapping) else value
     return Call("POST", "/v1/threads", body=body, headers=_key(idempotency_key), write=True)
@@ -114,12 +117,15 @@ def page_call(
 
 @dataclass(frozen=True, slots=True)
 class ThreadFilter:
-    """What `threads()` lists: by tool, id or title prefix, and last update (exclusive)."""
+    """What `threads()` lists: by tool, id or title prefix, last update (exclusive), owner,
+    and top-level metadata values (every pair must hold)."""
 
     tool: str | None = None
     prefix: str | None = None
     updated_after: datetime | None = None
     updated_before: datetime | None = None
+    user_id: str | None = None
+    metadata: Mapping[str, Any] | None = None
 
 
 def list_call(filters: ThreadFilter, limit: int | None, cursor: str | None) -> Call:
@@ -127,8 +133,16 @@ def list_call(filters: ThreadFilter, limit: int | None, cursor: str | None) -> C
         return Call("GET", "/v1/threads", _params(cursor=cursor, limit=limit))
     f = filters
     params = _params(tool=f.tool, prefix=f.prefix, updated_after=f.updated_after,
-                     updated_before=f.updated_before, limit=limit)  # fmt: skip
+                     updated_before=f.updated_before, user_id=f.user_id, limit=limit)  # fmt: skip
+    params |= {f"metadata.{k}": _metadata_value(v) for k, v in (f.metadata or {}).items()}
     return Call("GET", "/v1/threads", params)
+
+
+def _metadata_value(value: object) -> str:
+    """As the server compares it: a string as is, anything else as compact JSON."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
 def fork_call(thread_id: str, at_seq: int, new_id: str | None) -> Call:

@@ -83,8 +83,9 @@ class Client:
         metadata: Mapping[str, Any] | None = None,
         turns: Sequence[b.TurnInput] | None = None,
         idempotency_key: str | None = None,
+        user_id: str | None = None,
     ) -> Thread:
-        call = b.create_call(id, title, tool, metadata, turns, idempotency_key)
+        call = b.create_call(id, title, tool, metadata, turns, idempotency_key, user_id)
         return Page.from_json(self._send(call).json()).thread
 
     def append(
@@ -138,11 +139,13 @@ class Client:
         prefix: str | None = None,
         updated_after: datetime | None = None,
         updated_before: datetime | None = None,
+        user_id: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
         page_size: int | None = None,
     ) -> Iterator[Thread]:
         """The tenant's threads, most recently updated first, all pages (a filtered page may
         come back empty with more to follow: this follows every cursor)."""
-        filters = b.ThreadFilter(tool, prefix, updated_after, updated_before)
+        filters = b.ThreadFilter(tool, prefix, updated_after, updated_before, user_id, metadata)
         cursor: str | None = None
         while True:
             body = self._send(b.list_call(filters, page_size, cursor)).json()

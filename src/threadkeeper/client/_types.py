@@ -80,6 +80,7 @@ class Thread:
     archived_version: int
     archived_at: datetime | None
     missing_turns: Span | None = None
+    user_id: str | None = None  # its owner inside the tenant (None: the tenant's)
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any], missing: object = None) -> Thread:
@@ -100,6 +101,7 @@ class Thread:
             archived_version=int(raw.get("archived_version", 0)),
             archived_at=parse_time(raw.get("archived_at")),
             missing_turns=_span(missing),
+            user_id=raw.get("user_id"),
         )
 
 

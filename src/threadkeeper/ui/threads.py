@@ -5,16 +5,18 @@ Both read through ThreadService with the browser's tenant, exactly as the API do
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
+from threadkeeper.errors import InvalidInput
 from threadkeeper.models import ThreadState
 from threadkeeper.service import ThreadRead, ThreadService
-from threadkeeper.store.paging import TurnWindow
+from threadkeeper.store.paging import ThreadQuery, TurnWindow
 from threadkeeper.store.thread_store import Listed
 from threadkeeper.ui import session
 from threadkeeper.ui.render import console, page
@@ -22,7 +24,7 @@ from threadkeeper.web import MAX_SEQ, int_param, thread_page
 
 THREADS_PER_PAGE = 50
 TURNS_PER_PAGE = 50
-FILTERS = ("prefix", "tool", "updated_after", "updated_before")
+FILTERS = ("prefix", "tool", "updated_after", "updated_before", "user_id", "metadata")
 
 # What a finished action says on the page it lands on (?done=...): fixed texts only.
 DONE = {
@@ -61,7 +63,8 @@ def _limit(request: Request, default: int) -> int:
 async def threads_page(request: Request) -> Response:
     caller, service = session.caller(request), _service(request)
     tenant, params = caller.tenant, request.query_params
-    listing = service.access.listing(caller, thread_page(params, _limit(request, THREADS_PER_PAGE)))
+    listing = _with_metadata(thread_page(params, _limit(request, THREADS_PER_PAGE)), params)
+    listing = service.access.listing(caller, listing)
     threads, cursor = await service.list(tenant, listing)
     filters = {name: params.get(name, "") for name in FILTERS}
     kept = {k: v for k, v in filters.items() if v}
@@ -72,6 +75,17 @@ async def threads_page(request: Request) -> Response:
         stopped=listing.filtered and cursor is not None and len(threads) < listing.limit,
         scan=request.app.state.settings.limits.max_list_scan,
     )  # fmt: skip
+
+
+def _with_metadata(listing: ThreadQuery, params: Mapping[str, str]) -> ThreadQuery:
+    """The form's one `metadata` field, KEY=VALUE, as the API's metadata.KEY=VALUE."""
+    raw = params.get("metadata", "").strip()
+    if not raw or params.get("cursor"):  # a cursor carries the filters already
+        return listing
+    key, equals, value = raw.partition("=")
+    if not equals or not key.strip():
+        raise InvalidInput(f"metadata {raw!r}: write KEY=VALUE, e.g. project=apollo")
+    return replace(listing, metadata=(*listing.metadata, (key.strip(), value.strip())))
 
 
 def _listed(item: Listed) -> dict[str, Any]:
