@@ -68,3 +68,16 @@ def test_api_processes_default_to_the_usable_cores_capped() -> None:
 def test_a_bad_api_processes_says_what_to_write() -> None:
     with pytest.raises(ConfigError, match="THREADKEEPER_API_PROCESSES='none'.*write auto"):
         Settings.from_env({"THREADKEEPER_API_PROCESSES": "none"})
+
+
+def test_indexed_metadata_and_metrics_users_are_bounded_lists() -> None:
+    env = {"THREADKEEPER_INDEXED_METADATA": " project, env,project ",
+           "THREADKEEPER_METRICS_USERS": "acme:alice, acme:bob"}  # fmt: skip
+    settings = Settings.from_env(env)
+    assert settings.indexed_metadata == ("project", "env")
+    assert settings.metrics_users == (("acme", "alice"), ("acme", "bob"))
+    too_many = ",".join(f"k{n}" for n in range(17))
+    for name, raw in (("INDEXED_METADATA", too_many), ("METRICS_USERS", "acme"),
+                      ("METRICS_USERS", "a:b:c")):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"THREADKEEPER_{name}"):
+            Settings.from_env({f"THREADKEEPER_{name}": raw})

@@ -122,9 +122,14 @@ class ScrapeGauges(Collector):
 
     def __init__(self) -> None:
         self._read: tuple[float, float, float, float] | None = None  # hot, archived, dirty, lag
+        self._users: dict[tuple[str, str], int] = {}
 
     def set(self, hot: float, archived: float, dirty: float, lag: float) -> None:
         self._read = (hot, archived, dirty, lag)
+
+    def set_users(self, counts: dict[tuple[str, str], int]) -> None:
+        """Threads per (tenant, user), for THREADKEEPER_METRICS_USERS only (bounded)."""
+        self._users = counts
 
     def collect(self) -> Iterator[Metric]:
         threads = GaugeMetricFamily(
@@ -146,6 +151,15 @@ class ScrapeGauges(Collector):
             dirty.add_metric([], dirty_count)
             lag.add_metric([], lag_s)
         yield from (threads, dirty, lag)
+        if self._users:
+            users = GaugeMetricFamily(
+                "threadkeeper_user_threads",
+                "Threads each user owns, for the users THREADKEEPER_METRICS_USERS names",
+                labels=["tenant", "user"],
+            )
+            for (tenant, user), count in self._users.items():
+                users.add_metric([tenant, user], count)
+            yield users
 
 
 SHARED = SharedCounters()
@@ -235,6 +249,8 @@ async def refresh(client: Redis, settings: Settings) -> None:
     lag = sweeper_lag_s(beat)
     GAUGES.set(hot, total - hot, dirty, float("nan") if lag is None else lag)
     SHARED.load(counters)
+    if settings.metrics_users:
+        GAUGES.set_users(await Indexes(client).user_counts(settings.metrics_users))
 
 
 def sweeper_lag_s(heartbeat: dict[str, str]) -> float | None:

@@ -109,3 +109,16 @@ def test_worker_counters_reach_the_api(make_client: MakeClient, redis_url: str) 
         b"snapshots:moved": b"1",
         b"archive_failures:put": b"1",
     }
+
+
+def test_threads_per_user_only_for_the_users_named(make_client: MakeClient) -> None:
+    client = make_client(metrics_users=(("default", "alice"), ("default", "carol")))
+    for n, user in enumerate(("alice", "alice", "bob", "alice")):
+        body = {"id": f"u{n}", "user_id": user}
+        assert client.post("/v1/threads", json=body).status_code == 201
+    client.delete("/v1/threads/u1")
+    samples = scrape(client)
+    name = "threadkeeper_user_threads"
+    assert value(samples, name, tenant="default", user="alice") == 2
+    assert ((name, (("tenant", "default"), ("user", "carol"))) in samples) is True
+    assert not any(key[0] == name and ("user", "bob") in key[1] for key in samples)

@@ -163,6 +163,17 @@ class Indexes:
         replies = await self._each(three)
         return sum(replies[0::3]), sum(replies[1::3]), sum(replies[2::3])
 
+    async def user_counts(self, users: tuple[tuple[str, str], ...]) -> dict[tuple[str, str], int]:
+        """Threads each (tenant, user) owns: a ZCARD per bucket, one pipeline for all."""
+
+        def each_user(pipe: Any, b: int) -> None:
+            for tenant, user in users:
+                pipe.zcard(keys.user_index(tenant, user, b))
+
+        replies = await self._each(each_user)
+        width = len(users)
+        return {pair: sum(replies[i::width]) for i, pair in enumerate(users)}
+
 
 LiveCheck = Callable[[str, ThreadQuery, list[Row]], Awaitable[tuple[list[T], list[str]]]]
 
