@@ -38,6 +38,8 @@ class Sizes:
     tenant_threads: int = 200_000  # threads of the large tenant (section tenant)
     tenant_setup_seconds: float = 300.0  # and at most this long to create them
     tenant_pages: int = 40  # pages read per configuration per repetition
+    users_threads: int = 100_000  # threads of the one tenant of section users
+    users_count: int = 1000  # users they are spread over
 
     @classmethod
     def full(cls) -> Sizes:
@@ -64,6 +66,8 @@ class Sizes:
             tenant_threads=3000,
             tenant_setup_seconds=60.0,
             tenant_pages=10,
+            users_threads=5000,
+            users_count=50,
         )._from_env()
 
     def _from_env(self) -> Sizes:

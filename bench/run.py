@@ -41,13 +41,14 @@ from floor import LuaFloor  # noqa: E402
 from inproc import Kit  # noqa: E402
 from servers import api_server, managed_redis, redis_settings, seaweedfs  # noqa: E402
 
+import users  # noqa: E402
 from threadkeeper.runtime import build_runtime  # noqa: E402
 from threadkeeper.settings import Settings  # noqa: E402
 from threadkeeper.store.connection import async_client  # noqa: E402
 
 SECTIONS = (
     "appends", "http", "growth", "lookup", "continuation", "memory", "durability", "cold",
-    "stacks", "cluster", "tenant",
+    "stacks", "cluster", "tenant", "users",
 )  # fmt: skip
 HTTP_PAGE = 1000  # THREADKEEPER_MAX_PAGE's default: a full read follows `next` cursors
 
@@ -119,6 +120,9 @@ async def measure(
                 runtime = cold.s3_runtime(always.url, s3, tmp / "s3home")
                 stack.push_async_callback(runtime.close)
                 await cold.cold_tier(b, s3, Kit(runtime), tmp)
+            if "users" in only:
+                _section("one tenant's listing by user and by metadata")
+                await users.users(b, tmp / "users")
             if "stacks" in only:
                 _section("HTTP stacks: uvicorn vs granian, 1 vs N worker processes")
                 await stacks.stacks(b, tmp / "stacks", always.url, os.cpu_count() or 1)
