@@ -31,6 +31,7 @@ TENANT_ROUTES = {
     ("GET", "/v1/health"), ("GET", "/metrics"), ("GET", "/ui/"), ("GET", "/ui/login"),
     ("POST", "/ui/login"), ("POST", "/ui/logout"), ("GET", "/ui/threads"),
     ("GET", "/ui/health"), ("GET", "/ui/static/{path:path}"),
+    ("POST", "/mcp"),  # every tool calls the routes above: tests/mcp_server/test_users.py
 }  # fmt: skip
 # A body each method carries, valid enough for any route of that method.
 BODIES = {"POST": {"turns": [TURN], "at_seq": 1, "items": [ITEM]}, "PATCH": {"title": "x"}}

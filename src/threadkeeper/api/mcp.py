@@ -47,7 +47,7 @@ async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
     headers = dict(scope["headers"])
     authorization = headers.get(b"authorization", b"").decode("latin-1") or None
     try:
-        app.state.auth.tenant_for(authorization)
+        app.state.auth.caller_for(authorization)  # a user token: the API routes it calls check
     except ThreadkeeperError as exc:
         response = problem_response(exc, {"WWW-Authenticate": 'Bearer realm="threadkeeper"'})
         await response(scope, receive, send)
