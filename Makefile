@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: install run test pytest lint typecheck imports bench clean redis-server pal-venv chromium screenshots bench-console
+.PHONY: install run test pytest lint typecheck imports bench clean redis-server wrk pal-venv chromium screenshots bench-console
 
 install: $(STAMP) redis-server
 
@@ -31,6 +31,19 @@ redis-server:
 	    echo "redis-server missing: install Redis 7 (macOS: 'brew install redis'; other systems: your package manager), then retry"; exit 1; \
 	  fi; }
 	@redis-server --version
+
+# wrk, the C HTTP load generator the bench drives `threadkeeper up` with (bench/load.py);
+# installed like redis-server.
+wrk:
+	@command -v wrk >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+	    echo "wrk missing: installing it with apt-get"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk; \
+	  elif command -v apt-get >/dev/null 2>&1; then \
+	    echo "wrk missing: run 'sudo apt-get install wrk', then retry"; exit 1; \
+	  else \
+	    echo "wrk missing: install wrk 4 (macOS: 'brew install wrk'; other systems: your package manager), then retry"; exit 1; \
+	  fi; }
 
 # The web console's browser tests drive Debian's headless Chromium through its chromedriver
 # (no browser download is possible here); installed like redis-server.
@@ -92,7 +105,7 @@ $(PAL_BENCH): $(PAL_STAMP)
 	$(PAL_VENV)/bin/python -m pip install --quiet 'redis>=5'
 	touch $@
 
-bench: install $(PAL_BENCH)
+bench: install wrk $(PAL_BENCH)
 	$(PY) bench/run.py
 	$(PY) bench/console.py
 

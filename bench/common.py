@@ -109,6 +109,7 @@ class Run:
     seconds: float
     latencies: list[float] = field(default_factory=list)
     reported_ms: tuple[float, float] | None = None  # (p50, p99) a C tool reported itself
+    by_client: dict[int, list[float]] = field(default_factory=dict)  # latencies per connection
 
     @property
     def rate(self) -> float:
@@ -126,6 +127,12 @@ class Run:
             return self.reported_ms[1]
         return percentile(self.latencies, 99) * 1000
 
+    @property
+    def spread(self) -> float:
+        """The slowest connection's median latency over the fastest's (1 = even)."""
+        medians = [median(times) for times in self.by_client.values() if times]
+        return max(medians) / min(medians) if medians and min(medians) > 0 else 0.0
+
 
 def median_run(runs: list[Run]) -> Run:
     """The run with the median rate (lower middle for an even count): its latencies."""
@@ -138,6 +145,7 @@ async def drive(
 ) -> Run:
     """`clients` tasks call op(client, i) until `total` calls are done or `seconds` pass."""
     latencies: list[float] = []
+    by_client: dict[int, list[float]] = {c: [] for c in range(clients)}
     counter = iter(range(total))
     deadline = time.perf_counter() + seconds
 
@@ -146,12 +154,13 @@ async def drive(
             began = time.perf_counter()
             await op(client, i)
             latencies.append(time.perf_counter() - began)
+            by_client[client].append(latencies[-1])
             if began > deadline:
                 return
 
     started = time.perf_counter()
     await asyncio.gather(*(worker(c) for c in range(clients)))
-    return Run(len(latencies), time.perf_counter() - started, latencies)
+    return Run(len(latencies), time.perf_counter() - started, latencies, by_client=by_client)
 
 
 async def timed(op: Callable[..., Awaitable[Any]], *args: Any) -> float:

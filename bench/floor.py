@@ -56,26 +56,14 @@ class LuaFloor:
 
 def redis_benchmark(port: int, clients: int, requests: int, payload: str) -> Run:
     """`redis-benchmark` XADD of the payload: the C client's rate and latency percentiles."""
-    command = [
-        "redis-benchmark",
-        "-h",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "-n",
-        str(requests),
-        "-c",
-        str(clients),
-        "-P",
-        "1",
-        "--csv",
-        "XADD",
-        "bench:rb",
-        "*",
-        "t",
-        payload,
-    ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=True)
+    return redis_command(port, clients, requests, "XADD", "bench:rb", "*", "t", payload)
+
+
+def redis_command(port: int, clients: int, requests: int, *command: str) -> Run:
+    """`redis-benchmark` running `command` (one round trip each, no pipelining)."""
+    argv = ["redis-benchmark", "-h", "127.0.0.1", "-p", str(port), "-n", str(requests),
+            "-c", str(clients), "-P", "1", "--csv", *command]  # fmt: skip
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=300, check=True)
     row = next(csv.DictReader(io.StringIO(done.stdout)))
     rate = float(row["rps"])
     reported = (float(row["p50_latency_ms"]), float(row["p99_latency_ms"]))

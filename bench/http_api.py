@@ -93,11 +93,15 @@ class HttpKit:
         )
         return expect(status, body, 201)
 
-    async def create(self, thread_id: str) -> None:
-        status, body = await self.connections[0].request(
-            "POST", "/v1/threads", {"id": thread_id, "title": "bench", "tool": "bench"}
-        )
+    async def create(self, thread_id: str, turns: list[dict[str, Any]] | None = None) -> None:
+        new = {"id": thread_id, "title": "bench", "tool": "bench", "turns": turns or []}
+        status, body = await self.connections[0].request("POST", "/v1/threads", new)
         expect(status, body, 201)
+
+    async def get(self, path: str, client: int) -> bytes:
+        """One GET on connection `client`, its body unparsed (what is timed is the server)."""
+        status, body = await self.connections[client].request("GET", path)
+        return expect(status, body, 200)
 
     async def read_all(self, thread_id: str, page: int) -> int:
         """Every turn, following `next` cursors with pages of `page` turns."""

@@ -5,7 +5,8 @@
     BENCH_REPS=5 .venv/bin/python bench/run.py --only appends,http
 
 Starts its own redis-servers (the project's redis.conf: AOF on, appendfsync always;
-and one with everysec), SeaweedFS as S3, and uvicorn, all on loopback; prints one
+and one with everysec), SeaweedFS as S3, and `threadkeeper up` for the HTTP sections
+(what ships; section `up` also drives it with wrk), all on loopback; prints one
 table and writes bench/results.json. See BENCHMARKS.md for what each figure means.
 """
 
@@ -32,6 +33,7 @@ import hiredis  # noqa: E402
 import redis  # noqa: E402
 import report  # noqa: E402
 import sections  # noqa: E402
+import shipped  # noqa: E402
 import stacks  # noqa: E402
 import tenant  # noqa: E402
 import uvicorn  # noqa: E402
@@ -39,7 +41,7 @@ from common import Sizes  # noqa: E402
 from context import Bench  # noqa: E402
 from floor import LuaFloor  # noqa: E402
 from inproc import Kit  # noqa: E402
-from servers import api_server, managed_redis, redis_settings, seaweedfs  # noqa: E402
+from servers import managed_redis, redis_settings, seaweedfs, up_server  # noqa: E402
 
 import users  # noqa: E402
 from threadkeeper.runtime import build_runtime  # noqa: E402
@@ -48,7 +50,7 @@ from threadkeeper.store.connection import async_client  # noqa: E402
 
 SECTIONS = (
     "appends", "http", "growth", "lookup", "continuation", "memory", "durability", "cold",
-    "stacks", "cluster", "tenant", "users",
+    "stacks", "cluster", "tenant", "users", "up",
 )  # fmt: skip
 HTTP_PAGE = 1000  # THREADKEEPER_MAX_PAGE's default: a full read follows `next` cursors
 
@@ -91,7 +93,8 @@ async def measure(
                 _section("floor and in-process appends")
                 floors = await sections.appends(b)
             if only & {"http", "growth", "lookup", "continuation"}:
-                api = procs.enter_context(api_server(tmp / "api", always.url))
+                # What ships: `up` and its API processes, on the bench's Redis.
+                api = procs.enter_context(up_server(tmp / "api", always.url))
                 meta["http"] = _uvicorn_impl()
             if "http" in only:
                 _section("HTTP appends")
@@ -126,6 +129,9 @@ async def measure(
             if "stacks" in only:
                 _section("HTTP stacks: uvicorn vs granian, 1 vs N worker processes")
                 await stacks.stacks(b, tmp / "stacks", always.url, os.cpu_count() or 1)
+            if "up" in only:
+                _section("threadkeeper up as it ships (wrk, lean client), floors on its Redis")
+                await shipped.shipped(b, tmp / "up")
             await clustered(only, b, tmp)
             return b.rows
 

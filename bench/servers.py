@@ -7,13 +7,14 @@ archive, and the API as a real uvicorn or granian subprocess (with its workers).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))  # s3server.py: how the tests start Seaw
 
 from s3server import S3Server, start_seaweedfs  # noqa: E402
 
-__all__ = ["S3Server", "managed_redis", "seaweedfs", "api_server"]
+__all__ = ["S3Server", "managed_redis", "seaweedfs", "api_server", "up_server"]
 
 
 @contextmanager
@@ -119,18 +120,18 @@ def api_server(
         yield server
 
 
-def _wait_http(server: ApiServer, timeout: float = 30.0) -> None:
+def _wait_http(server: ApiServer, path: str = "/healthz", timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
-    url = f"http://{server.host}:{server.port}/healthz"
+    url = f"http://{server.host}:{server.port}{path}"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            raise RuntimeError(f"uvicorn exited: {server.log_path.read_text(errors='replace')}")
+            raise RuntimeError(f"the API exited: {server.log_path.read_text(errors='replace')}")
         try:
             if httpx.get(url, timeout=1).status_code == 200:
                 return
         except httpx.HTTPError:
             time.sleep(0.1)
-    raise RuntimeError(f"uvicorn did not answer on {url} within {timeout}s")
+    raise RuntimeError(f"the API did not answer on {url} within {timeout}s")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -142,3 +143,62 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(5)
+
+
+@dataclass(frozen=True, slots=True)
+class UpServer:
+    """A running `threadkeeper up`: where its API listens and the Redis it serves."""
+
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    home: Path
+    redis_url: str
+
+
+@contextmanager
+def up_server(
+    tmp: Path, redis_url: str | None = None, env: dict[str, str] | None = None
+) -> Iterator[UpServer]:
+    """`threadkeeper up` with its default settings (plus `env`), as a user starts it.
+
+    Without `redis_url` it starts its own redis-server under its home, as it ships.
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
+    clean |= env or {}
+    if redis_url is not None:
+        clean |= {"THREADKEEPER_REDIS_URL": redis_url,
+                  "THREADKEEPER_ARCHIVE_URL": (tmp / "archive").as_uri()}  # fmt: skip
+    home = tmp / "home"
+    command = [sys.executable, "-m", "threadkeeper", "up", "--home", str(home),
+               "--port", str(port)]  # fmt: skip
+    log_path = tmp / "up.log"
+    with ExitStack() as stack:
+        log = stack.enter_context(log_path.open("wb"))
+        process = subprocess.Popen(
+            command, env=clean, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        stack.callback(_stop_up, process, home)
+        _wait_http(ApiServer("127.0.0.1", port, process, log_path), path="/readyz", timeout=90)
+        info = json.loads((home / "run.json").read_text())
+        yield UpServer("127.0.0.1", port, process, home, info["redis_url"])
+
+
+def _stop_up(process: subprocess.Popen[bytes], home: Path) -> None:
+    """SIGTERM to `up` stops its tree in order; whatever is left after, by pid."""
+    run = home / "run.json"
+    info = json.loads(run.read_text()) if run.exists() else {}
+    left = [*info.get("children", {}).values(), info.get("redis_pid")]
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(5)
+    for pid in left:
+        if pid:
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
