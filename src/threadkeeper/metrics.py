@@ -71,6 +71,19 @@ class _Counters:
         )
         registry.register(SHARED)
         registry.register(GAUGES)
+        # Each request's labelled children, found once: labels() costs half of a record.
+        self._by_request: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def for_request(self, route: str, method: str, status: int) -> tuple[Any, Any]:
+        """The request counter's and latency histogram's children for these labels."""
+        key = (route, method, status)
+        found = self._by_request.get(key)
+        if found is None:
+            found = self._by_request[key] = (
+                self.http_requests.labels(route, method, str(status)),
+                self.http_seconds.labels(route, method),
+            )
+        return found
 
 
 class SharedCounters(Collector):
@@ -231,8 +244,9 @@ def record_archive_failure(operation: str, conn: redis.Redis | None = None) -> N
 
 
 def record_request(route: str, method: str, status: int, seconds: float) -> None:
-    _counters.http_requests.labels(route, method, str(status)).inc()
-    _counters.http_seconds.labels(route, method).observe(seconds)
+    requests, latency = _counters.for_request(route, method, status)
+    requests.inc()
+    latency.observe(seconds)
 
 
 async def refresh(client: Redis, settings: Settings) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from daemon_support import Daemon, clean_env
 from threadkeeper.settings import Settings
-from threadkeeper.supervisor import bind_api
+from threadkeeper.daemon.supervisor import bind_api
 
 CONNECTIONS = 8
 REQUESTS = 15

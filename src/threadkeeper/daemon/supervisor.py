@@ -37,6 +37,7 @@ import uvicorn
 from threadkeeper import metrics
 from threadkeeper.api import create_app
 from threadkeeper.auth import auth_summary, check_bind
+from threadkeeper.daemon import serving
 from threadkeeper.daemon.children import Child, Restarts
 from threadkeeper.daemon.home import HomeLock, RunInfo, run_file
 from threadkeeper.daemon.orphans import stop_orphans
@@ -219,6 +220,7 @@ def api_config(settings: Settings) -> uvicorn.Config:
         log_config=None,  # one log format: ours (see cli.main)
         access_log=settings.access_log,
         lifespan="on",
+        http=serving.CoalescingHttpProtocol,  # headers and body in one send
     )
 
 
@@ -254,7 +256,7 @@ def serve_only(settings: Settings, workers: int = 1, fd: int | None = None) -> N
         server.should_exit = True
 
     log.info("threadkeeper API on %s; %s", api_url(settings), auth_summary(settings))
-    asyncio.run(serve_until_signal(server, sock, stop))
+    serving.run(serve_until_signal(server, sock, stop))
 
 
 def _serve_workers(settings: Settings, workers: int) -> None:
@@ -386,7 +388,7 @@ def run_up(settings: Settings) -> None:
         sock = supervisor.prepare()
         supervisor.start_children(sock)
         supervisor.record()
-        asyncio.run(supervisor.serve(sock))
+        serving.run(supervisor.serve(sock))
     except KeyboardInterrupt:
         log.info("interrupted while starting: stopping")
     finally:
