@@ -18,8 +18,8 @@ import httpx
 import pytest
 
 from daemon_support import Daemon, clean_env
-from threadkeeper.settings import Settings
 from threadkeeper.daemon.supervisor import bind_api
+from threadkeeper.settings import Settings
 
 CONNECTIONS = 8
 REQUESTS = 15
