@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from threadkeeper.client import _base as b
+from threadkeeper.client import _decode as decode
 from threadkeeper.client._types import (
     Appended,
     Archived,
@@ -90,7 +91,7 @@ class AsyncClient:
         user_id: str | None = None,
     ) -> Thread:
         call = b.create_call(id, title, tool, metadata, turns, idempotency_key, user_id)
-        return Page.from_json((await self._send(call)).json()).thread
+        return decode.page((await self._send(call)).content).thread
 
     async def append(
         self,
@@ -115,7 +116,7 @@ class AsyncClient:
     ) -> Page:
         """One page of turns, with the thread and any `missing_turns`."""
         call = b.page_call(thread_id, order, after, before, limit, cursor)
-        return Page.from_json((await self._send(call)).json())
+        return decode.page((await self._send(call)).content)
 
     async def turns(
         self,
@@ -176,10 +177,10 @@ class AsyncClient:
         return ThreadList.from_json((await self._send(b.list_call(filters, limit, cursor))).json())
 
     async def fork(self, thread_id: str, at_seq: int, *, id: str | None = None) -> Thread:
-        return Page.from_json((await self._send(b.fork_call(thread_id, at_seq, id))).json()).thread
+        return decode.page((await self._send(b.fork_call(thread_id, at_seq, id))).content).thread
 
     async def context(self, thread_id: str, max_tokens: int) -> Context:
-        return Context.from_json((await self._send(b.context_call(thread_id, max_tokens))).json())
+        return decode.context((await self._send(b.context_call(thread_id, max_tokens))).content)
 
     async def delete(self, thread_id: str) -> None:
         await self._send(b.delete_call(thread_id))

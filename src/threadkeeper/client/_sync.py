@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 
 from threadkeeper.client import _base as b
+from threadkeeper.client import _decode as decode
 from threadkeeper.client._types import (
     Appended,
     Archived,
@@ -86,7 +87,7 @@ class Client:
         user_id: str | None = None,
     ) -> Thread:
         call = b.create_call(id, title, tool, metadata, turns, idempotency_key, user_id)
-        return Page.from_json(self._send(call).json()).thread
+        return decode.page(self._send(call).content).thread
 
     def append(
         self,
@@ -111,7 +112,7 @@ class Client:
     ) -> Page:
         """One page of turns, with the thread and any `missing_turns`."""
         call = b.page_call(thread_id, order, after, before, limit, cursor)
-        return Page.from_json(self._send(call).json())
+        return decode.page(self._send(call).content)
 
     def turns(
         self,
@@ -169,10 +170,10 @@ class Client:
         return ThreadList.from_json(self._send(b.list_call(filters, limit, cursor)).json())
 
     def fork(self, thread_id: str, at_seq: int, *, id: str | None = None) -> Thread:
-        return Page.from_json(self._send(b.fork_call(thread_id, at_seq, id)).json()).thread
+        return decode.page(self._send(b.fork_call(thread_id, at_seq, id)).content).thread
 
     def context(self, thread_id: str, max_tokens: int) -> Context:
-        return Context.from_json(self._send(b.context_call(thread_id, max_tokens)).json())
+        return decode.context(self._send(b.context_call(thread_id, max_tokens)).content)
 
     def delete(self, thread_id: str) -> None:
         self._send(b.delete_call(thread_id))
