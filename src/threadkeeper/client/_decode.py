@@ -10,7 +10,9 @@ lenient path, so what the client accepts is unchanged.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import replace
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -18,23 +20,24 @@ from threadkeeper.client._types import Context, Page
 
 _page = msgspec.json.Decoder(Page)
 _context = msgspec.json.Decoder(Context)
+Answer = TypeVar("Answer", Page, Context)
 
 
 def page(body: bytes) -> Page:
-    try:
-        found = _page.decode(body)
-    except msgspec.DecodeError:
-        return Page.from_json(json.loads(body))
-    if found.missing_turns is None:
-        return found
-    return replace(found, thread=replace(found.thread, missing_turns=found.missing_turns))
+    return _decoded(_page, body, Page.from_json)
 
 
 def context(body: bytes) -> Context:
+    return _decoded(_context, body, Context.from_json)
+
+
+def _decoded(
+    decoder: msgspec.json.Decoder[Answer], body: bytes, lenient: Callable[[Any], Answer]
+) -> Answer:
     try:
-        found = _context.decode(body)
+        found = decoder.decode(body)
     except msgspec.DecodeError:
-        return Context.from_json(json.loads(body))
+        return lenient(json.loads(body))
     if found.missing_turns is None:
         return found
     return replace(found, thread=replace(found.thread, missing_turns=found.missing_turns))
