@@ -20,6 +20,9 @@ class Recorder:
     def write(self, data: bytes) -> None:
         self.writes.append(data)
 
+    def writelines(self, lines: list[bytes]) -> None:
+        self.writes.append(b"".join(lines))  # one writev on uvloop: one send
+
     def is_closing(self) -> bool:
         return self.closed
 

@@ -38,10 +38,13 @@ class _CoalescingTransport:
     def _flush(self) -> None:
         if not self._pending:
             return
-        data = self._pending[0] if len(self._pending) == 1 else b"".join(self._pending)
-        self._pending.clear()
-        if not self._transport.is_closing():
-            self._transport.write(data)
+        pending, self._pending = self._pending, []
+        if self._transport.is_closing():
+            return
+        if len(pending) == 1:
+            self._transport.write(pending[0])
+        else:  # uvloop's writelines is one writev, without copying a large body
+            self._transport.writelines(pending)
 
     def close(self) -> None:
         self._flush()  # a response written just before closing still goes out
