@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from typing import Any
 
 from threadkeeper.client import _decode as decode
@@ -51,3 +53,17 @@ def test_a_body_the_typed_decode_refuses_is_read_as_before() -> None:
     found = decode.page(_raw(body))
     assert found == Page.from_json(body)
     assert found.turns[0].files == [] and found.thread.state == "hot"
+
+
+def test_without_msgspec_the_client_decodes_with_json() -> None:
+    """The client needs only httpx (PAL's virtualenv has nothing more)."""
+    body = {"thread": THREAD, "turns": TURNS, "next": None, "missing_turns": [2, 3]}
+    probe = (
+        "import json, sys; sys.modules['msgspec'] = None; "
+        "from threadkeeper.client import _decode; "
+        f"page = _decode.page({_raw(body)!r}); "
+        "print(json.dumps([page.next, list(page.missing_turns), len(page.turns)]))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [None, [2, 3], 3]

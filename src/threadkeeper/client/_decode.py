@@ -4,7 +4,9 @@ A page of 1,000 turns is ~580 kB of JSON: `json.loads` into dicts and a record b
 from each took 14 ms, more than Redis takes to read the stream; msgspec fills the
 same frozen dataclasses in C (RFC 3339 times too) in 1.4 ms. A body the typed
 decode refuses (a null where a list belongs, a field missing) takes the old,
-lenient path, so what the client accepts is unchanged.
+lenient path, so what the client accepts is unchanged. The client needs only
+httpx: where msgspec is not installed (it is with threadkeeper), every body takes
+that path.
 """
 
 from __future__ import annotations
@@ -14,29 +16,35 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, TypeVar
 
-import msgspec
-
 from threadkeeper.client._types import Context, Page
 
-_page = msgspec.json.Decoder(Page)
-_context = msgspec.json.Decoder(Context)
 Answer = TypeVar("Answer", Page, Context)
+
+try:
+    import msgspec
+except ImportError:  # pragma: no cover - the client beside httpx alone
+    _typed: dict[type, Callable[[bytes], Any]] = {}
+    _refused: tuple[type[Exception], ...] = ()
+else:
+    _typed = {answer: msgspec.json.Decoder(answer).decode for answer in (Page, Context)}
+    _refused = (msgspec.DecodeError,)
 
 
 def page(body: bytes) -> Page:
-    return _decoded(_page, body, Page.from_json)
+    return _decoded(Page, body, Page.from_json)
 
 
 def context(body: bytes) -> Context:
-    return _decoded(_context, body, Context.from_json)
+    return _decoded(Context, body, Context.from_json)
 
 
-def _decoded(
-    decoder: msgspec.json.Decoder[Answer], body: bytes, lenient: Callable[[Any], Answer]
-) -> Answer:
+def _decoded(answer: type[Answer], body: bytes, lenient: Callable[[Any], Answer]) -> Answer:
+    typed = _typed.get(answer)
+    if typed is None:
+        return lenient(json.loads(body))
     try:
-        found = decoder.decode(body)
-    except msgspec.DecodeError:
+        found: Answer = typed(body)
+    except _refused:
         return lenient(json.loads(body))
     if found.missing_turns is None:
         return found
