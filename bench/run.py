@@ -129,15 +129,15 @@ async def measure(
             if "stacks" in only:
                 _section("HTTP stacks: uvicorn vs granian, 1 vs N worker processes")
                 await stacks.stacks(b, tmp / "stacks", always.url, os.cpu_count() or 1)
-            if "up" in only:
-                _section("threadkeeper up as it ships (wrk, lean client), floors on its Redis")
-                await shipped.shipped(b, tmp / "up")
-            await clustered(only, b, tmp)
+            await own_servers(only, b, tmp)
             return b.rows
 
 
-async def clustered(only: set[str], b: Bench, tmp: Path) -> None:
-    """The sections that start their own Redis Clusters."""
+async def own_servers(only: set[str], b: Bench, tmp: Path) -> None:
+    """The sections that start their own servers: `up` with its Redis, Redis Clusters."""
+    if "up" in only:
+        _section("threadkeeper up as it ships (wrk, lean client), floors on its Redis")
+        await shipped.shipped(b, tmp / "up")
     if "cluster" in only:
         _section("Redis Cluster: 1 vs 3 masters (appendfsync always), 32 clients")
         await cluster.cluster(b, tmp / "cluster")
