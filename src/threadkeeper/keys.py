@@ -149,6 +149,27 @@ class ThreadKeys:
         return f"{NAMESPACE}:{self.tag}:recent"
 
     @property
+    def checkpoint_blobs(self) -> str:
+        """LangGraph index (checkpoints/): where each channel version is stored, and how far
+        the index has read the turns (hash)."""
+        return f"{NAMESPACE}:{self.tag}:lg:blobs"
+
+    @property
+    def checkpoints(self) -> str:
+        """LangGraph index: one member per checkpoint, `ns NUL id NUL seqs`, by name (zset)."""
+        return f"{NAMESPACE}:{self.tag}:lg:ckpt"
+
+    @property
+    def checkpoint_writes(self) -> str:
+        """LangGraph index: one member per pending write, `ns NUL id NUL task NUL idx NUL seq`."""
+        return f"{NAMESPACE}:{self.tag}:lg:writes"
+
+    @property
+    def checkpoint_index(self) -> list[str]:
+        """The LangGraph index keys: derived from the turns, rebuilt from them when lost."""
+        return [self.checkpoint_blobs, self.checkpoints, self.checkpoint_writes]
+
+    @property
     def member(self) -> str:
         """The thread's member name in the global indexes."""
         return f"{self.tenant}:{self.thread_id}"
@@ -184,15 +205,18 @@ class ThreadKeys:
 
     @property
     def hot(self) -> list[str]:
-        """meta, turns and the idempotency records, old forms too: what a TTL change touches."""
+        """meta, turns and the idempotency records, old forms too, and the LangGraph index:
+        what a TTL change touches."""
         return [self.meta, self.turns, self.idempotency, self.legacy_idempotency,
-                self.legacy_idempotency_old]  # fmt: skip
+                self.legacy_idempotency_old, *self.checkpoint_index]  # fmt: skip
 
     @property
     def all(self) -> list[str]:
-        """The thread's own keys, in the order every Lua script receives them."""
+        """The thread's own keys, in the order every Lua script receives them (the
+        LangGraph index last: only delete.lua reads it)."""
         return [self.meta, self.turns, self.idempotency, self.tombstone, self.recent,
-                self.legacy_idempotency_old, self.legacy_idempotency]  # fmt: skip
+                self.legacy_idempotency_old, self.legacy_idempotency,
+                *self.checkpoint_index]  # fmt: skip
 
 
 def thread_keys(tenant: str, thread_id: str) -> ThreadKeys:

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from threadkeeper import ui
-from threadkeeper.api import conversations, edits, health, mcp, threads, tiering
+from threadkeeper.api import checkpoints, conversations, edits, health, mcp, threads, tiering
 from threadkeeper.api.schema import openapi_document
 from threadkeeper.auth import TokenAuth
 from threadkeeper.errors import ThreadkeeperError
@@ -61,6 +61,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         *threads.routes,
         *edits.routes,
         *conversations.routes,
+        *checkpoints.routes,
         *tiering.routes,
         *health.routes,
         Route(mcp.PATH, mcp.endpoint, methods=["POST"]),  # stateless: no GET stream, no DELETE

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from threadkeeper.wire import openai, shapes
+from threadkeeper.wire import checkpoints, openai, shapes
 from threadkeeper.wire.shapes import ID_REGEX
 
 REF = "#/components/schemas/{name}"
@@ -128,6 +128,40 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/v1/threads/{thread_id}/turns/{seq}", "delete"): Operation(
         "Delete one turn (the others keep their seqs)", {200: openai.TurnChanged}, None,
         (EXPECTED,), (409, 502),
+    ),
+    ("/v1/threads/{thread_id}/checkpoints", "post"): Operation(
+        "LangGraph: store a checkpoint (one turn; the thread is created by the first)",
+        {201: checkpoints.CheckpointStored}, checkpoints.CheckpointPut, (), (409,),
+    ),
+    ("/v1/threads/{thread_id}/checkpoints", "get"): Operation(
+        "LangGraph: list checkpoints, newest first, with their values and pending writes",
+        {200: checkpoints.CheckpointList}, None,
+        (_query("ns", {"type": "string"}, "the namespace ('' = the root graph)"),
+         _query("all_ns", {"type": "string", "enum": ["true", "false"]}, "every namespace"),
+         _query("before", {"type": "string"}, "a checkpoint id: only older ones"),
+         _query("metadata", {"type": "string"}, "a JSON object: metadata pairs to match"),
+         LIMIT), (409, 502),
+    ),
+    ("/v1/threads/{thread_id}/checkpoint", "get"): Operation(
+        "LangGraph: one checkpoint (the namespace's newest without an id)",
+        {200: checkpoints.CheckpointOut}, None,
+        (_query("ns", {"type": "string"}), _query("id", {"type": "string"})), (409, 502),
+    ),
+    ("/v1/threads/{thread_id}/checkpoints/writes", "post"): Operation(
+        "LangGraph: store a task's pending writes (idempotent per task and index)",
+        {201: checkpoints.WritesStored}, checkpoints.WritesPut, (), (409,),
+    ),
+    ("/v1/threads/{thread_id}/checkpoints/copy", "post"): Operation(
+        "LangGraph: copy the thread's checkpoints and writes to another thread",
+        {200: checkpoints.Counted}, checkpoints.CopyRequest, (), (409, 502),
+    ),
+    ("/v1/threads/{thread_id}/checkpoints/prune", "post"): Operation(
+        "LangGraph: keep each namespace's newest checkpoint, or delete the thread",
+        {200: checkpoints.Counted}, checkpoints.PruneRequest, (), (409, 502),
+    ),
+    ("/v1/checkpoints/delete-runs", "post"): Operation(
+        "LangGraph: drop the tenant's checkpoints made by the given runs",
+        {200: checkpoints.Counted}, checkpoints.RunsDelete, (), (409, 502),
     ),
     ("/v1/conversations", "post"): Operation(
         "OpenAI: create a conversation", {200: openai.Conversation}, openai.ConversationCreate,

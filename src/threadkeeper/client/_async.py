@@ -191,6 +191,15 @@ class AsyncClient:
     async def rehydrate(self, thread_id: str) -> Rehydrated:
         return Rehydrated.from_json((await self._send(b.rehydrate_call(thread_id))).json())
 
+    async def request(
+        self, method: str, path: str, *, params: Mapping[str, object] | None = None,
+        json: Any = None,
+    ) -> Any:  # fmt: skip
+        """Any route by its path, for routes whose resend is harmless (reads, and writes the
+        server makes idempotent, as the checkpoint routes); its JSON answer, or None."""
+        response = await self._send(b.raw_call(method, path, params, json))
+        return response.json() if response.content else None
+
     async def health(self) -> dict[str, Any]:
         """The restart-survival report (GET /v1/health)."""
         report: dict[str, Any] = (await self._send(b.health_call())).json()

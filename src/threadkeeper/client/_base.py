@@ -170,6 +170,12 @@ def rehydrate_call(thread_id: str) -> Call:
     return Call("POST", _path(thread_id, "/rehydrate"), write=True)
 
 
+def raw_call(method: str, path: str, params: Mapping[str, object] | None, body: Any) -> Call:
+    """Any route by its path (docs/API.md). Only for routes whose resend is harmless."""
+    values = {name: _param(value) for name, value in (params or {}).items() if value is not None}
+    return Call(method, path, params=values, body=body, write=method != "GET")
+
+
 def health_call() -> Call:
     return Call("GET", "/v1/health")
 

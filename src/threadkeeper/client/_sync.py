@@ -184,6 +184,15 @@ class Client:
     def rehydrate(self, thread_id: str) -> Rehydrated:
         return Rehydrated.from_json(self._send(b.rehydrate_call(thread_id)).json())
 
+    def request(
+        self, method: str, path: str, *, params: Mapping[str, object] | None = None,
+        json: Any = None,
+    ) -> Any:  # fmt: skip
+        """Any route by its path, for routes whose resend is harmless (reads, and writes the
+        server makes idempotent, as the checkpoint routes); its JSON answer, or None."""
+        response = self._send(b.raw_call(method, path, params, json))
+        return response.json() if response.content else None
+
     def health(self) -> dict[str, Any]:
         """The restart-survival report (GET /v1/health)."""
         report: dict[str, Any] = self._send(b.health_call()).json()
