@@ -209,6 +209,28 @@ def _console(d: _Driver, thread_id: str) -> None:
     d.call("POST", "/ui/logout", 200, data=form, headers=html)
 
 
+def _checkpoints(d: _Driver, thread_id: str) -> None:
+    """The LangGraph checkpoint routes, cold read (rehydrate) included, on one thread."""
+    base = f"/v1/threads/{thread_id}"
+    value = {"channel": "x", "version": 1, "value": ["msgpack", "AQ=="]}
+    put = {"thread": thread_id, "id": "c1", "checkpoint": ["msgpack", "gA=="],
+           "versions": {"x": 1}, "metadata": {"run_id": "r1"}, "values": [value]}  # fmt: skip
+    d.call("POST", f"{base}/checkpoints", 201, json=put)
+    d.call("POST", f"{base}/checkpoints", 201, json=put | {"id": "c2", "parent_id": "c1"})
+    writes = {"thread": thread_id, "checkpoint_id": "c2", "task_id": "t",
+              "writes": [{"channel": "x", "idx": 0, "value": ["msgpack", "Ag=="]}]}  # fmt: skip
+    d.call("POST", f"{base}/checkpoints/writes", 201, json=writes)
+    d.call("POST", f"{base}/archive?wait=true", 200)
+    got = d.call("GET", f"{base}/checkpoint?ns=", 200).json()
+    assert got["id"] == "c2" and got["values"] == {"x": ["msgpack", "AQ=="]}, got
+    assert len(d.call("GET", f"{base}/checkpoints?all_ns=true", 200).json()["checkpoints"]) == 2
+    copy = {"target_id": f"{thread_id}-copy", "target_thread": f"{thread_id}-copy"}
+    d.call("POST", f"{base}/checkpoints/copy", 200, json=copy)
+    d.call("POST", f"{base}/checkpoints/prune", 200, json={"strategy": "keep_latest"})
+    d.call("POST", "/v1/checkpoints/delete-runs", 200, json={"run_ids": ["r1"]})
+    assert d.call("GET", f"{base}/checkpoints", 200).json()["checkpoints"] == []
+
+
 def _operations(d: _Driver) -> None:
     for url in ("/", "/healthz", "/readyz", "/v1/health", "/metrics", "/openapi.json"):
         d.call("GET", url, 200)
@@ -228,6 +250,8 @@ def test_every_route_on_the_cluster_with_threads_on_every_master(
     for thread_id in ids:
         driver.call("DELETE", f"/v1/threads/{thread_id}", 204)
     _conversations(driver)
+    for thread_id in one_per_master(redis_cluster, TENANT, "lg"):
+        _checkpoints(driver, thread_id)
     _console(driver, one_per_master(redis_cluster, TENANT, "ui")[0])
     _operations(driver)
 

@@ -1,7 +1,7 @@
 #!lua flags=no-writes
 -- Read LangGraph checkpoints with everything needed to rebuild them: the index members
 -- and the turns they point at (checkpoints/index.py). Reads nothing unless the index has
--- folded every turn: 'behind' asks the caller to fold them first, 'archived' to rehydrate.
+-- folded every turn: 'archived' asks the caller to rehydrate first, 'behind' to fold them.
 -- KEYS: meta, turns, blobs (hash), checkpoints (zset), writes (zset)
 -- ARGV: mode ('one' | 'page'), ns, id ('' = the newest), before ('' = none), limit,
 --       all_ns ('1': every namespace, newest id first; ns is then ignored)
@@ -14,6 +14,9 @@ if not state[1] then
   return {'missing'}
 end
 local count = tonumber(state[2])
+if count > 0 and redis.call('EXISTS', turns) == 0 then
+  return {'archived'}
+end
 local index = redis.call('HMGET', blobs, '~created', '~through')
 local through = tonumber(index[2]) or 0
 if index[1] ~= state[1] then
@@ -21,9 +24,6 @@ if index[1] ~= state[1] then
 end
 if through ~= count then
   return {'behind', through, count}
-end
-if count > 0 and redis.call('EXISTS', turns) == 0 then
-  return {'archived'}
 end
 
 local function span(prefix)

@@ -1,0 +1,87 @@
+"""A real StateGraph with a messages channel on ThreadkeeperSaver: three turns, then a fresh
+saver in a fresh process resumes the thread; again once the thread went cold and came back
+from the archive; again after `archive --all`, the loss of all Redis data and `recover`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import redis
+
+from live_server import LiveServer
+from threadkeeper import keys
+from threadkeeper.settings import Settings
+
+CHAT = Path(__file__).with_name("graph_chat.py")
+THREAD = "chat thread #1"  # not a threadkeeper id: the saver derives one
+
+
+def chat(url: str, *messages: str, use_async: bool = False) -> list[list[str]]:
+    env = {**os.environ, "THREADKEEPER_URL": url}
+    args = [sys.executable, str(CHAT), *(["--async"] if use_async else []), THREAD, *messages]
+    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    said: list[list[str]] = json.loads(out.stdout)
+    return said
+
+
+def heard(*messages: str) -> str:
+    return f"heard {len(messages)}: {' | '.join(messages)}"
+
+
+def tk(settings: Settings, *args: str) -> str:
+    env = {**os.environ, "THREADKEEPER_REDIS_URL": str(settings.redis_url),
+           "THREADKEEPER_ARCHIVE_URL": str(settings.archive_url),
+           "THREADKEEPER_HOME": str(settings.home), "THREADKEEPER_HOT_TTL": "1s"}  # fmt: skip
+    if settings.queue_redis_url:
+        env["THREADKEEPER_QUEUE_REDIS_URL"] = settings.queue_redis_url
+    out = subprocess.run([sys.executable, "-m", "threadkeeper", *args], env=env,
+                         capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert out.returncode == 0, f"threadkeeper {' '.join(args)}: {out.stdout}\n{out.stderr}"
+    return out.stdout
+
+
+def wait_cold(client: redis.Redis, thread_id: str) -> None:
+    """Until the archived thread's turns left Redis (its hot TTL lapsed)."""
+    turns = keys.thread_keys("default", thread_id).turns
+    deadline = time.monotonic() + 60
+    while client.exists(turns):
+        assert time.monotonic() < deadline, "the archived thread's turns never left Redis"
+        time.sleep(0.1)
+
+
+def test_a_fresh_process_resumes_the_thread_hot_cold_and_after_recover(
+    make_settings: Callable[..., Settings],
+) -> None:
+    from threadkeeper.integrations.langgraph import thread_key
+
+    settings = make_settings(hot_ttl=1.0)
+    server = LiveServer(settings).start()
+    try:
+        said = chat(server.url, "one", "two", "three")
+        assert said[-1] == ["ai", heard("one", "two", "three")] and len(said) == 6
+
+        said = chat(server.url, "four", use_async=True)  # a fresh saver, a fresh process
+        assert said[-1] == ["ai", heard("one", "two", "three", "four")] and len(said) == 8
+
+        tk(settings, "archive", "--all", "--wait")
+        with redis.Redis.from_url(str(settings.redis_url)) as client:
+            wait_cold(client, thread_key(THREAD))
+        said = chat(server.url, "five")  # rehydrated on the saver's first read
+        assert said[-1] == ["ai", heard("one", "two", "three", "four", "five")]
+
+        tk(settings, "archive", "--all", "--wait")
+        with redis.Redis.from_url(str(settings.redis_url)) as client:
+            client.flushall()
+        tk(settings, "recover")
+        said = chat(server.url, "six")
+        assert said[-1] == ["ai", heard("one", "two", "three", "four", "five", "six")]
+        assert len(said) == 12
+    finally:
+        server.stop()
