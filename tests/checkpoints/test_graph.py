@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import redis
 
 from live_server import LiveServer
@@ -83,5 +84,17 @@ def test_a_fresh_process_resumes_the_thread_hot_cold_and_after_recover(
         said = chat(server.url, "six")
         assert said[-1] == ["ai", heard("one", "two", "three", "four", "five", "six")]
         assert len(said) == 12
+        _shown_everywhere(server.url, settings, thread_key(THREAD))
     finally:
         server.stop()
+
+
+def _shown_everywhere(url: str, settings: Settings, thread_id: str) -> None:
+    """Listed under LangGraph's thread_id, exported, and its messages in the console."""
+    listed = httpx.get(f"{url}/v1/threads", params={"tool": "langgraph"}).json()["threads"]
+    assert [(t["id"], t["title"]) for t in listed] == [(thread_id, THREAD)]
+    exported = tk(settings, "export", thread_id, "--tenant", "default").splitlines()
+    assert len(exported) == 1 and json.loads(exported[0])["thread"]["title"] == THREAD
+    page = httpx.get(f"{url}/ui/threads/{thread_id}?last=1", headers={"accept": "text/html"})
+    latest = heard("one", "two", "three", "four", "five", "six")
+    assert page.status_code == 200 and latest in page.text and "six</pre>" in page.text
