@@ -26,6 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import checkpointers  # noqa: E402
 import cluster  # noqa: E402
 import cold  # noqa: E402
 import continuation  # noqa: E402
@@ -50,7 +51,7 @@ from threadkeeper.store.connection import async_client  # noqa: E402
 
 SECTIONS = (
     "appends", "http", "growth", "lookup", "continuation", "memory", "durability", "cold",
-    "stacks", "cluster", "tenant", "users", "up",
+    "stacks", "cluster", "tenant", "users", "up", "langgraph",
 )  # fmt: skip
 HTTP_PAGE = 1000  # THREADKEEPER_MAX_PAGE's default: a full read follows `next` cursors
 
@@ -92,7 +93,7 @@ async def measure(
             if only & {"appends", "http"}:
                 _section("floor and in-process appends")
                 floors = await sections.appends(b)
-            if only & {"http", "growth", "lookup", "continuation"}:
+            if only & {"http", "growth", "lookup", "continuation", "langgraph"}:
                 # What ships: `up` and its API processes, on the bench's Redis.
                 api = procs.enter_context(up_server(tmp / "api", always.url))
                 meta["http"] = _uvicorn_impl()
@@ -108,6 +109,9 @@ async def measure(
             if "continuation" in only:
                 _section("the continuation path beside PAL (pal-mcp-server)")
                 await continuation.continuation(b, api.host, api.port)
+            if "langgraph" in only:
+                _section("LangGraph checkpointers: threadkeeper, InMemorySaver, PostgreSQL")
+                await checkpointers.langgraph(b, api.host, api.port)
             if "memory" in only:
                 _section("memory")
                 await sections.memory_per_turn(b)
