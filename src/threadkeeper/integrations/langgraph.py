@@ -214,29 +214,16 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
             if found is not None and _matches(found.metadata, filter):
                 yield found
             return
-        while limit is None or limit > 0:
-            page = min(PAGE, limit) if limit is not None else PAGE
-            answer = await self.aclient.request(
-                "GET", _path(thread_id, "/checkpoints"), params={**params, "limit": page}
-            )
-            for found in answer["checkpoints"]:
-                yield self._tuple(thread_id, found)
-            limit = None if limit is None else limit - len(answer["checkpoints"])
-            if not answer["next"]:
-                return
-            params["before"] = answer["next"]
+        pages = _Pages(_path(thread_id, "/checkpoints"), params, "checkpoints", "before", limit)
+        while (query := pages.query()) is not None:
+            for row in pages.take(await self.aclient.request("GET", pages.path, params=query)):
+                yield self._tuple(thread_id, row)
 
     async def _athreads(self) -> AsyncIterator[str]:
-        cursor = None
-        while True:
-            page = await self.aclient.request(
-                "GET", "/v1/threads", params={"tool": "langgraph", "limit": PAGE, "cursor": cursor}
-            )
-            for thread in page["threads"]:
+        pages = _thread_pages()
+        while (query := pages.query()) is not None:
+            for thread in pages.take(await self.aclient.request("GET", pages.path, params=query)):
                 yield thread["title"] or thread["id"]
-            cursor = page["next"]
-            if not cursor:
-                return
 
     async def adelete_thread(self, thread_id: str) -> None:
         try:
@@ -312,29 +299,16 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
             if found is not None and _matches(found.metadata, filter):
                 yield found
             return
-        while limit is None or limit > 0:
-            page = min(PAGE, limit) if limit is not None else PAGE
-            answer = self.client.request(
-                "GET", _path(thread_id, "/checkpoints"), params={**params, "limit": page}
-            )
-            for found in answer["checkpoints"]:
-                yield self._tuple(thread_id, found)
-            limit = None if limit is None else limit - len(answer["checkpoints"])
-            if not answer["next"]:
-                return
-            params["before"] = answer["next"]
+        pages = _Pages(_path(thread_id, "/checkpoints"), params, "checkpoints", "before", limit)
+        while (query := pages.query()) is not None:
+            for row in pages.take(self.client.request("GET", pages.path, params=query)):
+                yield self._tuple(thread_id, row)
 
     def _threads(self) -> Iterator[str]:
-        cursor = None
-        while True:
-            page = self.client.request(
-                "GET", "/v1/threads", params={"tool": "langgraph", "limit": PAGE, "cursor": cursor}
-            )
-            for thread in page["threads"]:
+        pages = _thread_pages()
+        while (query := pages.query()) is not None:
+            for thread in pages.take(self.client.request("GET", pages.path, params=query)):
                 yield thread["title"] or thread["id"]
-            cursor = page["next"]
-            if not cursor:
-                return
 
     def delete_thread(self, thread_id: str) -> None:
         try:
@@ -363,6 +337,35 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
                 )
             except ThreadNotFound:
                 pass
+
+
+class _Pages:
+    """A listing followed page by page, the same for the sync and the async saver: `query`
+    gives the next request's parameters (None when done), `take` reads its answer."""
+
+    def __init__(
+        self, path: str, params: dict[str, object], items: str, cursor: str, limit: int | None
+    ) -> None:
+        self.path, self.params, self.items, self.cursor = path, dict(params), items, cursor
+        self.limit = limit
+        self.done = False
+
+    def query(self) -> dict[str, object] | None:
+        if self.done or (self.limit is not None and self.limit <= 0):
+            return None
+        return {**self.params, "limit": PAGE if self.limit is None else min(PAGE, self.limit)}
+
+    def take(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = answer[self.items]
+        if self.limit is not None:
+            self.limit -= len(found)
+        self.done = not answer["next"]
+        self.params[self.cursor] = answer["next"]
+        return found
+
+
+def _thread_pages() -> _Pages:
+    return _Pages("/v1/threads", {"tool": "langgraph"}, "threads", "cursor", None)
 
 
 def _config(thread_id: str, ns: str | None, checkpoint_id: str | None) -> RunnableConfig:
