@@ -20,7 +20,8 @@ IMPLEMENTED = {"delete_for_runs", "copy_thread", "prune"}
 
 
 @pytest.mark.timeout(600)
-async def test_conformance(live: LiveServer) -> None:
+@pytest.mark.parametrize("redis_kind", ["standalone", "cluster"], indirect=True)
+async def test_conformance(live: LiveServer, redis_kind: str) -> None:
     @checkpointer_test(name="ThreadkeeperSaver")
     async def saver() -> AsyncIterator[ThreadkeeperSaver]:
         async with ThreadkeeperSaver(live.url) as made:
@@ -30,7 +31,7 @@ async def test_conformance(live: LiveServer) -> None:
     results = {name: (r.passed, r.tests_passed, r.tests_failed, r.failures)
                for name, r in report.results.items()}  # fmt: skip
     if out := os.environ.get("LANGGRAPH_CONFORMANCE_REPORT"):
-        Path(out).write_text(json.dumps(results, indent=1))
+        Path(f"{out}.{redis_kind}.json").write_text(json.dumps(results, indent=1))
     for capability in {c.value for c in BASE_CAPABILITIES} | IMPLEMENTED:
         passed, _, _, failures = results[capability]
         assert passed is True, f"{capability}: {failures}"
