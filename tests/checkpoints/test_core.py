@@ -14,11 +14,11 @@ from redis.crc import key_slot
 from starlette.testclient import TestClient
 
 from threadkeeper import keys
+from threadkeeper.auth import add_token
 from threadkeeper.checkpoints.index import CheckpointIndex, Found
 from threadkeeper.codec import load_turn
-from threadkeeper.connection import async_client, sync_client
 from threadkeeper.settings import Limits, Settings
-from threadkeeper.tokens import add_token
+from threadkeeper.store.connection import async_client, sync_client
 
 BASE = "/v1/threads/t1"
 

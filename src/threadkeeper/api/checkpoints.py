@@ -14,10 +14,18 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from threadkeeper.api.http import choice_param, read_body, wire_response
-from threadkeeper.api.threads import _limit, _tenant, _thread_id
 from threadkeeper.checkpoints import CheckpointService
 from threadkeeper.errors import InvalidInput, ThreadNotFound
+from threadkeeper.web import (
+    DEFAULT_PAGE,
+    app_settings,
+    choice_param,
+    int_param,
+    path_thread_id,
+    read_body,
+    request_tenant,
+    wire_response,
+)
 from threadkeeper.wire.checkpoints import (
     CheckpointList,
     CheckpointPut,
@@ -42,6 +50,11 @@ def _service(request: Request) -> CheckpointService:
     return service
 
 
+def _limit(request: Request) -> int:
+    high = app_settings(request).limits.max_page
+    return int_param(request, "limit", low=1, high=high) or DEFAULT_PAGE
+
+
 def _name(value: str, field: str) -> str:
     """A namespace, id or task id: the index separates them with NUL, so none may hold one."""
     if "\0" in value:
@@ -55,7 +68,7 @@ def _names(*pairs: tuple[str, str]) -> None:
 
 
 async def put_checkpoint(request: Request) -> Response:
-    tenant, thread_id = _tenant(request), _thread_id(request)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
     put = decode_body(await read_body(request), CheckpointPut)
     _names((put.ns, "ns"), (put.id, "id"), *((ch, "versions") for ch in put.versions))
     seq = await _service(request).put(tenant, thread_id, put)
@@ -64,7 +77,7 @@ async def put_checkpoint(request: Request) -> Response:
 
 
 async def put_writes(request: Request) -> Response:
-    tenant, thread_id = _tenant(request), _thread_id(request)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
     put = decode_body(await read_body(request), WritesPut)
     _names((put.ns, "ns"), (put.checkpoint_id, "checkpoint_id"), (put.task_id, "task_id"))
     seq = await _service(request).put_writes(tenant, thread_id, put)
@@ -72,7 +85,7 @@ async def put_writes(request: Request) -> Response:
 
 
 async def get_checkpoint(request: Request) -> Response:
-    tenant, thread_id = _tenant(request), _thread_id(request)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
     ns = _name(request.query_params.get("ns", ""), "ns")
     checkpoint_id = _name(request.query_params.get("id", ""), "id")
     found = await _service(request).get(tenant, thread_id, ns, checkpoint_id)
@@ -102,7 +115,7 @@ def _metadata_filter(request: Request) -> dict[str, Any] | None:
 
 
 async def list_checkpoints(request: Request) -> Response:
-    tenant, thread_id = _tenant(request), _thread_id(request)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
     params = request.query_params
     every = choice_param(request, "all_ns", ("true", "false"), "false") == "true"
     ns = None if every else _name(params.get("ns", ""), "ns")
@@ -114,7 +127,7 @@ async def list_checkpoints(request: Request) -> Response:
 
 
 async def copy_thread(request: Request) -> Response:
-    tenant, thread_id = _tenant(request), _thread_id(request)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
     copy = decode_body(await read_body(request), CopyRequest)
     target = check_id(copy.target_id)
     count = await _service(request).copy(tenant, thread_id, target, copy.target_thread)
@@ -122,7 +135,7 @@ async def copy_thread(request: Request) -> Response:
 
 
 async def prune_thread(request: Request) -> Response:
-    tenant, thread_id = _tenant(request), _thread_id(request)
+    tenant, thread_id = request_tenant(request), path_thread_id(request)
     prune = decode_body(await read_body(request), PruneRequest)
     count = await _service(request).prune(tenant, thread_id, prune.strategy)
     return wire_response(Counted(count=count))
@@ -130,7 +143,7 @@ async def prune_thread(request: Request) -> Response:
 
 async def delete_runs(request: Request) -> Response:
     runs = decode_body(await read_body(request), RunsDelete)
-    count = await _service(request).delete_runs(_tenant(request), runs.run_ids)
+    count = await _service(request).delete_runs(request_tenant(request), runs.run_ids)
     return wire_response(Counted(count=count))
 
 

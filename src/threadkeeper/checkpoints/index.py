@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from threadkeeper import keys
 from threadkeeper.checkpoints.records import Op
-from threadkeeper.connection import translated
+from threadkeeper.store.connection import translated
 
 
 def _source(name: str) -> str:

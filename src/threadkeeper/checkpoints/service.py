@@ -17,10 +17,10 @@ from threadkeeper.checkpoints import records
 from threadkeeper.checkpoints.index import CheckpointIndex, Found
 from threadkeeper.codec import encode_turn
 from threadkeeper.errors import Conflict, LimitExceeded, ThreadExists, ThreadNotFound
-from threadkeeper.paging import ThreadPage, TurnPage
 from threadkeeper.service import ThreadService
 from threadkeeper.settings import Settings
-from threadkeeper.store import ThreadStore
+from threadkeeper.store.paging import ThreadQuery, TurnWindow
+from threadkeeper.store.thread_store import ThreadStore
 from threadkeeper.wire.checkpoints import CheckpointOut, CheckpointPut, WritesPut
 from threadkeeper.wire.shapes import NewThread, TurnIn
 
@@ -101,7 +101,7 @@ class CheckpointService:
         """Fold every turn after `through` into the index (a page per script call)."""
         page_size = self.settings.limits.max_page
         for _ in range(ATTEMPTS * 1000):
-            page = TurnPage(after=through, limit=page_size)
+            page = TurnWindow(after=through, limit=page_size)
             read = await self.store.read(tenant, thread_id, page)
             if read is None or not read.turns or not read.turns_in_redis:
                 return
@@ -129,7 +129,7 @@ class CheckpointService:
         raise Conflict(f"thread {thread_id!r} kept changing while it was read; retry")
 
     async def _rehydrate(self, tenant: str, thread_id: str) -> None:
-        degraded = await self.threads.rehydrate_for_read(tenant, thread_id, TurnPage(limit=1))
+        degraded = await self.threads.rehydrate_for_read(tenant, thread_id, TurnWindow(limit=1))
         if degraded is not None:
             raise Conflict(
                 f"thread {thread_id!r} has lost turns ({degraded.missing_detail}): its "
@@ -207,7 +207,7 @@ class CheckpointService:
         if await self._found(tenant, thread_id, ns="", limit=1) is None:
             raise await self.threads.not_found(tenant, thread_id)
         found: list[TurnIn] = []
-        page = TurnPage(limit=self.settings.limits.max_page)
+        page = TurnWindow(limit=self.settings.limits.max_page)
         while True:
             read = await self.store.read(tenant, thread_id, page)
             if read is None:
@@ -261,12 +261,14 @@ class CheckpointService:
         return len(dropped)
 
     async def _langgraph_threads(self, tenant: str) -> AsyncIterator[str]:
-        page: ThreadPage | None = ThreadPage(limit=self.settings.limits.max_page, tool=records.TOOL)
+        page: ThreadQuery | None = ThreadQuery(
+            limit=self.settings.limits.max_page, tool=records.TOOL
+        )
         while page is not None:
             listed, cursor = await self.store.list_threads(tenant, page)
             for row in listed:
                 yield row.thread.id
-            page = ThreadPage.decode(cursor, page.limit) if cursor else None
+            page = ThreadQuery.decode(cursor, page.limit) if cursor else None
 
 
 def _matches(metadata: dict[str, Any], wanted: dict[str, Any] | None) -> bool:
