@@ -10,30 +10,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import httpx
 import redis
+from langgraph_support import THREAD, chat, heard
 
 from live_server import LiveServer
 from threadkeeper import keys
 from threadkeeper.settings import Settings
-
-CHAT = Path(__file__).with_name("graph_chat.py")
-THREAD = "chat thread #1"  # not a threadkeeper id: the saver derives one
-
-
-def chat(url: str, *messages: str, use_async: bool = False) -> list[list[str]]:
-    env = {**os.environ, "THREADKEEPER_URL": url}
-    args = [sys.executable, str(CHAT), *(["--async"] if use_async else []), THREAD, *messages]
-    out = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
-    assert out.returncode == 0, out.stderr
-    said: list[list[str]] = json.loads(out.stdout)
-    return said
-
-
-def heard(*messages: str) -> str:
-    return f"heard {len(messages)}: {' | '.join(messages)}"
 
 
 def tk(settings: Settings, *args: str) -> str:

@@ -8,7 +8,7 @@ import signal
 from pathlib import Path
 
 import pytest
-from test_graph import chat, heard
+from langgraph_support import chat, heard
 
 from daemon_support import Daemon, wait_gone
 
