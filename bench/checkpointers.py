@@ -6,7 +6,8 @@ InMemorySaver, and langgraph-checkpoint-postgres on this machine's PostgreSQL
 Each step's state is the same size whatever the step: a counter and a 200-byte note that
 change every step, and a 2 KB channel written once (so a put stores two values and a
 read needs one older one). A put's cost at step N is the median of the puts of steps
-N-9..N; a read's, the median of 20 reads of the newest checkpoint. Target: threadkeeper's
+N-9..N, the short and the long thread's put alternately; a read's, the median of 20 reads
+of the newest checkpoint. Target: threadkeeper's
 put at step 1,000 costs at most 1.2x its put at step 10 (O(1) in the thread's history).
 PostgreSQL tables live in a schema of their own (`tk_bench_lg_<random>`), dropped after.
 """
@@ -83,33 +84,54 @@ async def _postgres() -> AsyncIterator[BaseCheckpointSaver[Any]]:
 async def _measure(
     open_saver: Callable[[], contextlib.AbstractAsyncContextManager[Any]], reps: int
 ) -> dict[str, list[float]]:
-    figures: dict[str, list[float]] = {}
+    """Per repetition: a long thread is put up to step 990 untimed; then steps 1-10 of a new
+    thread and steps 991-1,000 of the long one are put alternately, so the two figures are
+    measured side by side in time (a shared machine's load drifts), and their newest
+    checkpoints are read alternately."""
+    figures: dict[str, list[float]] = {f"{op} {n}": [] for op in ("put", "get") for n in STEPS}
+    short_steps, long_steps = STEPS
     async with open_saver() as saver:
         for _ in range(reps):
-            for steps in STEPS:
-                puts, reads = await _thread(saver, steps)
-                figures.setdefault(f"put {steps}", []).append(median(puts[-WINDOW:]))
-                figures.setdefault(f"get {steps}", []).append(median(reads))
+            long, short = _Thread(), _Thread()
+            for _ in range(long_steps - WINDOW):
+                await long.put(saver)
+            timed: dict[int, list[float]] = {short_steps: [], long_steps: []}
+            for _ in range(WINDOW):
+                timed[short_steps].append(await short.put(saver))
+                timed[long_steps].append(await long.put(saver))
+            reads: dict[int, list[float]] = {short_steps: [], long_steps: []}
+            for _ in range(READS):
+                reads[short_steps].append(await _timed(saver.aget_tuple, short.newest))
+                reads[long_steps].append(await _timed(saver.aget_tuple, long.newest))
+            for n in STEPS:
+                figures[f"put {n}"].append(median(timed[n]))
+                figures[f"get {n}"].append(median(reads[n]))
     return figures
 
 
-async def _thread(saver: BaseCheckpointSaver[Any], steps: int) -> tuple[list[float], list[float]]:
-    """Put `steps` checkpoints on a new thread, then read its newest: times in us."""
-    config: dict[str, Any] = {"configurable": {"thread_id": uuid.uuid4().hex, "checkpoint_ns": ""}}
-    puts = []
-    for step in range(1, steps + 1):
+class _Thread:
+    """A thread being put step by step; every step the same size."""
+
+    def __init__(self) -> None:
+        self.step = 0
+        self.config: Any = {"configurable": {"thread_id": uuid.uuid4().hex, "checkpoint_ns": ""}}
+
+    @property
+    def newest(self) -> Any:
+        return {"configurable": {k: v for k, v in self.config["configurable"].items()
+                                 if k != "checkpoint_id"}}  # fmt: skip
+
+    async def put(self, saver: BaseCheckpointSaver[Any]) -> float:
+        """Put the next step's checkpoint; how long it took, in us."""
+        self.step = step = self.step + 1
         checkpoint = empty_checkpoint()
         checkpoint["channel_values"] = {"counter": step, "note": "n" * 200, "prompt": "p" * 2000}
         checkpoint["channel_versions"] = {"counter": step, "note": step, "prompt": 1}
         new = {"counter": step, "note": step} | ({"prompt": 1} if step == 1 else {})
         metadata = {"source": "loop", "step": step, "parents": {}}
         started = time.perf_counter()
-        config = await saver.aput(config, checkpoint, metadata, new)  # type: ignore[arg-type]
-        puts.append((time.perf_counter() - started) * 1e6)
-    latest = {"configurable": {**config["configurable"]}}
-    latest["configurable"].pop("checkpoint_id")
-    reads = [await _timed(saver.aget_tuple, latest) for _ in range(READS)]
-    return puts, reads
+        self.config = await saver.aput(self.config, checkpoint, metadata, new)  # type: ignore[arg-type]
+        return (time.perf_counter() - started) * 1e6
 
 
 async def _timed(op: Callable[..., Awaitable[Any]], *args: Any) -> float:
