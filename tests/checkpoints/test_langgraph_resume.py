@@ -79,6 +79,7 @@ def _shown_everywhere(url: str, settings: Settings, thread_id: str) -> None:
     assert [(t["id"], t["title"]) for t in listed] == [(thread_id, THREAD)]
     exported = tk(settings, "export", thread_id, "--tenant", "default").splitlines()
     assert len(exported) == 1 and json.loads(exported[0])["thread"]["title"] == THREAD
-    page = httpx.get(f"{url}/ui/threads/{thread_id}?last=1", headers={"accept": "text/html"})
+    # A LangGraph thread opens at its newest turns (5 a page here): its latest messages.
+    page = httpx.get(f"{url}/ui/threads/{thread_id}?limit=5", headers={"accept": "text/html"})
     latest = heard("one", "two", "three", "four", "five", "six")
     assert page.status_code == 200 and latest in page.text and "six</pre>" in page.text

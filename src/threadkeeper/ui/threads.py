@@ -99,6 +99,10 @@ def _url(path: str, params: dict[str, Any]) -> str:
     return f"{path}?{query}" if query else path
 
 
+LANGGRAPH = "langgraph"  # the tool of LangGraph's threads (checkpoints.records.TOOL)
+PAGING = {"after", "before", "last"}
+
+
 def _turn_page(request: Request) -> TurnWindow:
     limit = _limit(request, TURNS_PER_PAGE)
     before = int_param(request, "before", low=1, high=MAX_SEQ)
@@ -112,6 +116,10 @@ async def thread_page_view(request: Request) -> Response:
     tenant, thread_id = await session.visible_thread(request)
     turns = _turn_page(request)
     view = await _service(request).read(tenant, thread_id, turns)
+    if view.next and view.thread.tool == LANGGRAPH and not PAGING & set(request.query_params):
+        # A LangGraph thread opens at its newest checkpoints: where its latest messages are.
+        turns = TurnWindow("desc", None, None, turns.limit)
+        view = await _service(request).read(tenant, thread_id, turns)
     shown = sorted(view.turns, key=lambda t: int(t["seq"]))
     rows = _rows(shown, view, turns)
     done = DONE.get(request.query_params.get("done", ""))
