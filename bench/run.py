@@ -93,7 +93,7 @@ async def measure(
             if only & {"appends", "http"}:
                 _section("floor and in-process appends")
                 floors = await sections.appends(b)
-            if only & {"http", "growth", "lookup", "continuation", "langgraph"}:
+            if only & {"http", "growth", "lookup", "continuation"}:
                 # What ships: `up` and its API processes, on the bench's Redis.
                 api = procs.enter_context(up_server(tmp / "api", always.url))
                 meta["http"] = _uvicorn_impl()
@@ -109,9 +109,6 @@ async def measure(
             if "continuation" in only:
                 _section("the continuation path beside PAL (pal-mcp-server)")
                 await continuation.continuation(b, api.host, api.port)
-            if "langgraph" in only:
-                _section("LangGraph checkpointers: threadkeeper, InMemorySaver, PostgreSQL")
-                await checkpointers.langgraph(b, api.host, api.port)
             if "memory" in only:
                 _section("memory")
                 await sections.memory_per_turn(b)
@@ -142,6 +139,10 @@ async def own_servers(only: set[str], b: Bench, tmp: Path) -> None:
     if "up" in only:
         _section("threadkeeper up as it ships (wrk, lean client), floors on its Redis")
         await shipped.shipped(b, tmp / "up")
+    if "langgraph" in only:
+        _section("LangGraph checkpointers: threadkeeper (through up), InMemorySaver, PostgreSQL")
+        with up_server(tmp / "api-langgraph", b.server.url) as api:
+            await checkpointers.langgraph(b, api.host, api.port)
     if "cluster" in only:
         _section("Redis Cluster: 1 vs 3 masters (appendfsync always), 32 clients")
         await cluster.cluster(b, tmp / "cluster")

@@ -76,7 +76,8 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClu
 BOTH_KINDS = ("test_store.py", "test_indexes.py", "api/", "tiering/", "cli/test_cli_tiering.py",
               "cli/test_cli_threads.py", "cli/test_cli_recover.py", "cli/test_cli_tokens.py",
               "cli/test_cli_export.py", "cli/test_cli_serve.py", "health/", "conversations/",
-              "ui/test_console.py", "tests/users/", "checkpoints/test_langgraph_core.py")  # fmt: skip
+              "ui/test_console.py", "tests/users/",
+              "checkpoints/test_langgraph_core.py")  # fmt: skip
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
