@@ -21,9 +21,9 @@ from threadkeeper.web import (
     app_settings,
     choice_param,
     int_param,
-    path_thread_id,
     read_body,
     request_tenant,
+    visible_thread,
     wire_response,
 )
 from threadkeeper.wire.checkpoints import (
@@ -68,7 +68,7 @@ def _names(*pairs: tuple[str, str]) -> None:
 
 
 async def put_checkpoint(request: Request) -> Response:
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     put = decode_body(await read_body(request), CheckpointPut)
     _names((put.ns, "ns"), (put.id, "id"), *((ch, "versions") for ch in put.versions))
     seq = await _service(request).put(tenant, thread_id, put)
@@ -77,7 +77,7 @@ async def put_checkpoint(request: Request) -> Response:
 
 
 async def put_writes(request: Request) -> Response:
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     put = decode_body(await read_body(request), WritesPut)
     _names((put.ns, "ns"), (put.checkpoint_id, "checkpoint_id"), (put.task_id, "task_id"))
     seq = await _service(request).put_writes(tenant, thread_id, put)
@@ -85,7 +85,7 @@ async def put_writes(request: Request) -> Response:
 
 
 async def get_checkpoint(request: Request) -> Response:
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     ns = _name(request.query_params.get("ns", ""), "ns")
     checkpoint_id = _name(request.query_params.get("id", ""), "id")
     found = await _service(request).get(tenant, thread_id, ns, checkpoint_id)
@@ -115,7 +115,7 @@ def _metadata_filter(request: Request) -> dict[str, Any] | None:
 
 
 async def list_checkpoints(request: Request) -> Response:
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     params = request.query_params
     every = choice_param(request, "all_ns", ("true", "false"), "false") == "true"
     ns = None if every else _name(params.get("ns", ""), "ns")
@@ -127,7 +127,7 @@ async def list_checkpoints(request: Request) -> Response:
 
 
 async def copy_thread(request: Request) -> Response:
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     copy = decode_body(await read_body(request), CopyRequest)
     target = check_id(copy.target_id)
     count = await _service(request).copy(tenant, thread_id, target, copy.target_thread)
@@ -135,7 +135,7 @@ async def copy_thread(request: Request) -> Response:
 
 
 async def prune_thread(request: Request) -> Response:
-    tenant, thread_id = request_tenant(request), path_thread_id(request)
+    tenant, thread_id = await visible_thread(request)
     prune = decode_body(await read_body(request), PruneRequest)
     count = await _service(request).prune(tenant, thread_id, prune.strategy)
     return wire_response(Counted(count=count))
