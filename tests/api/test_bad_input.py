@@ -144,8 +144,9 @@ def test_bad_fork_and_context_parameters_are_400(small: TestClient) -> None:
 
 def test_a_listing_cursor_is_not_a_turn_cursor(small: TestClient) -> None:
     for i in range(12):
-        small.post("/v1/threads", json={"id": f"x{i}"})
+        assert small.post("/v1/threads", json={"id": f"x{i}"}).status_code == 201
     listing = small.get("/v1/threads?limit=2").json()
+    assert len(listing["threads"]) == 2 and listing["next"], listing
     problem(small.get(f"/v1/threads/t1?cursor={listing['next']}"), 400)
 
 

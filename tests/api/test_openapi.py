@@ -10,10 +10,16 @@ from starlette.testclient import TestClient
 from threadkeeper.api import create_app
 from threadkeeper.settings import Settings
 
+# Every operation of the app that reads a JSON body; the others must document none.
 TAKES_A_BODY = {
     ("/v1/threads", "post"),
+    ("/v1/threads/{thread_id}", "patch"),
     ("/v1/threads/{thread_id}/turns", "post"),
+    ("/v1/threads/{thread_id}/turns/{seq}", "patch"),
     ("/v1/threads/{thread_id}/fork", "post"),
+    ("/v1/conversations", "post"),
+    ("/v1/conversations/{conversation_id}", "post"),
+    ("/v1/conversations/{conversation_id}/items", "post"),
 }
 
 
@@ -55,8 +61,12 @@ def test_every_route_has_its_request_and_response_schemas(
             (media,) = answer["content"].values()
             assert _resolve(doc, media["schema"]), f"{method.upper()} {path}: empty schema"
         if (path, method) in TAKES_A_BODY:
+            assert "requestBody" in op, f"{method.upper()} {path} documents no request body"
             body = op["requestBody"]["content"]["application/json"]["schema"]
             assert _resolve(doc, body)["additionalProperties"] is False
+        else:
+            assert "requestBody" not in op, f"{method.upper()} {path} takes no body"
+    assert TAKES_A_BODY <= operations
     assert set(doc["paths"]) == {path for path, _ in operations}
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from threadkeeper.daemon.redis_server import free_port
@@ -25,6 +26,8 @@ def _serve(
     env = {k: v for k, v in os.environ.items() if not k.startswith("THREADKEEPER_")}
     env |= {"THREADKEEPER_REDIS_URL": redis_url, "THREADKEEPER_HOME": str(tmp_path / "home"),
             "THREADKEEPER_ARCHIVE_URL": (tmp_path / "archive").as_uri(), **queue_env}  # fmt: skip
+    (tmp_path / "tmp").mkdir()
+    env["TMPDIR"] = str(tmp_path / "tmp")  # where serve keeps the workers' counter files
     args = [sys.executable, "-m", "threadkeeper", "serve", "--port", str(port),
             "--workers", str(workers)]  # fmt: skip
     with (tmp_path / "serve.log").open("wb") as log:  # the child keeps its own copy
@@ -52,6 +55,13 @@ def _worker_pids(log: Path) -> set[str]:
     text = log.read_text(errors="replace")
     return {line.rsplit("[", 1)[1].rstrip("]") for line in text.splitlines()
             if "Started server process" in line}  # fmt: skip
+
+
+def _appended_by(tmp_path: Path, pid: str) -> float:
+    """What one worker alone counted, from its own file in serve's metrics directory."""
+    paths = [str(p) for p in (tmp_path / "tmp").glob(f"threadkeeper-metrics-*/counter_{pid}.db")]
+    return sum(s.value for f in MultiProcessCollector.merge(paths)
+               if f.name == "threadkeeper_appended_turns" for s in f.samples)  # fmt: skip
 
 
 def _appended(base: str) -> float:
@@ -84,6 +94,9 @@ def test_serve_with_two_workers_answers_from_both(
             body = client.get("/v1/threads/w").json()
             scraped = [_appended(base) for _ in range(6)]  # whichever worker answers
         assert [t["content"] for t in body["turns"]] == [str(i) for i in range(20)]
+        by_pid = {pid: _appended_by(tmp_path, pid) for pid in _worker_pids(log)}
+        assert all(by_pid.values()), f"one worker answered every append: {by_pid}"
+        assert sum(by_pid.values()) == 20
         assert scraped == [20.0] * 6  # every worker's appends, not the answering one's
     finally:
         os.killpg(process.pid, signal.SIGTERM)

@@ -4,11 +4,13 @@ loopback proxy in front of a live daemon."""
 from __future__ import annotations
 
 import json
+import time
+from types import SimpleNamespace
 
 import pytest
 from client_live import LiveServer, LossyProxy, canned_answer
 
-from threadkeeper.client import AsyncClient, Client, Retries, Unavailable
+from threadkeeper.client import AsyncClient, Client, Retries, Unavailable, _sync
 
 HI = {"role": "user", "content": "hi"}
 FAST = Retries(attempts=4, backoff=0.05)
@@ -77,12 +79,22 @@ def test_every_answer_lost_is_an_unknown_outcome_stored_at_most_once(live: LiveS
     proxy.close()
 
 
-def test_429_with_retry_after_is_waited_out(live: LiveServer) -> None:
+def test_429_with_retry_after_is_waited_out(
+    live: LiveServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        time.sleep(seconds)
+
+    monkeypatch.setattr(_sync, "time", SimpleNamespace(sleep=sleep))
     busy = canned_answer(429, "Too Many Requests", {"Retry-After": "0.1"})
     proxy = LossyProxy(live.port, canned=busy, times=2)
     with Client(proxy.url, retries=FAST) as tk:
         assert tk.create(id="patient", turns=[HI]).turn_count == 1
     assert proxy.forwarded == 1
+    assert waits == [0.1, 0.1]  # the server's Retry-After, not FAST's backoff (0.025-0.1 s)
     proxy.close()
 
 

@@ -63,6 +63,7 @@ def test_full_redis_refuses_appends_and_keeps_what_it_acknowledged(
         body = r.json()
         stored = {t["seq"]: t["content"] for t in body["turns"]}
         assert len(body["turns"]) == body["thread"]["turn_count"]
+        assert acked, "no append was acknowledged before Redis filled up"
         assert all(stored.get(seq) == text for seq, text in acked.items())  # none dropped
         extra = [t for t in stored.values() if t not in set(acked.values())]
         health = client.get("/v1/health").json()

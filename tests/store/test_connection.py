@@ -97,16 +97,24 @@ async def test_a_fresh_cluster_client_takes_many_first_commands_at_once(
     ConnectionError or AttributeError. Ours loads the map first, for commands and
     pipelines alike."""
     redis_cluster.flush()
+    writer = async_client(redis_cluster.url)
+    try:
+        for i in range(16):
+            await writer.hset(f"{{t{i}}}:m", "n", str(i))
+    finally:
+        await writer.aclose()
+    stored = [{b"n": str(i).encode()} for i in range(16)]
     for attempt in range(20):
         client = async_client(redis_cluster.url)
         try:
             if attempt % 2:
                 found = await asyncio.gather(*(client.hgetall(f"{{t{i}}}:m") for i in range(16)))
+                assert found == stored
             else:
                 found = await asyncio.gather(*(_pipelined(client, i) for i in range(16)))
+                assert found == [[hash, 1] for hash in stored]
         finally:
             await client.aclose()
-        assert len(found) == 16
 
 
 async def _pipelined(client: Any, i: int) -> list[Any]:

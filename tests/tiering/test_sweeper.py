@@ -65,8 +65,14 @@ async def test_a_busy_thread_inside_the_backup_interval_waits(
         clock.advance(30)
         await append(rt, "busy", "more")
     recorder = Recorder()
-    await sweep(rt.store, rt.settings, recorder)
+    report = await sweep(rt.store, rt.settings, recorder)
     assert recorder.archived == set()
+    assert (report.due, report.dirty, report.lag_ms) == (0, 1, 150_000)  # seen, and left
+    for _ in range(6):  # 330 s of activity: now overdue
+        clock.advance(30)
+        await append(rt, "busy", "more")
+    await sweep(rt.store, rt.settings, recorder)
+    assert recorder.archived == {"default:busy"}
 
 
 async def test_batches_hold_at_most_sweep_batch_threads(
