@@ -34,6 +34,7 @@ def test_defaults_match_the_design() -> None:
     assert (s.limits.max_turn_bytes, s.limits.max_turns) == (1 << 20, 100_000)
     assert (s.limits.max_body_bytes, s.limits.max_metadata_bytes) == (8 << 20, 16 << 10)
     assert s.archive_url is None and s.redis_url is None
+    assert s == Settings()  # an empty environment reads the dataclass's own defaults
 
 
 def test_environment_overrides() -> None:

@@ -194,11 +194,15 @@ def _read(env: Mapping[str, str]) -> Settings:
         raw = get(key)
         return default if raw is None else _parse_int(PREFIX + key, raw)
 
+    def flag(key: str, default: bool) -> bool:
+        raw = get(key)
+        return default if raw is None else _parse_bool(PREFIX + key, raw)
+
     def count(key: str, default: int) -> int:
         raw = get(key)
         return default if raw is None else _parse_int(PREFIX + key, raw, least=0)
 
-    base = Limits()
+    base, d = Limits(), Settings(api_processes=1)  # the defaults, as the dataclasses declare them
     limits = Limits(
         max_turn_bytes=size("MAX_TURN_BYTES", base.max_turn_bytes),
         max_turns=integer("MAX_TURNS", base.max_turns),
@@ -216,27 +220,29 @@ def _read(env: Mapping[str, str]) -> Settings:
     return Settings(
         redis_url=get("REDIS_URL"),
         queue_redis_url=get("QUEUE_REDIS_URL"),
-        replica_acks=count("REPLICA_ACKS", 0),
-        replica_ack_timeout=required_duration("REPLICA_ACK_TIMEOUT", 1.0),
+        replica_acks=count("REPLICA_ACKS", d.replica_acks),
+        replica_ack_timeout=required_duration("REPLICA_ACK_TIMEOUT", d.replica_ack_timeout),
         archive_url=archive,
-        home=Path(get("HOME") or ".threadkeeper"),
-        host=get("HOST") or "127.0.0.1",
-        port=integer("PORT", 8750),
+        home=Path(get("HOME") or d.home),
+        host=get("HOST") or d.host,
+        port=integer("PORT", d.port),
         tokens_file=Path(tokens) if tokens else None,
         metrics_token=get("METRICS_TOKEN"),
-        hot_ttl=duration("HOT_TTL", 24 * 3600),
-        snapshot_idle=required_duration("SNAPSHOT_IDLE", 60),
-        backup_interval=required_duration("BACKUP_INTERVAL", 300),
-        retention=duration("RETENTION", NEVER),
-        sweep_interval=required_duration("SWEEP_INTERVAL", 10),
-        sweep_batch=integer("SWEEP_BATCH", 200),
-        queue_name=get("QUEUE") or "threadkeeper",
+        hot_ttl=duration("HOT_TTL", d.hot_ttl),
+        snapshot_idle=required_duration("SNAPSHOT_IDLE", d.snapshot_idle),
+        backup_interval=required_duration("BACKUP_INTERVAL", d.backup_interval),
+        retention=duration("RETENTION", d.retention),
+        sweep_interval=required_duration("SWEEP_INTERVAL", d.sweep_interval),
+        sweep_batch=integer("SWEEP_BATCH", d.sweep_batch),
+        queue_name=get("QUEUE") or d.queue_name,
         limits=limits,
-        job_timeout=required_duration("JOB_TIMEOUT", 300),
-        body_timeout=required_duration("BODY_TIMEOUT", 30),
-        worker_maintenance_interval=required_duration("WORKER_MAINTENANCE_INTERVAL", 60),
-        access_log=_parse_bool(PREFIX + "ACCESS_LOG", get("ACCESS_LOG") or "off"),
-        stop_timeout=required_duration("STOP_TIMEOUT", 30),
+        job_timeout=required_duration("JOB_TIMEOUT", d.job_timeout),
+        body_timeout=required_duration("BODY_TIMEOUT", d.body_timeout),
+        worker_maintenance_interval=required_duration(
+            "WORKER_MAINTENANCE_INTERVAL", d.worker_maintenance_interval
+        ),
+        access_log=flag("ACCESS_LOG", d.access_log),
+        stop_timeout=required_duration("STOP_TIMEOUT", d.stop_timeout),
         api_processes=parse_api_processes(PREFIX + "API_PROCESSES", get("API_PROCESSES")),
         mcp_answer_tokens=integer("MCP_ANSWER_TOKENS", 8000),
         mcp_search_results=integer("MCP_SEARCH_RESULTS", 20),
