@@ -23,7 +23,9 @@ from functools import cache
 from redis.crc import REDIS_CLUSTER_HASH_SLOTS, key_slot
 
 NAMESPACE = "tk"
-ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")  # use fullmatch: `$` admits a final "\n"
+MAX_ID = 128  # a tenant's or thread's id, in characters
+ID_PATTERN = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ID}}}")  # use fullmatch: `$` admits a final "\n"
+ID_RULE = f"1-{MAX_ID} characters of A-Z, a-z, 0-9, '_' and '-'"  # what a refusal quotes
 SNAPSHOT_SUFFIX = ".tks"
 
 # Fixed, not a setting: a thread's bucket is derived from it, so changing it would

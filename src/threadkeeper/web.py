@@ -21,6 +21,7 @@ from threadkeeper.errors import (
     RouteNotFound,
     ThreadkeeperError,
 )
+from threadkeeper.keys import MAX_ID
 from threadkeeper.models import Caller, parse_rfc3339
 from threadkeeper.service import ThreadService
 from threadkeeper.settings import Settings
@@ -163,7 +164,7 @@ def choice_param(request: Request, name: str, choices: tuple[str, ...], default:
 DEFAULT_PAGE = 50
 MAX_SEQ = 2**53  # far past any thread (THREADKEEPER_MAX_TURNS), inside Redis stream IDs
 MAX_IDEMPOTENCY_KEY = 255
-MAX_PREFIX = 128  # an id is at most 128 characters
+MAX_PREFIX = MAX_ID  # a prefix of an id
 METADATA_PARAM = "metadata."
 MAX_METADATA_FILTERS = 8
 

@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from threadkeeper.wire import checkpoints, openai, shapes
+from threadkeeper.keys import MAX_ID
 from threadkeeper.wire.shapes import ID_REGEX
 
 REF = "#/components/schemas/{name}"
@@ -76,7 +77,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (LIMIT, CURSOR, _query("tool", {"type": "string"}),
          _query("updated_after", {"type": "string", "format": "date-time"}),
          _query("updated_before", {"type": "string", "format": "date-time"}),
-         _query("prefix", {"type": "string", "maxLength": 128}),
+         _query("prefix", {"type": "string", "maxLength": MAX_ID}),
          _query("user_id", {"type": "string", "pattern": ID_REGEX},
                 "the threads this user owns (a user token: its own only, else 403)"),
          _query("metadata.{key}", {"type": "string"},

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import msgspec
 
 from threadkeeper.errors import InvalidInput, InvalidJSON, LimitExceeded
-from threadkeeper.keys import ID_PATTERN
+from threadkeeper.keys import ID_PATTERN, ID_RULE
 from threadkeeper.settings import Limits
 from threadkeeper.wire.shapes import MAX_LABEL, NewThread, NewTurns, TurnIn
 
@@ -158,7 +158,7 @@ def _description(annotation: Any) -> str | None:
 def check_id(value: object, what: str = "thread id") -> str:
     if not isinstance(value, str) or not ID_PATTERN.fullmatch(value):
         raise InvalidInput(
-            f"{what} {value!r} is not valid: use 1-128 characters of A-Z, a-z, 0-9, '_' and '-'",
+            f"{what} {value!r} is not valid: use {ID_RULE}",
             field="id",
         )
     return value

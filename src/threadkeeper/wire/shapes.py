@@ -12,17 +12,17 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Raw, Struct
 
+from threadkeeper.keys import ID_PATTERN, ID_RULE
+
 MAX_LABEL = 512  # title, tool, model, tool_name
 MAX_TOKENS = 2**53  # any real count; keeps the value inside what a snapshot can hold
-ID_REGEX = "^[A-Za-z0-9_-]{1,128}$"
+ID_REGEX = f"^{ID_PATTERN.pattern}$"
 
 Role = Annotated[
     Literal["user", "assistant", "system", "tool"],
     Meta(description="a role: use one of user, assistant, system, tool"),
 ]
-Id = Annotated[
-    str, Meta(pattern=ID_REGEX, description="1-128 characters of A-Z, a-z, 0-9, '_' and '-'")
-]
+Id = Annotated[str, Meta(pattern=ID_REGEX, description=ID_RULE)]
 Label = Annotated[str, Meta(max_length=MAX_LABEL, description="a string")]
 Text = Annotated[str, Meta(description="a string")]
 Strings = Annotated[list[str], Meta(description="a list of strings")]
