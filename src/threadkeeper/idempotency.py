@@ -35,6 +35,7 @@ import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
+MAX_KEY = 255  # an Idempotency-Key, in characters: the API, its schema and an import
 RECORD_BYTES = 24
 TAG_BYTES = 12  # digest and fingerprint: what the append script is given
 _ANSWER = struct.Struct(">III")

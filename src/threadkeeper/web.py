@@ -21,6 +21,7 @@ from threadkeeper.errors import (
     RouteNotFound,
     ThreadkeeperError,
 )
+from threadkeeper.idempotency import MAX_KEY
 from threadkeeper.keys import MAX_ID
 from threadkeeper.models import Caller, parse_rfc3339
 from threadkeeper.service import ThreadService
@@ -163,7 +164,6 @@ def choice_param(request: Request, name: str, choices: tuple[str, ...], default:
 
 DEFAULT_PAGE = 50
 MAX_SEQ = 2**53  # far past any thread (THREADKEEPER_MAX_TURNS), inside Redis stream IDs
-MAX_IDEMPOTENCY_KEY = 255
 MAX_PREFIX = MAX_ID  # a prefix of an id
 METADATA_PARAM = "metadata."
 MAX_METADATA_FILTERS = 8
@@ -204,9 +204,9 @@ async def visible_thread(
 
 def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
-    if key is not None and not (0 < len(key) <= MAX_IDEMPOTENCY_KEY and key.isprintable()):
+    if key is not None and not (0 < len(key) <= MAX_KEY and key.isprintable()):
         raise InvalidInput(
-            f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} printable characters",
+            f"Idempotency-Key must be 1-{MAX_KEY} printable characters",
             field="Idempotency-Key",
         )
     return key

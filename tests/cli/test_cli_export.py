@@ -207,6 +207,12 @@ BREAKAGES = {
     "dedupe garbage": (_set("idempotency", {"k-good": "garbage"}), f"{DEDUPE} 'garbage'"),
     "dedupe past the end": (_set("idempotency", {"k-good": "2:4:2:f"}), f"{DEDUPE} '2:4:2:f'"),
     "records not base64": (_set("idempotency", "not base64!"), "idempotency is not base64"),
+    # The API refuses a 256-character Idempotency-Key: an import must not bring one in.
+    "dedupe key too long": (
+        _set("idempotency", {"k" * 256: "1:1:1:"}),
+        "idempotency must be the base64 of the thread's records, or (as older versions "
+        "exported it) map keys (at most 255 characters)",
+    ),
     "records cut short": (
         _set("idempotency", "AAAA"),
         "idempotency records do not fit the thread: 3 bytes",

@@ -13,8 +13,9 @@ from typing import Any
 
 import msgspec
 
-from threadkeeper.wire import checkpoints, openai, shapes
+from threadkeeper.idempotency import MAX_KEY
 from threadkeeper.keys import MAX_ID
+from threadkeeper.wire import checkpoints, openai, shapes
 from threadkeeper.wire.shapes import ID_REGEX
 
 REF = "#/components/schemas/{name}"
@@ -54,7 +55,7 @@ INCLUDE = _query("include[]", {"type": "array", "items": {"type": "string"}}, "a
 EXPECTED = _query("expected_version", {"type": "integer", "minimum": 0})
 IDEMPOTENCY = {
     "name": "Idempotency-Key", "in": "header", "required": False,
-    "schema": {"type": "string", "minLength": 1, "maxLength": 255},
+    "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY},
     "description": "a retry with the same key and body answers as the first attempt did",
 }  # fmt: skip
 LIMIT = _query("limit", {"type": "integer", "minimum": 1}, "at most THREADKEEPER_MAX_PAGE")

@@ -49,7 +49,6 @@ THREAD_LOCAL = frozenset({"state", "bytes", "archived_version", "archived_at"})
 THREAD_FIELDS = frozenset(THREAD_REQUIRED) | THREAD_LOCAL | {
     "title", "tool", "metadata", "parent_id", "fork_seq", "possibly_missing", "user_id",
 }  # fmt: skip
-MAX_IDEMPOTENCY_KEY = 256
 
 _encode = msgspec.json.Encoder().encode
 
@@ -191,12 +190,12 @@ def _parse_idempotency(raw: object, thread: Thread) -> bytes:
     if isinstance(raw, str):
         return _parse_records(raw, thread)
     if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and len(k) <= MAX_IDEMPOTENCY_KEY
+        isinstance(k, str) and isinstance(v, str) and len(k) <= idempotency.MAX_KEY
         for k, v in raw.items()
     ):
         raise InvalidInput(
             "idempotency must be the base64 of the thread's records, or (as older versions "
-            "exported it) map keys (at most 256 characters) to strings"
+            f"exported it) map keys (at most {idempotency.MAX_KEY} characters) to strings"
         )
     for key, value in raw.items():
         _check_dedupe_record(key, value, thread)
