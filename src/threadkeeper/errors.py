@@ -217,6 +217,14 @@ class ArchiveNotConfigured(ArchiveError):
     title = "No archive configured"
     slug = "archive-not-configured"
 
+    @classmethod
+    def cannot(cls, doing: str) -> ArchiveNotConfigured:
+        """The refusal of a daemon in cache-only mode to do what needs the archive."""
+        return cls(
+            f"cannot {doing}: THREADKEEPER_ARCHIVE_URL is empty (cache-only mode). Set it "
+            "to the archive (s3://bucket/prefix or file:///dir)"
+        )
+
 
 class DaemonError(ThreadkeeperError):
     status = 503

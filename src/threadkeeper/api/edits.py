@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from threadkeeper.errors import InvalidInput, LimitExceeded
+from threadkeeper.errors import InvalidInput
 from threadkeeper.models import ThreadState
 from threadkeeper.service.editor import Editor, Patch, TurnChange
 from threadkeeper.settings import Limits
@@ -20,7 +20,7 @@ from threadkeeper.web import (
     visible_thread,
     wire_response,
 )
-from threadkeeper.wire.decode import check_metadata, decode_body
+from threadkeeper.wire.decode import check_metadata, check_turn_size, decode_body
 from threadkeeper.wire.openai import ThreadPatch, ThreadUpdated, TurnChanged, TurnPatch
 from threadkeeper.wire.threads import thread_info
 
@@ -49,14 +49,7 @@ def _checked(patch: Patch, limits: Limits) -> Patch:
         check_metadata(patch.fields["metadata"], limits, "metadata")
     content = patch.fields.get("content")
     size = len(content.encode()) if isinstance(content, str) else 0  # msgspec refused surrogates
-    if size > limits.max_turn_bytes:
-        raise LimitExceeded(
-            f"content is {size} bytes; the limit is {limits.max_turn_bytes} bytes per turn "
-            "(THREADKEEPER_MAX_TURN_BYTES): split the content or raise the limit",
-            field="content",
-            limit=limits.max_turn_bytes,
-            setting="THREADKEEPER_MAX_TURN_BYTES",
-        )
+    check_turn_size(size, limits, "content")
     return patch
 
 

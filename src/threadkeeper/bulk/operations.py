@@ -153,10 +153,7 @@ async def tally(
 def require_archive(runtime: Runtime, doing: str) -> Archive:
     """The archive, or one clear error before any thread is touched."""
     if runtime.archive is None:
-        raise ArchiveNotConfigured(
-            f"cannot {doing}: THREADKEEPER_ARCHIVE_URL is empty (cache-only mode). Set it to "
-            "the archive (s3://bucket/prefix or file:///dir)"
-        )
+        raise ArchiveNotConfigured.cannot(doing)
     return runtime.archive
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from threadkeeper.errors import InvalidInput, LimitExceeded
 from threadkeeper.settings import Limits
-from threadkeeper.wire.decode import check_storable
+from threadkeeper.wire.decode import check_storable, check_turn_size
 from threadkeeper.wire.openai import ItemTurn
 from threadkeeper.wire.shapes import MAX_LABEL
 
@@ -157,15 +157,7 @@ def check_items(raw: list[Any] | None, limits: Limits) -> list[ItemTurn]:
 
 
 def _turn(item: dict[str, Any], limits: Limits, where: str) -> ItemTurn:
-    size = check_storable(item, where)
-    if size > limits.max_turn_bytes:
-        raise LimitExceeded(
-            f"{where} is {size} bytes as JSON; the limit is {limits.max_turn_bytes} bytes per "
-            "item (THREADKEEPER_MAX_TURN_BYTES): split it or raise the limit",
-            field=where,
-            limit=limits.max_turn_bytes,
-            setting="THREADKEEPER_MAX_TURN_BYTES",
-        )
+    check_turn_size(check_storable(item, where), limits, where, per="item (as JSON)")
     role, content, tool = _readable(item)
     return ItemTurn(role=role, content=content, tool_name=tool, item=item)  # type: ignore[arg-type]
 

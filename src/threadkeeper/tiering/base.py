@@ -90,10 +90,7 @@ class TierBase:
 
     def require_archive(self) -> Archive:
         if self.archive is None:
-            raise ArchiveNotConfigured(
-                "this daemon runs cache-only (THREADKEEPER_ARCHIVE_URL is empty): "
-                "set it to s3://bucket/prefix or file:///dir to archive threads"
-            )
+            raise ArchiveNotConfigured.cannot("archive threads or read archived ones")
         return self.archive
 
     def _count_snapshot(self, outcome: str) -> None:

@@ -218,6 +218,18 @@ def check_metadata(value: dict[str, Any], limits: Limits, where: str) -> dict[st
     return value
 
 
+def check_turn_size(size: int, limits: Limits, where: str, *, per: str = "turn") -> None:
+    """A turn (or an OpenAI item: `per`) of `size` bytes fits THREADKEEPER_MAX_TURN_BYTES."""
+    if size > limits.max_turn_bytes:
+        raise LimitExceeded(
+            f"{where} is {size} bytes; the limit is {limits.max_turn_bytes} bytes per {per} "
+            "(THREADKEEPER_MAX_TURN_BYTES): split it or raise the limit",
+            field=where,
+            limit=limits.max_turn_bytes,
+            setting="THREADKEEPER_MAX_TURN_BYTES",
+        )
+
+
 def check_turn(turn: TurnIn, limits: Limits, where: str) -> TurnIn:
     size = _utf8_size(turn.content, f"{where}.content")
     for name in ("tool_name", "model"):
@@ -225,14 +237,7 @@ def check_turn(turn: TurnIn, limits: Limits, where: str) -> TurnIn:
         if label is not None:
             _utf8_size(label, f"{where}.{name}")
     size += sum(_utf8_size(ref, f"{where}.files/images") for ref in turn.files + turn.images)
-    if size > limits.max_turn_bytes:
-        raise LimitExceeded(
-            f"{where} is {size} bytes; the limit is {limits.max_turn_bytes} bytes per turn "
-            "(THREADKEEPER_MAX_TURN_BYTES): split the content or raise the limit",
-            field=where,
-            limit=limits.max_turn_bytes,
-            setting="THREADKEEPER_MAX_TURN_BYTES",
-        )
+    check_turn_size(size, limits, where)
     check_metadata(turn.metadata, limits, f"{where}.metadata")
     return turn
 
