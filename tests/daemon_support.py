@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -21,6 +20,7 @@ import pytest
 
 from threadkeeper.daemon.orphans import alive
 from threadkeeper.daemon.redis_server import free_port
+from waiting import wait_for
 
 STARTUP_TIMEOUT = 90
 STOP_TIMEOUT = 90
@@ -61,21 +61,17 @@ class Daemon:
         return self
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             assert self.process is not None
             if self.process.poll() is not None:
                 pytest.fail(f"threadkeeper up exited: {self.output()}")
-            try:
-                ready = httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200
-            except httpx.TransportError:
-                ready = False
             # up logs its banner a moment after the API answers: a test reading the
             # start-up lines (auth on/off, next steps) must not race it.
-            if ready and BANNER in self._since_launch():
-                return
-            time.sleep(0.2)
-        pytest.fail(f"threadkeeper up not ready in {STARTUP_TIMEOUT}s: {self.output()}")
+            answers = httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200
+            return answers and BANNER in self._since_launch()
+
+        wait_for(ready, "threadkeeper up to be ready", timeout=STARTUP_TIMEOUT, interval=0.2,
+                 ignoring=(httpx.TransportError,), detail=self.output)  # fmt: skip
 
     def _since_launch(self) -> str:
         with self.log_path.open("rb") as log:
@@ -144,9 +140,4 @@ class Daemon:
 
 def wait_gone(pid: int, timeout: float = 30) -> bool:
     """True if `pid` is still alive after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while alive(pid):
-        if time.monotonic() > deadline:
-            return True
-        time.sleep(0.05)
-    return False
+    return not wait_for(lambda: not alive(pid), "", timeout=timeout, interval=0.05, fail=False)

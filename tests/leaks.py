@@ -12,8 +12,9 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
-import time
 from pathlib import Path
+
+from waiting import wait_for
 
 PR_SET_CHILD_SUBREAPER = 36
 PROC = Path("/proc")
@@ -81,10 +82,8 @@ def _cmdline(pid: int) -> str:
 
 def leaked(grace: float = 15.0) -> dict[int, str]:
     """Descendants still alive after `grace` seconds (processes may be finishing a stop)."""
-    deadline = time.monotonic() + grace
-    while (left := descendants(os.getpid())) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    return left
+    wait_for(lambda: not descendants(os.getpid()), "", timeout=grace, fail=False)
+    return descendants(os.getpid())
 
 
 def kill(pids: list[int]) -> None:

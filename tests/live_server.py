@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import uvicorn
 
 from threadkeeper.api import create_app
 from threadkeeper.daemon.redis_server import free_port
 from threadkeeper.settings import Settings
+from waiting import wait_for
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 60
@@ -31,10 +31,9 @@ class LiveServer:
 
     def start(self) -> LiveServer:
         self.thread.start()
-        deadline = time.monotonic() + START_TIMEOUT
-        while not self.server.started:
-            assert time.monotonic() < deadline and self.thread.is_alive(), "uvicorn did not start"
-            time.sleep(0.05)
+        alive = self.thread.is_alive
+        wait_for(lambda: self.server.started or not alive(), "uvicorn", timeout=START_TIMEOUT)
+        assert self.server.started, "uvicorn did not start"
         return self
 
     def stop(self) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ import redis
 from redis.crc import key_slot
 
 from threadkeeper.daemon.redis_server import ManagedRedis, free_port
+from waiting import wait_for
 
 __all__ = ["RedisCluster", "start_cluster"]
 
@@ -62,12 +62,8 @@ class RedisCluster:
 
     def wait_ok(self, timeout: float = READY_TIMEOUT) -> None:
         """Until every live node says cluster_state:ok and all its replicas are in sync."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if all(self._ok(n) for n in self.live()):
-                return
-            time.sleep(0.1)
-        raise RuntimeError(f"cluster not ok within {timeout}s: {self.nodes[0].log_tail()}")
+        wait_for(lambda: all(self._ok(n) for n in self.live()), "cluster_state:ok",
+                 timeout=timeout, detail=self.nodes[0].log_tail)  # fmt: skip
 
     def _ok(self, node: ManagedRedis) -> bool:
         with self.client(node) as conn:

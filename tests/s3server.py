@@ -13,7 +13,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from pathlib import Path
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from waiting import wait_for
 
 __all__ = ["S3Server", "find_weed", "free_port", "start_seaweedfs"]
 
@@ -140,22 +141,18 @@ def _wait_ready(server: S3Server) -> None:
         endpoint_url=server.endpoint_url,
         config=Config(retries={"max_attempts": 0}, connect_timeout=1, read_timeout=2),
     )
-    deadline = time.monotonic() + START_TIMEOUT
-    while True:
+
+    def serving() -> bool:
         if server.process.poll() is not None:
             raise RuntimeError(
                 f"weed mini exited with {server.process.returncode}:\n{_tail(server)}"
             )
-        try:
-            client.head_bucket(Bucket=server.bucket)
-            return
-        except (BotoCoreError, ClientError):
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"weed mini did not serve bucket {server.bucket!r} at {server.endpoint_url} "
-                    f"within {START_TIMEOUT:.0f}s:\n{_tail(server)}"
-                ) from None
-            time.sleep(0.2)
+        client.head_bucket(Bucket=server.bucket)
+        return True
+
+    wait_for(serving, f"weed mini to serve bucket {server.bucket!r} at {server.endpoint_url}",
+             timeout=START_TIMEOUT, interval=0.2, ignoring=(BotoCoreError, ClientError),
+             detail=lambda: _tail(server))  # fmt: skip
 
 
 def _tail(server: S3Server, lines: int = 40) -> str:

@@ -15,7 +15,7 @@ from rq import Queue
 from rq.job import Job, JobStatus
 from rq.registry import StartedJobRegistry
 from rq.serializers import JSONSerializer
-from tiering_support import Backend, Proc, process_env, sync_redis, threadkeeper, wait_for
+from tiering_support import Backend, Proc, process_env, sync_redis, threadkeeper
 
 from leaks import group_alive
 from threadkeeper import keys
@@ -25,6 +25,7 @@ from threadkeeper.jobs.queue import enqueue, make_queue
 from threadkeeper.jobs.worker import make_worker
 from threadkeeper.models import Thread
 from threadkeeper.settings import Settings
+from waiting import wait_for
 
 Spawn = Callable[..., Proc]
 
@@ -163,14 +164,14 @@ def test_worker_and_cron_processes_archive_an_idle_thread(
     worker = spawn(threadkeeper("worker"), env, "worker")
     cron = spawn(threadkeeper("cron"), env, "cron")
 
-    wait_for(lambda: thread_state(settings, "t1")["archived"] == 1, 90,
-             "the thread to be archived", worker)  # fmt: skip
+    wait_for(lambda: thread_state(settings, "t1")["archived"] == 1, "the thread to be archived",
+             timeout=90, detail=worker.tail)  # fmt: skip
     assert len(snapshots(local_backend, "t1")) == 1
     assert thread_state(settings, "t1")["pttl"] > 0
     for proc in (worker, cron):  # a clean stop, the scheduler child included
         proc.popen.send_signal(signal.SIGTERM)
         assert proc.popen.wait(timeout=30) is not None
-        wait_for(lambda p=proc: not group_alive(p.popen.pid), 30, "the group to exit", proc)
+        wait_for(lambda p=proc: not group_alive(p.popen.pid), "the group to exit", detail=proc.tail)
 
 
 @pytest.mark.fault
@@ -183,11 +184,12 @@ def test_a_worker_killed_mid_snapshot_loses_nothing_and_the_job_reruns(
     enqueue(queue, "archive_batch", [["default:t1"]], "archive-kill", settings)
     slow = spawn([sys.executable, str(Path(__file__).with_name("slow_worker.py"))], env, "slow")
 
-    wait_for(marker.exists, 90, "the worker to be inside put_if_absent", slow)
+    wait_for(marker.exists, "the worker to be inside put_if_absent", timeout=90, detail=slow.tail)
     os.kill(slow.popen.pid, signal.SIGKILL)
     slow.popen.wait(timeout=30)
     # rq's scheduler, a child of the worker, goes with it (it would hold the lock).
-    wait_for(lambda: not group_alive(slow.popen.pid), 60, "the scheduler child to exit", slow)
+    wait_for(lambda: not group_alive(slow.popen.pid), "the scheduler child to exit", timeout=60,
+             detail=slow.tail)  # fmt: skip
 
     # Killed after the object was written, before the compare-and-set.
     assert len(snapshots(local_backend, "t1")) == 1
@@ -203,8 +205,9 @@ def test_a_worker_killed_mid_snapshot_loses_nothing_and_the_job_reruns(
     assert job.get_status() == JobStatus.SCHEDULED and job.retries_left == 4
 
     worker = spawn(threadkeeper("worker"), process_env(settings), "worker")
-    wait_for(lambda: thread_state(settings, "t1")["archived"] == 1, 120,
-             "the re-run job to archive the thread", worker)  # fmt: skip
+    wait_for(lambda: thread_state(settings, "t1")["archived"] == 1,
+             "the re-run job to archive the thread", timeout=120, detail=worker.tail)  # fmt: skip
     assert snapshots(local_backend, "t1") == [marker.read_text()]  # one object per version
     assert thread_state(settings, "t1")["pttl"] > 0
-    wait_for(lambda: job.get_status() == JobStatus.FINISHED, 30, "the job to finish", worker)
+    wait_for(lambda: job.get_status() == JobStatus.FINISHED, "the job to finish",
+             detail=worker.tail)  # fmt: skip

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,19 +119,6 @@ def process_env(settings: Settings, **extra: str) -> dict[str, str]:
 
 def threadkeeper(*args: str) -> list[str]:
     return [sys.executable, "-m", "threadkeeper", *args]
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str, proc: Proc | None = None) -> Any:
-    """Poll until `check()` is truthy; generous timeouts, no timing assertions."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            detail = f"\n--- process log ---\n{proc.tail()}" if proc else ""
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}{detail}")
-        time.sleep(0.2)
 
 
 def sync_redis(url: str) -> redis.Redis:
