@@ -4,7 +4,6 @@ delete; health after Redis lost its data; tenants kept apart; untrusted content 
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -125,12 +124,19 @@ def _some_traffic(client: httpx.Client, driver: webdriver.Chrome, base: str) -> 
     """Appends and reads between health page views, so the chart has rates to draw."""
     thread_id = client.post("/v1/threads", json={"turns": _turns(1)}).json()["thread"]["id"]
     for n in range(4):
+        before = _samples(driver, base)
         r = client.post(f"/v1/threads/{thread_id}/turns", json={"turns": _turns(5 + 10 * n)})
         assert r.status_code == 201, r.text
         for _ in range(n + 1):
             client.get(f"/v1/threads/{thread_id}")
-        time.sleep(1.1)  # a page view samples the counters at most once a second
-        driver.get(base + "/ui/health")
+        # A page view samples the counters at most once a second: until one has.
+        wait_for(driver, lambda d, seen=before: _samples(d, base) > seen)
+
+
+def _samples(driver: webdriver.Chrome, base: str) -> int:
+    """How many samples of the counters the health page's chart is drawn from."""
+    driver.get(base + "/ui/health")
+    return int(driver.find_element(By.ID, "trend").get_attribute("data-samples") or 0)
 
 
 def test_health_shows_a_restart_that_lost_the_data(

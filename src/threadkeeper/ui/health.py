@@ -34,7 +34,7 @@ async def health_page(request: Request) -> Response:
         request, "health.html", nav="health", report=body, overall=body["status"],
         loss=_loss(body["durability"]), memory=_memory(body["durability"]),
         survived=body["restart"].get("data_survived_last_restart"),
-        series=trend.series(), span_s=round(trend.span_s()),
+        series=trend.series(), span_s=round(trend.span_s()), samples=len(trend.samples),
         chart_width=CHART_WIDTH, chart_height=CHART_HEIGHT,
     )  # fmt: skip
 
