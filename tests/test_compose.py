@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from threadkeeper.auth import check_bind
+from threadkeeper.daemon.redis_server import BUNDLED_CONF
 from threadkeeper.settings import PREFIX, Settings, env_names
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read compose.yaml")
@@ -107,13 +108,12 @@ def test_the_api_binds_all_interfaces_with_tokens_on_a_volume(compose: dict[str,
 def test_redis_runs_the_projects_conf_on_a_volume(compose: dict[str, Any]) -> None:
     redis = compose["services"]["redis"]
     mounts = {src: target for src, target, *_ in (str(v).split(":") for v in redis["volumes"])}
-    assert (
-        "./src/threadkeeper/daemon/redis.conf" in mounts
-        and (ROOT / "src/threadkeeper/daemon/redis.conf").is_file()
-    )
-    assert redis["command"][:2] == ["redis-server", mounts["./src/threadkeeper/daemon/redis.conf"]]
+    # One file: the repository's top-level redis.conf is a link to the one pip ships.
+    assert "./redis.conf" in mounts and (ROOT / "redis.conf").is_symlink()
+    assert (ROOT / "redis.conf").resolve() == BUNDLED_CONF
+    assert redis["command"][:2] == ["redis-server", mounts["./redis.conf"]]
     assert any(target == "/data" for src, target in mounts.items() if src in compose["volumes"])
-    conf = (ROOT / "src/threadkeeper/daemon/redis.conf").read_text()
+    conf = BUNDLED_CONF.read_text()
     assert re.search(r"^appendonly yes$", conf, re.M)
     assert re.search(r"^maxmemory-policy noeviction$", conf, re.M)
     port = redis["command"][redis["command"].index("--port") + 1]

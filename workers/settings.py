@@ -8,7 +8,8 @@ does the same with no flags to get wrong.
 from __future__ import annotations
 
 from threadkeeper.settings import Settings
+from threadkeeper.store.connection import queue_url
 
 SETTINGS = Settings.from_env()
-REDIS_URL = SETTINGS.redis_url
+REDIS_URL = queue_url(SETTINGS)  # THREADKEEPER_QUEUE_REDIS_URL, else the data Redis
 QUEUES = [SETTINGS.queue_name]

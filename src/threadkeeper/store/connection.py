@@ -219,11 +219,7 @@ def sync_client(url: str, **options: Any) -> Any:
 def queue_client(url: str, variable: str = "THREADKEEPER_QUEUE_REDIS_URL") -> redis.Redis:
     """RQ's client: a standalone Redis, for RQ's commands span many keys."""
     if is_cluster(url, variable):
-        raise ConfigError(
-            f"{variable}={url} names a Redis Cluster node, but RQ's queue needs a "
-            "standalone Redis (its commands touch many keys at once): point "
-            "THREADKEEPER_QUEUE_REDIS_URL at a standalone Redis (a small one is enough)"
-        )
+        raise _queue_on_cluster(variable, url)
     return redis.Redis.from_url(url, **_policy(Retry(_backoff(), retries=5)))
 
 
@@ -335,12 +331,16 @@ def queue_url(settings: Settings) -> str:
         return settings.queue_redis_url
     url = redis_url(settings)
     if is_cluster(url):
-        raise ConfigError(
-            f"THREADKEEPER_REDIS_URL={url} is a Redis Cluster, and RQ's queue needs a "
-            "standalone Redis (its commands touch many keys at once): set "
-            "THREADKEEPER_QUEUE_REDIS_URL to one (e.g. redis://127.0.0.1:6380/0)"
-        )
+        raise _queue_on_cluster("THREADKEEPER_REDIS_URL", url)
     return url
+
+
+def _queue_on_cluster(variable: str, url: str) -> ConfigError:
+    return ConfigError(
+        f"{variable}={url} names a Redis Cluster node, but RQ's queue needs a standalone "
+        "Redis (its commands touch many keys at once): set THREADKEEPER_QUEUE_REDIS_URL "
+        "to one (a small one is enough, e.g. redis://127.0.0.1:6380/0)"
+    )
 
 
 def queue_connection(settings: Settings) -> redis.Redis:
