@@ -4,20 +4,32 @@
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
-STAMP  := $(VENV)/.installed-stamp
+# Two stamps: `make run` needs the runtime dependencies only; the tests and the tools
+# (pytest, selenium, openai, schemathesis, granian...) take the dev extras too.
+RUN_STAMP := $(VENV)/.runtime-stamp
+STAMP     := $(VENV)/.dev-stamp
 PYTEST_ARGS ?=
+# `make check`: the fast suites (no fault injection, browser, S3 or cluster runs).
+CHECK_TESTS ?= tests/test_*.py tests/store tests/jobs tests/api
 
-.PHONY: install run test pytest lint typecheck imports bench clean redis-server wrk pal-venv chromium screenshots bench-console
+.PHONY: install run test check pytest lint typecheck imports bench clean redis-server wrk pal-venv chromium screenshots bench-console
 
 install: $(STAMP) redis-server
 
-$(STAMP): pyproject.toml
-	@echo "threadkeeper: installing into $(VENV) (first run, or pyproject.toml changed): a minute or two"
+$(PY):
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(PY)
+	@echo "threadkeeper: installing the runtime into $(VENV) (first run, or pyproject.toml changed)"
+	$(PY) -m pip install --progress-bar on -e .
+	touch $(RUN_STAMP)
+
+$(STAMP): pyproject.toml | $(PY)
+	@echo "threadkeeper: installing into $(VENV) with the dev extras (first run, or pyproject.toml changed): a minute or two"
 	$(PY) -m pip install --progress-bar on -e '.[dev]'
 	@echo "threadkeeper: installed"
-	touch $(STAMP)
+	touch $(RUN_STAMP) $(STAMP)
 
 # redis-server from PATH; on Debian/Ubuntu install it if missing, else say what to do.
 redis-server:
@@ -62,10 +74,14 @@ chromium:
 screenshots: install chromium
 	SCREENSHOTS_DIR=docs $(PY) -m pytest tests/ui -m browser -q
 
-run: install
+run: $(RUN_STAMP) redis-server
 	$(VENV)/bin/threadkeeper up
 
 test: install lint typecheck imports pytest
+
+# Between edits: lint, types, import contracts and the fast suites, in about a minute.
+check: install lint typecheck imports
+	@$(PY) -m pytest -q -m "not fault and not s3 and not browser" -k "not cluster" $(CHECK_TESTS)
 
 pytest: install pal-venv chromium
 	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
