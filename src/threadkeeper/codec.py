@@ -190,3 +190,8 @@ def seq_of(stream_id: bytes | str) -> int:
 
 def stream_id(seq: int) -> str:
     return f"0-{seq}"
+
+
+def as_text(value: bytes | str) -> str:
+    """A Redis reply as str: bytes from our raw clients, str from a decoding one."""
+    return value.decode() if isinstance(value, bytes) else value

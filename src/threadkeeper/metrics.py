@@ -31,6 +31,7 @@ from prometheus_client.registry import Collector
 from redis.asyncio import Redis
 
 from threadkeeper import keys
+from threadkeeper.codec import as_text
 from threadkeeper.settings import Settings
 from threadkeeper.store.indexes import Indexes
 
@@ -109,7 +110,7 @@ class SharedCounters(Collector):
         """Take the worker counters as read from WORKER_COUNTERS."""
         shared: dict[tuple[str, str], float] = {}
         for field, value in raw.items():
-            family, _, label = _text(field).partition(":")
+            family, _, label = as_text(field).partition(":")
             if family in self.FAMILIES and label:
                 shared[family, label] = float(value)
         with self._lock:
@@ -206,10 +207,6 @@ def _scrape_registry() -> CollectorRegistry:
     return registry
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def record_append(turns: int) -> None:
     _counters.appended_turns.inc(turns)
 
@@ -259,7 +256,7 @@ async def refresh(client: Redis, settings: Settings) -> None:
         pipe.hgetall(keys.SWEEPER_HEARTBEAT)
         pipe.hgetall(WORKER_COUNTERS)
         heartbeat, counters = await pipe.execute()
-    beat = {_text(k): _text(v) for k, v in heartbeat.items()}
+    beat = {as_text(k): as_text(v) for k, v in heartbeat.items()}
     lag = sweeper_lag_s(beat)
     GAUGES.set(hot, total - hot, dirty, float("nan") if lag is None else lag)
     SHARED.load(counters)
@@ -295,4 +292,4 @@ def totals() -> tuple[float, float]:
 async def read_sweeper_lag(client: Redis) -> float | None:
     """The sweeper's lag as its heartbeat in Redis last recorded it (None: never swept)."""
     raw = await client.hgetall(keys.SWEEPER_HEARTBEAT)
-    return sweeper_lag_s({_text(k): _text(v) for k, v in raw.items()})
+    return sweeper_lag_s({as_text(k): as_text(v) for k, v in raw.items()})

@@ -162,7 +162,6 @@ def choice_param(request: Request, name: str, choices: tuple[str, ...], default:
 
 # What every route reads from its request: the app's parts, who asks, the common parameters.
 
-DEFAULT_PAGE = 50
 MAX_SEQ = 2**53  # far past any thread (THREADKEEPER_MAX_TURNS), inside Redis stream IDs
 MAX_PREFIX = MAX_ID  # a prefix of an id
 METADATA_PARAM = "metadata."

@@ -9,9 +9,8 @@ from starlette.routing import Route
 from threadkeeper.errors import InvalidInput
 from threadkeeper.service import ThreadRead, fingerprint
 from threadkeeper.service.context import fill_context
-from threadkeeper.store.paging import TurnWindow
+from threadkeeper.store.paging import DEFAULT_PAGE, TurnWindow
 from threadkeeper.web import (
-    DEFAULT_PAGE,
     MAX_SEQ,
     app_settings,
     choice_param,

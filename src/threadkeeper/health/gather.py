@@ -13,6 +13,7 @@ from rq import Queue, Worker
 
 from threadkeeper import keys
 from threadkeeper.archive import Archive
+from threadkeeper.codec import as_text
 from threadkeeper.errors import ConfigError, ThreadkeeperError
 from threadkeeper.health.report import (
     Facts,
@@ -136,7 +137,7 @@ def _describe(exc: BaseException) -> str:
 
 async def _heartbeat(client: Any) -> dict[str, str]:
     raw = await client.hgetall(keys.SWEEPER_HEARTBEAT)
-    return {_text(k): _text(v) for k, v in raw.items()}
+    return {as_text(k): as_text(v) for k, v in raw.items()}
 
 
 async def redis_facts(client: redis.asyncio.Redis) -> RedisFacts:
@@ -195,7 +196,3 @@ async def _workers_alive(settings: Settings) -> int | None:
     except (RedisError, TimeoutError, OSError, ConfigError) as exc:
         log.warning("could not count RQ workers: %s", exc)
         return None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

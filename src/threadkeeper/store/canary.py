@@ -26,6 +26,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from threadkeeper import keys
+from threadkeeper.codec import as_text
 from threadkeeper.models import now_ms, rfc3339
 from threadkeeper.store.connection import translated
 from threadkeeper.store.masters import master_of, masters
@@ -78,17 +79,13 @@ class RestartReport:
         }
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _int(fields: dict[str, str], name: str) -> int | None:
     raw = fields.get(name, "")
     return int(raw) if raw else None
 
 
 def _report(run_id: str, flat: list[Any]) -> RestartReport:
-    fields = {_text(flat[i]): _text(flat[i + 1]) for i in range(0, len(flat), 2)}
+    fields = {as_text(flat[i]): as_text(flat[i + 1]) for i in range(0, len(flat), 2)}
     survived = fields.get("data_survived")
     return RestartReport(
         redis_run_id=run_id,

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from threadkeeper import keys
+from threadkeeper.codec import TURN_FIELD, as_text
 from threadkeeper.errors import StoreError
 from threadkeeper.store.connection import translated
 from threadkeeper.store.thread_store import ThreadStore
@@ -24,12 +25,8 @@ class Revised:
     version: int = 0
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def _revised(result: list[Any]) -> Revised:
-    status = _text(result[0])
+    status = as_text(result[0])
     if status not in ("ok", "same", "missing", "archived", "version", "no_turn", "changed"):
         raise StoreError(f"unexpected answer from a revision script: {status}")
     return Revised(status, int(result[1]) if len(result) > 1 else 0)
@@ -47,7 +44,7 @@ class RevisionStore:
         """One turn as stored, or None if Redis does not hold it."""
         turns = keys.thread_keys(tenant, thread_id).turns
         entries = await self.redis.xrange(turns, f"0-{seq}", f"0-{seq}")
-        return entries[0][1][b"t"] if entries else None
+        return entries[0][1][TURN_FIELD] if entries else None
 
     @translated
     async def replace_turn(
@@ -108,7 +105,7 @@ class RevisionStore:
     ) -> None:
         if moved is None:  # the same listings as before: the hash names them
             listed = await self.redis.hget(k.meta, "listings")
-            moved = ([], _text(listed).split() if listed else [])
+            moved = ([], as_text(listed).split() if listed else [])
         before, after = moved
         async with self.redis.pipeline(transaction=False) as pipe:
             pipe.zadd(k.activity, {k.member: now}, xx=True)

@@ -13,16 +13,13 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from threadkeeper import keys
+from threadkeeper.codec import as_text
 from threadkeeper.models import Thread
 from threadkeeper.store.paging import ThreadQuery, metadata_text
 
 Row = tuple[int, str]  # (score, id) of one listing entry
 FILTERED_BATCH = 512  # index rows read per round trip (all buckets) when a listing filters
 T = TypeVar("T")
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def purge_member(k: keys.ThreadKeys, reason: str, at: int) -> str:
@@ -62,15 +59,15 @@ class Indexes:
         moved += await self._adopt(keys.LEGACY_ACTIVITY_INDEX, _bucketed(keys.activity_index))
         moved += await self._adopt(keys.LEGACY_PURGE_INDEX, _purge_bucket)
         async for name in self.redis.scan_iter(match=keys.LEGACY_TENANT_INDEXES, count=500):
-            tenant = _text(name).removeprefix(keys.LEGACY_TENANT_INDEXES[:-1])
-            moved += await self._adopt(_text(name), _listing_of(tenant))
+            tenant = as_text(name).removeprefix(keys.LEGACY_TENANT_INDEXES[:-1])
+            moved += await self._adopt(as_text(name), _listing_of(tenant))
         self.adopted = True
         return moved
 
     async def _adopt(self, legacy: str, key_for: Callable[[str], str], *, nx: bool = False) -> int:
         moved = 0
         async for member, score in self.redis.zscan_iter(legacy, count=500):
-            name = _text(member)
+            name = as_text(member)
             await self.redis.zadd(key_for(name), {name: score}, nx=nx, gt=not nx)
             moved += 1
         await self.redis.delete(legacy)
@@ -101,7 +98,7 @@ class Indexes:
         idle = await self._idle_among(rest, idle_before)
         overdue = [(since, m) for rows in windows for m, since in rows if since <= now - backup_ms]
         chosen = [m for _, m in sorted(overdue)] + [m for _, m in sorted(idle)]
-        return [_text(m) for m in chosen[:limit]]
+        return [as_text(m) for m in chosen[:limit]]
 
     async def _idle_among(
         self, members: list[list[bytes]], idle_before: int
@@ -128,7 +125,7 @@ class Indexes:
             )
         )
         rows = heapq.merge(*windows, key=lambda row: row[1])
-        return [_text(m) for m, _ in list(rows)[:limit]]
+        return [as_text(m) for m, _ in list(rows)[:limit]]
 
     async def dirty_count(self) -> int:
         return sum(await self._each(lambda pipe, b: pipe.zcard(keys.dirty_index(b))))
@@ -146,7 +143,7 @@ class Indexes:
             lambda pipe, b: pipe.zrange(keys.purge_index(b), 0, limit - 1, withscores=True)
         )
         rows = list(heapq.merge(*windows, key=lambda row: row[1]))[:limit]
-        parts = [_text(member).split(":") for member, _ in rows]
+        parts = [as_text(member).split(":") for member, _ in rows]
         return [(p[0], p[1], p[2], int(p[3])) for p in parts if len(p) == 4 and p[3].isdigit()]
 
     async def owed_purge_count(self) -> int:
@@ -337,7 +334,7 @@ class TenantListing(Generic[T]):
         for b, rows in zip(open_buckets, replies, strict=True):
             b.offset += len(rows)
             b.done = len(rows) < batch
-            read = [(int(score), _text(m)) for m, score in rows]
+            read = [(int(score), as_text(m)) for m, score in rows]
             if read:
                 b.frontier = read[-1]
             self.waiting.extend(row for row in read if not self._seen(row))

@@ -12,6 +12,9 @@ from threadkeeper.errors import InvalidInput
 Order = Literal["asc", "desc"]
 
 
+DEFAULT_PAGE = 50  # turns or threads, when a request names no limit
+
+
 @dataclass(frozen=True, slots=True)
 class TurnWindow:
     """Which turns to read: seqs strictly between `after` and `before`, in `order`."""
@@ -19,7 +22,7 @@ class TurnWindow:
     order: Order = "asc"
     after: int | None = None
     before: int | None = None
-    limit: int = 50
+    limit: int = DEFAULT_PAGE
 
     def next_after(self, last_seq: int) -> TurnWindow:
         if self.order == "asc":
@@ -53,7 +56,7 @@ class ThreadQuery:
     (a value compared as its text: a string as is, anything else as compact JSON).
     """
 
-    limit: int = 50
+    limit: int = DEFAULT_PAGE
     tool: str | None = None
     updated_after: int | None = None
     last_score: int | None = None

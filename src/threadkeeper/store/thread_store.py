@@ -24,6 +24,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from threadkeeper import idempotency, keys
+from threadkeeper.codec import TURN_FIELD, as_text
 from threadkeeper.errors import StoreError
 from threadkeeper.models import Thread, ThreadState, Tombstone, now_ms
 from threadkeeper.store.connection import RAW_ENTRIES, translated
@@ -101,10 +102,6 @@ def _pairs(flat: list[Any]) -> dict[Any, Any]:
     return dict(zip(flat[0::2], flat[1::2], strict=True))
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 class ThreadStore:
     """All reads and writes of the hot tier. The client is passed in, never global."""
 
@@ -155,7 +152,7 @@ class ThreadStore:
         args = [self.cache_ttl_ms, create_key, len(fields), *_flatten(fields), *blobs]
         # The indexes follow in their own round trip, once the script says the id was free.
         (result,) = await self._script_pipeline(self.scripts.create, k.all, args, _nothing)
-        status = _text(result[0])
+        status = as_text(result[0])
         if status == "replay":
             stored = await self.get(thread.tenant, thread.id)
             if stored is not None:
@@ -224,7 +221,7 @@ class ThreadStore:
         if self.cluster and appended.status == "missing" and not self.cache_ttl_ms:
             await self._undirty(k)  # the index write rode along: no thread, no entry
         if self.cluster and appended.status == "ok" and len(result) > 4 and result[4]:
-            await self._move_listings(k, _text(result[4]).split(), now)
+            await self._move_listings(k, as_text(result[4]).split(), now)
         if self.acks is not None and appended.status in ("ok", "duplicate", "mismatch"):
             await self.acks.confirm(k, key, request, now)  # a resent duplicate confirms too
         return appended
@@ -297,9 +294,9 @@ class ThreadStore:
         k = keys.thread_keys(tenant, thread_id)
         expected = "" if expected_version is None else expected_version
         result = await self.scripts.delete(k.all, [reason, self.clock(), expected])
-        if _text(result[0]) != "ok":
+        if as_text(result[0]) != "ok":
             return None
-        await self._unindex(k, _text(result[2]).split() if len(result) > 2 else [])
+        await self._unindex(k, as_text(result[2]).split() if len(result) > 2 else [])
         return int(result[1])
 
     async def _unindex(self, k: keys.ThreadKeys, listings: list[str]) -> None:
@@ -323,7 +320,7 @@ class ThreadStore:
         result = await self.scripts.mark_archived(
             k.hot, [version, created_at, self.clock(), self.hot_ttl_ms]
         )
-        status = _text(result[0])
+        status = as_text(result[0])
         if status == "clean":
             await self._undirty(k)
         return status
@@ -358,7 +355,7 @@ class ThreadStore:
         args = [thread.version, self.hot_ttl_ms if ttl else 0, len(meta), len(buckets),
                 *_flatten(meta), *_flatten(buckets), *blobs]  # fmt: skip
         result = await self.scripts.restore(k.all, args)
-        status = _text(result[0])
+        status = as_text(result[0])
         if status == "ok" and create_meta:
             await self._index_restored(k, thread)
         values = [int(v) for v in result[1:]]
@@ -428,20 +425,20 @@ class ThreadStore:
             pipe.hget(k.tombstone, "user_id")
             (held, owner), buried = await pipe.execute()
         if held is not None:
-            return True, _text(owner) if owner else None
-        return buried is not None, _text(buried) if buried else None
+            return True, as_text(owner) if owner else None
+        return buried is not None, as_text(buried) if buried else None
 
     @translated
     async def meta_field(self, tenant: str, thread_id: str, name: str) -> str | None:
         value = await self.redis.hget(keys.thread_keys(tenant, thread_id).meta, name)
-        return None if value is None else _text(value)
+        return None if value is None else as_text(value)
 
     @translated
     async def turn_blobs(self, tenant: str, thread_id: str, upto: int) -> list[bytes]:
         """Turns 1..upto, as stored (for a fork)."""
         turns = keys.thread_keys(tenant, thread_id).turns
         entries = await self.redis.xrange(turns, "-", f"0-{upto}")
-        return [fields[b"t"] for _, fields in entries]
+        return [fields[TURN_FIELD] for _, fields in entries]
 
     @translated
     async def all_turns(
@@ -456,9 +453,9 @@ class ThreadStore:
         if not flat_meta:
             return None
         raw = _pairs(flat_meta)
-        blobs = [_pairs(fields)[b"t"] for _, fields in entries]
+        blobs = [_pairs(fields)[TURN_FIELD] for _, fields in entries]
         legacy = {
-            _text(key): value for key, value in (_pairs(flat_old) | _pairs(flat_legacy)).items()
+            as_text(key): value for key, value in (_pairs(flat_old) | _pairs(flat_legacy)).items()
         }
         try:
             older = idempotency.from_legacy(legacy)
@@ -471,7 +468,7 @@ class ThreadStore:
         """Recreate a deleted thread's tombstone unless Redis holds the thread or one:
         'present' (the thread is live) or 'tombstoned'."""
         k = keys.thread_keys(tenant, thread_id)
-        return _text(await self.scripts.bury([k.meta, k.tombstone], _flatten(fields)))
+        return as_text(await self.scripts.bury([k.meta, k.tombstone], _flatten(fields)))
 
     @translated
     async def tombstone(self, tenant: str, thread_id: str) -> Tombstone | None:
@@ -536,7 +533,7 @@ class ThreadStore:
         for row, (title, tool, *owned) in zip(rows, replies, strict=True):
             if title is None:
                 gone.append(row[1])
-            elif page.keeps(row[1], _text(title), _text(tool or b"") or None) and (
+            elif page.keeps(row[1], as_text(title), as_text(tool or b"") or None) and (
                 not owned or _keeps_owned(page, *owned)
             ):
                 kept.append(row)
@@ -600,7 +597,7 @@ def _owned_match(page: ThreadQuery, thread: Thread) -> bool:
 
 
 def _keeps_owned(page: ThreadQuery, user_id: bytes | None, metadata: bytes | None) -> bool:
-    owner = _text(user_id) if user_id else None
+    owner = as_text(user_id) if user_id else None
     return page.keeps_owned(owner, json.loads(metadata) if metadata else {})
 
 
@@ -611,15 +608,15 @@ def _listed(meta: dict[bytes, bytes], turns_in_redis: bool, score: int) -> Liste
 
 
 def _appended(result: list[Any], fingerprint: str) -> Appended:
-    status = _text(result[0])
+    status = as_text(result[0])
     if status in ("ok", "duplicate", "mismatch"):
         first, last, version = (int(v) for v in result[1:4])
         return Appended(status, list(range(first, last + 1)), version)
     if status == "resent":  # the first attempt stored it: answer as it would have
-        first_s, last_s, version_s = _text(result[1]).split(":")
+        first_s, last_s, version_s = as_text(result[1]).split(":")
         return Appended("ok", list(range(int(first_s), int(last_s) + 1)), int(version_s))
     if status == "legacy":  # an older version's record: first:last:version:fingerprint
-        first_s, last_s, version_s, stored = _text(result[1]).split(":", 3)
+        first_s, last_s, version_s, stored = as_text(result[1]).split(":", 3)
         seqs = list(range(int(first_s), int(last_s) + 1))
         same = stored == fingerprint
         return Appended("duplicate" if same else "mismatch", seqs, int(version_s))

@@ -16,14 +16,13 @@ from starlette.responses import Response
 from threadkeeper.errors import InvalidInput
 from threadkeeper.models import ThreadState
 from threadkeeper.service import ThreadRead, ThreadService
-from threadkeeper.store.paging import ThreadQuery, TurnWindow
+from threadkeeper.store.paging import DEFAULT_PAGE, ThreadQuery, TurnWindow
 from threadkeeper.store.thread_store import Listed
 from threadkeeper.ui import session
 from threadkeeper.ui.render import console, page
 from threadkeeper.web import MAX_SEQ, int_param, thread_page
 
-THREADS_PER_PAGE = 50
-TURNS_PER_PAGE = 50
+THREADS_PER_PAGE = TURNS_PER_PAGE = DEFAULT_PAGE
 FILTERS = ("prefix", "tool", "updated_after", "updated_before", "user_id", "metadata")
 
 # What a finished action says on the page it lands on (?done=...): fixed texts only.
