@@ -216,6 +216,6 @@ def test_an_append_to_an_unknown_id_leaves_no_dirty_entry(client: TestClient) ->
     assert r.status_code == 404
     store = client.app.state.runtime.store  # type: ignore[attr-defined]
     assert client.portal is not None
-    assert client.portal.call(store.dirty_count) == 0
+    assert client.portal.call(store.indexes.dirty_count) == 0
     assert client.post("/v1/threads", json={"id": "real"}).status_code == 201
-    assert client.portal.call(store.dirty_count) == 1
+    assert client.portal.call(store.indexes.dirty_count) == 1

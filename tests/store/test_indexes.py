@@ -43,7 +43,7 @@ async def test_appends_spread_their_index_writes_over_every_third_of_the_slots(
     thirds = {key_slot(name.encode()) * 3 // REDIS_CLUSTER_HASH_SLOTS for name in written}
     assert thirds == {0, 1, 2}
     assert len({key_slot(name.encode()) for name in written}) >= keys.INDEX_BUCKETS
-    assert await store.dirty_count() == 48
+    assert await store.indexes.dirty_count() == 48
 
 
 async def test_sweeper_reads_see_every_bucket(store: ThreadStore) -> None:
@@ -51,15 +51,15 @@ async def test_sweeper_reads_see_every_bucket(store: ThreadStore) -> None:
     for i, thread_id in enumerate(ids):
         assert await store.create(new_thread(thread_id, n=1, at=1000 + i), [blob("a")])
     assert {keys.thread_keys("acme", t).bucket for t in ids} == set(keys.BUCKETS)
-    due = await store.due_for_snapshot(now=10_000, idle_ms=0, backup_ms=10**9, limit=100)
+    due = await store.indexes.due_for_snapshot(now=10_000, idle_ms=0, backup_ms=10**9, limit=100)
     assert sorted(due) == sorted(f"acme:{t}" for t in ids)
-    assert await store.oldest_dirty() == 1000
-    assert await store.idle_since(1000 + 4, limit=100) == [f"acme:s{i}" for i in range(5)]
+    assert await store.indexes.oldest_dirty() == 1000
+    assert await store.indexes.idle_since(1000 + 4, limit=100) == [f"acme:s{i}" for i in range(5)]
     for i, thread_id in enumerate(ids[:6]):
-        await store.owe_purge("acme", thread_id, "deleted", 50 + i)
-    owed = await store.owed_purges(limit=4)
+        await store.indexes.owe_purge("acme", thread_id, "deleted", 50 + i)
+    owed = await store.indexes.owed_purges(limit=4)
     assert [(t, at) for _, t, _, at in owed] == [(f"s{i}", 50 + i) for i in range(4)]
-    assert await store.owed_purge_count() == 6
+    assert await store.indexes.owed_purge_count() == 6
 
 
 async def test_pages_list_every_unwritten_thread_once_while_writes_go_on(
@@ -112,10 +112,10 @@ async def test_legacy_unsharded_indexes_are_adopted(store: ThreadStore) -> None:
     await store.redis.zadd(keys.LEGACY_ACTIVITY_INDEX, {k.member: 7})
     await store.redis.zadd(keys.LEGACY_PURGE_INDEX, {"acme:gone:deleted:9": 9})
     await store.redis.zadd("tk:idx:tenant:acme", {"old": 7})
-    assert await store.adopt_legacy_indexes() == 4
+    assert await store.indexes.adopt_legacy() == 4
     assert await store.redis.zscore(k.dirty, k.member) == 5
     assert await store.redis.zscore(k.activity, k.member) == 7
-    assert await store.owed_purges(10) == [("acme", "gone", "deleted", 9)]
+    assert await store.indexes.owed_purges(10) == [("acme", "gone", "deleted", 9)]
     threads, _ = await store.list_threads("acme", ThreadQuery())
     assert [x.thread.id for x in threads] == ["old"]
     assert not await store.redis.exists(keys.LEGACY_DIRTY_INDEX, "tk:idx:tenant:acme")

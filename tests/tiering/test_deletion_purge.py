@@ -55,7 +55,7 @@ async def test_an_owed_purge_is_retried_by_the_sweeper_until_it_lands(
     await rt.service.delete("default", "t1")  # Redis is the store of record: done
 
     assert metrics.SHARED.value("archive_failures", "purge") == failures + 1
-    assert await rt.store.owed_purges(10) == [("default", "t1", "deleted", clock.now)]
+    assert await rt.store.indexes.owed_purges(10) == [("default", "t1", "deleted", clock.now)]
     assert (await _read_gone(rt, "t1")).extra["reason"] == "deleted"
     still_down = await sweep(rt.store, rt.settings, InlineDispatch(rt.tiering), tiering=rt.tiering)
     assert (still_down.purged, still_down.purges_owed) == (0, 1)
@@ -68,7 +68,7 @@ async def test_an_owed_purge_is_retried_by_the_sweeper_until_it_lands(
     assert (report.purged, report.purges_owed) == (1, 0)
     assert backend.snapshots("t1") == []
     assert list(backend.archive.list_keys(keys.tombstone_prefix("default", "t1")))
-    assert await rt.store.owed_purges(10) == []
+    assert await rt.store.indexes.owed_purges(10) == []
 
     await rt.redis.flushall()  # total Redis loss: the archive alone decides
     recovered = await recovery.recover(rt)

@@ -114,4 +114,4 @@ async def test_inline_sweep_archives_what_is_due(
     after = await meta(rt, "t1")
     assert not after.dirty and after.archived_version == thread.version
     assert len(backend.snapshots("t1")) == 1
-    assert await rt.store.dirty_count() == 0
+    assert await rt.store.indexes.dirty_count() == 0

@@ -160,18 +160,18 @@ def require_archive(runtime: Runtime, doing: str) -> Archive:
 async def dirty_threads(runtime: Runtime, *, idle_only: bool) -> list[Ref]:
     """Dirty threads; with `idle_only`, those the sweeper would snapshot now (`--cold`)."""
     store, settings = runtime.store, runtime.settings
-    count = await store.dirty_count()
+    count = await store.indexes.dirty_count()
     if not count:
         return []
     idle_ms = int(settings.snapshot_idle * 1000) if idle_only else 0
     backup_ms = int(settings.backup_interval * 1000) if idle_only else 0
-    members = await store.due_for_snapshot(now_ms() + 1, idle_ms, backup_ms, count)
+    members = await store.indexes.due_for_snapshot(now_ms() + 1, idle_ms, backup_ms, count)
     return _unique(from_member(m) for m in members)
 
 
 async def hot_index_threads(runtime: Runtime) -> list[Ref]:
     """Every thread Redis knows of (its metadata), whether or not its turns are in Redis."""
-    members = await runtime.store.idle_since(now_ms() + 1, ALL)
+    members = await runtime.store.indexes.idle_since(now_ms() + 1, ALL)
     return _unique(from_member(m) for m in members)
 
 

@@ -15,6 +15,7 @@ from typing import Any, Generic, TypeVar
 from threadkeeper import keys
 from threadkeeper.codec import as_text
 from threadkeeper.models import Thread
+from threadkeeper.store.connection import translated
 from threadkeeper.store.paging import ThreadQuery, metadata_text
 
 Row = tuple[int, str]  # (score, id) of one listing entry
@@ -47,6 +48,7 @@ class Indexes:
         self.redis = redis
         self.adopted = False
 
+    @translated
     async def adopt_legacy(self) -> int:
         """Move an earlier version's unsharded index entries into their buckets, once.
 
@@ -80,6 +82,7 @@ class Indexes:
                 command(pipe, bucket)
             return list(await pipe.execute())
 
+    @translated
     async def due_for_snapshot(
         self, now: int, idle_ms: int, backup_ms: int, limit: int
     ) -> list[str]:
@@ -118,6 +121,7 @@ class Indexes:
             if score is None or score <= idle_before
         ]
 
+    @translated
     async def idle_since(self, before: int, limit: int) -> list[str]:
         windows = await self._each(
             lambda pipe, b: pipe.zrangebyscore(
@@ -127,9 +131,11 @@ class Indexes:
         rows = heapq.merge(*windows, key=lambda row: row[1])
         return [as_text(m) for m, _ in list(rows)[:limit]]
 
+    @translated
     async def dirty_count(self) -> int:
         return sum(await self._each(lambda pipe, b: pipe.zcard(keys.dirty_index(b))))
 
+    @translated
     async def oldest_dirty(self) -> int | None:
         firsts = await self._each(
             lambda pipe, b: pipe.zrange(keys.dirty_index(b), 0, 0, withscores=True)
@@ -137,6 +143,18 @@ class Indexes:
         scores = [int(rows[0][1]) for rows in firsts if rows]
         return min(scores) if scores else None
 
+    @translated
+    async def owe_purge(self, tenant: str, thread_id: str, reason: str, at: int) -> None:
+        """Remember, until `purge_done`, that the archive may still hold a deleted thread."""
+        k = keys.thread_keys(tenant, thread_id)
+        await self.redis.zadd(k.purges, {purge_member(k, reason, at): at})
+
+    @translated
+    async def purge_done(self, tenant: str, thread_id: str, reason: str, at: int) -> None:
+        k = keys.thread_keys(tenant, thread_id)
+        await self.redis.zrem(k.purges, purge_member(k, reason, at))
+
+    @translated
     async def owed_purges(self, limit: int) -> list[tuple[str, str, str, int]]:
         """The oldest owed purges, as (tenant, id, reason, deleted at)."""
         windows = await self._each(
@@ -146,6 +164,7 @@ class Indexes:
         parts = [as_text(member).split(":") for member, _ in rows]
         return [(p[0], p[1], p[2], int(p[3])) for p in parts if len(p) == 4 and p[3].isdigit()]
 
+    @translated
     async def owed_purge_count(self) -> int:
         return sum(await self._each(lambda pipe, b: pipe.zcard(keys.purge_index(b))))
 

@@ -34,7 +34,6 @@ from threadkeeper.store.indexes import (
     TenantListing,
     driver_for,
     owned_listings,
-    purge_member,
 )
 from threadkeeper.store.masters import is_cluster_client
 from threadkeeper.store.paging import ThreadQuery, TurnWindow
@@ -542,54 +541,6 @@ class ThreadStore:
     @translated
     async def turns_exist(self, tenant: str, thread_id: str) -> bool:
         return bool(await self.redis.exists(keys.thread_keys(tenant, thread_id).turns))
-
-    # -- sweeper support: every read spans all the index buckets ------------------
-
-    @translated
-    async def due_for_snapshot(
-        self, now: int, idle_ms: int, backup_ms: int, limit: int
-    ) -> list[str]:
-        """Dirty threads idle for `idle_ms`, or dirty for longer than `backup_ms`."""
-        return await self.indexes.due_for_snapshot(now, idle_ms, backup_ms, limit)
-
-    @translated
-    async def idle_since(self, before: int, limit: int) -> list[str]:
-        return await self.indexes.idle_since(before, limit)
-
-    @translated
-    async def adopt_legacy_indexes(self) -> int:
-        """Move the entries of an earlier version's unsharded indexes into the buckets."""
-        return await self.indexes.adopt_legacy()
-
-    @translated
-    async def dirty_count(self) -> int:
-        return await self.indexes.dirty_count()
-
-    @translated
-    async def oldest_dirty(self) -> int | None:
-        return await self.indexes.oldest_dirty()
-
-    # -- archive purges owed (a deletion whose archive cleanup has not succeeded yet) --
-
-    @translated
-    async def owe_purge(self, tenant: str, thread_id: str, reason: str, at: int) -> None:
-        """Remember, until `purge_done`, that the archive may still hold a deleted thread."""
-        k = keys.thread_keys(tenant, thread_id)
-        await self.redis.zadd(k.purges, {purge_member(k, reason, at): at})
-
-    @translated
-    async def owed_purges(self, limit: int) -> list[tuple[str, str, str, int]]:
-        """The oldest owed purges, as (tenant, id, reason, deleted at)."""
-        return await self.indexes.owed_purges(limit)
-
-    @translated
-    async def purge_done(self, tenant: str, thread_id: str, reason: str, at: int) -> None:
-        k = keys.thread_keys(tenant, thread_id)
-        await self.redis.zrem(k.purges, purge_member(k, reason, at))
-
-    @translated
-    async def owed_purge_count(self) -> int:
-        return await self.indexes.owed_purge_count()
 
 
 def _owned_match(page: ThreadQuery, thread: Thread) -> bool:

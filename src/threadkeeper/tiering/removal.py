@@ -26,7 +26,7 @@ class Removal(TierBase):
         if self.archive is None:
             return
         try:
-            await self.store.owe_purge(tenant, thread_id, reason.value, at)
+            await self.store.indexes.owe_purge(tenant, thread_id, reason.value, at)
         except StoreFull:
             log.warning(
                 "Redis is at maxmemory: the archive purge of deleted thread %s:%s is not "
@@ -37,7 +37,7 @@ class Removal(TierBase):
         except ArchiveError as exc:
             self._count_failure("purge", exc)
             raise
-        await self.store.purge_done(tenant, thread_id, reason.value, at)
+        await self.store.indexes.purge_done(tenant, thread_id, reason.value, at)
 
     async def purge_archive(self, tenant: str, thread_id: str, reason: GoneReason, at: int) -> None:
         """Leave a tombstone in the archive, then delete the deleted thread's snapshots.

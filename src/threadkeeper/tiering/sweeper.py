@@ -63,7 +63,7 @@ async def sweep(
     store: ThreadStore, settings: Settings, dispatch: Dispatch, *, tiering: Tiering | None = None
 ) -> SweepReport:
     """One pass: owed purges, retention (no point snapshotting what is about to go), snapshots."""
-    await store.adopt_legacy_indexes()
+    await store.indexes.adopt_legacy()
     purges = await retry_purges(tiering, settings.sweep_batch) if tiering is not None else {}
     now = store.clock()
     limit = settings.sweep_batch * MAX_BATCHES
@@ -83,7 +83,7 @@ async def sweep(
         log.warning("%d jobs pending: holding back %d snapshots this sweep", backlog, len(due))
     report = await _report(store, now, len(due), len(expired), batches, backlog, held_back)
     done = sum(outcome == "purged" for outcome in purges.values())
-    report = replace(report, purged=done, purges_owed=await store.owed_purge_count())
+    report = replace(report, purged=done, purges_owed=await store.indexes.owed_purge_count())
     await record_heartbeat(store, report)
     return report
 
@@ -95,7 +95,7 @@ async def retry_purges(tiering: Tiering, limit: int) -> dict[str, str]:
     the next sweep tries again.
     """
     outcomes: dict[str, str] = {}
-    for tenant, thread_id, reason, at in await tiering.store.owed_purges(limit):
+    for tenant, thread_id, reason, at in await tiering.store.indexes.owed_purges(limit):
         name = f"{tenant}:{thread_id}:{at}"
         try:
             await tiering.purge(tenant, thread_id, GoneReason(reason), at)
@@ -111,21 +111,21 @@ async def retry_purges(tiering: Tiering, limit: int) -> dict[str, str]:
 async def _due(store: ThreadStore, settings: Settings, now: int, limit: int) -> list[str]:
     idle_ms = int(settings.snapshot_idle * 1000)
     backup_ms = int(settings.backup_interval * 1000)
-    return await store.due_for_snapshot(now, idle_ms, backup_ms, limit)
+    return await store.indexes.due_for_snapshot(now, idle_ms, backup_ms, limit)
 
 
 async def _expired(store: ThreadStore, settings: Settings, now: int, limit: int) -> list[str]:
     if settings.retention is None:
         return []
-    return await store.idle_since(now - int(settings.retention * 1000), limit)
+    return await store.indexes.idle_since(now - int(settings.retention * 1000), limit)
 
 
 async def _report(
     store: ThreadStore, now: int, due: int, expired: int, batches: int, backlog: int,
     held_back: bool,
 ) -> SweepReport:  # fmt: skip
-    oldest = await store.oldest_dirty()
-    dirty = await store.dirty_count()
+    oldest = await store.indexes.oldest_dirty()
+    dirty = await store.indexes.dirty_count()
     lag = max(0, now - oldest) if oldest is not None else 0
     return SweepReport(now, due, expired, batches, backlog, held_back, dirty, lag)
 
