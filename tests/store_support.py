@@ -39,7 +39,7 @@ async def list_all(store: ThreadStore, limit: int, tenant: str = "acme") -> list
     seen: list[str] = []
     page = ThreadQuery(limit=limit)
     while True:
-        threads, cursor = await store.list_threads(tenant, page)
+        threads, cursor = await store.listing.threads(tenant, page)
         seen += [x.thread.id for x in threads]
         if cursor is None:
             return seen

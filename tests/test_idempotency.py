@@ -18,7 +18,8 @@ from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
 from threadkeeper.store.connection import async_client
 from threadkeeper.store.paging import ThreadQuery, TurnWindow
-from threadkeeper.store.thread_store import RECENT_MAX, RECENT_TTL_MS, Appended, ThreadStore
+from threadkeeper.store.records import Appended
+from threadkeeper.store.thread_store import RECENT_MAX, RECENT_TTL_MS, ThreadStore
 from threadkeeper.wire.shapes import NewThread, NewTurns, TurnIn
 
 pytestmark = pytest.mark.anyio
@@ -195,7 +196,7 @@ async def test_a_create_whose_reply_was_lost_answers_created(through_proxy: Prox
     assert proxy.dropped and created and thread.id == "t1" and thread.turn_count == 1
     raw = await rt.redis.xrange(keys.thread_keys("default", "t1").turns)
     assert [load_turn(1, fields[b"t"]).content for _, fields in raw] == ["lost-reply-create"]
-    listed, _ = await rt.store.list_threads("default", ThreadQuery(limit=10))
+    listed, _ = await rt.store.listing.threads("default", ThreadQuery(limit=10))
     assert "t1" in [x.thread.id for x in listed]
     assert await rt.redis.zscore(keys.thread_keys("default", "t1").dirty, "default:t1") is not None
 

@@ -90,7 +90,7 @@ async def test_pages_list_every_unwritten_thread_once_while_writes_go_on(
     page = ThreadQuery(limit=7)
     try:
         while True:
-            threads, cursor = await store.list_threads("acme", page)
+            threads, cursor = await store.listing.threads("acme", page)
             seen += [x.thread.id for x in threads]
             await asyncio.sleep(0.001)
             if cursor is None:
@@ -116,7 +116,7 @@ async def test_legacy_unsharded_indexes_are_adopted(store: ThreadStore) -> None:
     assert await store.redis.zscore(k.dirty, k.member) == 5
     assert await store.redis.zscore(k.activity, k.member) == 7
     assert await store.indexes.owed_purges(10) == [("acme", "gone", "deleted", 9)]
-    threads, _ = await store.list_threads("acme", ThreadQuery())
+    threads, _ = await store.listing.threads("acme", ThreadQuery())
     assert [x.thread.id for x in threads] == ["old"]
     assert not await store.redis.exists(keys.LEGACY_DIRTY_INDEX, "tk:idx:tenant:acme")
 

@@ -121,9 +121,8 @@ async def test_an_append_moves_its_own_index_entries(store: ThreadStore) -> None
     assert await store.redis.zscore(one.dirty, one.member) == created + 5_000  # since the first
     assert await store.redis.zscore(two.activity, two.member) == 1  # its updated_at
     assert await store.redis.zscore(two.listing, "t2") == 1
-    assert [t.thread.id for t in (await store.list_threads("acme", ThreadQuery(limit=9)))[0]] == [
-        "t1", "t2"
-    ]  # fmt: skip
+    listed, _ = await store.listing.threads("acme", ThreadQuery(limit=9))
+    assert [t.thread.id for t in listed] == ["t1", "t2"]
 
 
 async def test_an_append_is_one_command_on_a_standalone_redis(redis_server: ManagedRedis) -> None:
@@ -198,9 +197,9 @@ async def test_listing_is_newest_first_paged_and_per_tenant(store: ThreadStore) 
         thread = new_thread(f"t{i}", at=1000 + i)
         assert await store.create(thread, [])
     await make(store, 1, "other", tenant="zeta")
-    first, cursor = await store.list_threads("acme", ThreadQuery(limit=2))
+    first, cursor = await store.listing.threads("acme", ThreadQuery(limit=2))
     assert [x.thread.id for x in first] == ["t4", "t3"] and cursor
-    rest, end = await store.list_threads("acme", ThreadQuery.decode(cursor, 10))
+    rest, end = await store.listing.threads("acme", ThreadQuery.decode(cursor, 10))
     assert [x.thread.id for x in rest] == ["t2", "t1", "t0"] and end is None
 
 
@@ -214,9 +213,9 @@ async def test_listing_pages_through_threads_with_equal_timestamps(store: Thread
 async def test_listing_filters_by_tool_and_drops_stale_entries(store: ThreadStore) -> None:
     await make(store, 0, "a")
     await store.redis.zadd(keys.thread_keys("acme", "ghost").listing, {"ghost": 5})
-    threads, _ = await store.list_threads("acme", ThreadQuery(limit=10, tool="chat"))
+    threads, _ = await store.listing.threads("acme", ThreadQuery(limit=10, tool="chat"))
     assert [x.thread.id for x in threads] == ["a"]
-    none, _ = await store.list_threads("acme", ThreadQuery(limit=10, tool="other"))
+    none, _ = await store.listing.threads("acme", ThreadQuery(limit=10, tool="other"))
     assert none == []
     assert await store.redis.zscore(keys.thread_keys("acme", "ghost").listing, "ghost") is None
 

@@ -31,7 +31,8 @@ from threadkeeper.service.views import AppendResult, ThreadRead, page_view
 from threadkeeper.settings import Settings
 from threadkeeper.store.canary import RestartLossProbe
 from threadkeeper.store.paging import ThreadQuery, TurnWindow
-from threadkeeper.store.thread_store import Appended, Listed, ThreadStore
+from threadkeeper.store.records import Appended, Listed
+from threadkeeper.store.thread_store import ThreadStore
 from threadkeeper.tiering import Tiering
 from threadkeeper.wire.shapes import NewThread, NewTurns
 
@@ -208,7 +209,7 @@ class ThreadService(TierOutcomes):
     # -- list / delete / fork ---------------------------------------------------
 
     async def list(self, tenant: str, page: ThreadQuery) -> tuple[list[Listed], str | None]:
-        return await self.store.list_threads(tenant, page)
+        return await self.store.listing.threads(tenant, page)
 
     async def delete(
         self, tenant: str, thread_id: str, reason: GoneReason = GoneReason.DELETED

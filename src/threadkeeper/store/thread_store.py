@@ -11,86 +11,42 @@ buckets are in indexes.py.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
 
 from threadkeeper import idempotency, keys
 from threadkeeper.codec import TURN_FIELD, as_text
 from threadkeeper.errors import StoreError
-from threadkeeper.models import Thread, ThreadState, Tombstone, now_ms
+from threadkeeper.models import Thread, Tombstone, now_ms
 from threadkeeper.store.connection import RAW_ENTRIES, translated
 from threadkeeper.store.indexes import (
-    Driver,
     Indexes,
-    TenantListing,
-    driver_for,
     owned_listings,
 )
+from threadkeeper.store.listing import LIST_SCAN, ThreadListing
 from threadkeeper.store.masters import is_cluster_client
-from threadkeeper.store.paging import ThreadQuery, TurnWindow
+from threadkeeper.store.paging import TurnWindow
+from threadkeeper.store.records import Appended, Read, Restored, appended_from
 from threadkeeper.store.replication import ReplicaAcks
+from threadkeeper.store.script_calls import ScriptCalls, nothing
 from threadkeeper.store.scripts import Scripts
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Appended:
-    status: str  # ok | duplicate | mismatch | missing | archived | version | full
-    seqs: list[int]
-    version: int
-
-
-@dataclass(frozen=True, slots=True)
-class Read:
-    """One page of a thread as Redis holds it."""
-
-    thread: Thread
-    turns: list[tuple[int, bytes]]
-    more: bool
-    turns_in_redis: bool  # False once the stream has gone (TTL lapsed or lost)
-
-
-@dataclass(frozen=True, slots=True)
-class Listed:
-    """A thread in a listing, with its tier and its place in the index."""
-
-    thread: Thread
-    state: ThreadState
-    score: int
-
-
-@dataclass(frozen=True, slots=True)
-class Restored:
-    status: str  # ok | present | behind | missing | tombstoned
-    version: int = 0
-    turn_count: int = 0
-
-
-PipelineWrites = Callable[[Pipeline], Any]  # queues more commands on a pipeline
-
 # A keyless append's request id is remembered this long, among the thread's last few:
 # redis-py resends a write within the same request, milliseconds later.
 RECENT_TTL_MS = 300_000
 RECENT_MAX = 32
-LIST_SCAN = 1000  # entries a filtered listing examines per call (THREADKEEPER_MAX_LIST_SCAN)
 
 
 def new_request_id() -> str:
     return secrets.token_urlsafe(12)
-
-
-def _nothing(pipe: Pipeline) -> None:
-    """No index writes in the script's round trip."""
 
 
 def _flatten(mapping: Mapping[Any, Any]) -> list[Any]:
@@ -102,7 +58,11 @@ def _pairs(flat: list[Any]) -> dict[Any, Any]:
 
 
 class ThreadStore:
-    """All reads and writes of the hot tier. The client is passed in, never global."""
+    """A thread's reads and writes in the hot tier. The client is passed in, never global.
+
+    Composed of the parts each concern lives in: `calls` runs the Lua scripts,
+    `indexes` reads and repairs the sharded indexes, `listing` lists a tenant's threads.
+    """
 
     def __init__(
         self,
@@ -121,13 +81,14 @@ class ThreadStore:
         self.redis: Any = redis
         self.cluster = is_cluster_client(redis)  # index buckets are then in other slots
         self.scripts = Scripts.register(redis)
+        self.calls = ScriptCalls(redis)
         self.indexes = Indexes(redis)
         self.hot_ttl_ms = 0 if hot_ttl is None else int(hot_ttl * 1000)
         # Without an archive, threads are a cache: the hot TTL applies from each write.
         self.cache_ttl_ms = self.hot_ttl_ms if cache_only else 0
         self.clock = clock
-        self.list_scan = list_scan
         self.indexed_metadata = indexed_metadata  # THREADKEEPER_INDEXED_METADATA
+        self.listing = ThreadListing(redis, list_scan, indexed_metadata)
         timeout_ms = int(replica_ack_timeout * 1000)
         self.acks = ReplicaAcks(redis, replica_acks, timeout_ms) if replica_acks else None
 
@@ -150,7 +111,7 @@ class ThreadStore:
         fields = thread.to_hash() | {"create_key": create_key, **self._listings_field(thread)}
         args = [self.cache_ttl_ms, create_key, len(fields), *_flatten(fields), *blobs]
         # The indexes follow in their own round trip, once the script says the id was free.
-        (result,) = await self._script_pipeline(self.scripts.create, k.all, args, _nothing)
+        (result,) = await self.calls.run_with(self.scripts.create, k.all, args, nothing)
         status = as_text(result[0])
         if status == "replay":
             stored = await self.get(thread.tenant, thread.id)
@@ -212,11 +173,11 @@ class ThreadStore:
                  k.legacy_idempotency_old]  # fmt: skip
         if self.cluster:
             indexes = functools.partial(self._append_indexes, k, now)
-            result, *_ = await self._script_pipeline(self.scripts.append, names, args, indexes)
+            result, *_ = await self.calls.run_with(self.scripts.append, names, args, indexes)
         else:  # one command: the script writes the index buckets too, once the turns are in
             names += [k.activity, k.dirty, k.listing]
-            result = await self._script(self.scripts.append, names, args)
-        appended = _appended(result, fingerprint)
+            result = await self.calls.run(self.scripts.append, names, args)
+        appended = appended_from(result, fingerprint)
         if self.cluster and appended.status == "missing" and not self.cache_ttl_ms:
             await self._undirty(k)  # the index write rode along: no thread, no entry
         if self.cluster and appended.status == "ok" and len(result) > 4 and result[4]:
@@ -239,51 +200,6 @@ class ThreadStore:
             for name in names:
                 pipe.zadd(name, {k.thread_id: now}, xx=True, gt=True)
             await pipe.execute()
-
-    async def _script(self, script: AsyncScript, names: list[str], args: list[Any]) -> Any:
-        """One EVALSHA, loading the script when Redis answers NOSCRIPT (it ran nothing)."""
-        command = ("EVALSHA", script.sha, len(names), *names, *args)
-        try:
-            return await self.redis.execute_command(*command)
-        except NoScriptError:
-            await self.redis.script_load(script.script)
-            return await self.redis.execute_command(*command)
-
-    async def _script_pipeline(
-        self, script: AsyncScript, names: list[str], args: list[Any], more: PipelineWrites
-    ) -> list[Any]:
-        """EVALSHA and the `more` commands, in one round trip.
-
-        redis-py's pipelines send SCRIPT EXISTS before each execute holding a script: a
-        second round trip per append. Here the script is loaded only when Redis answers
-        NOSCRIPT (after a restart or SCRIPT FLUSH), then the pipeline runs again: a
-        NOSCRIPT script ran nothing, and the other commands are idempotent index writes.
-        """
-        try:
-            return await self._run_script_pipeline(script, names, args, more)
-        except NoScriptError:
-            await self.redis.script_load(script.script)
-            return await self._run_script_pipeline(script, names, args, more)
-
-    async def _run_script_pipeline(
-        self, script: AsyncScript, names: list[str], args: list[Any], more: PipelineWrites
-    ) -> list[Any]:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            # execute_command: the cluster pipeline blocks its `evalsha` method, not the command
-            pipe.execute_command("EVALSHA", script.sha, len(names), *names, *args)
-            more(pipe)
-            replies: list[Any] = await pipe.execute(raise_on_error=False)
-        # The script's answer decides; the index writes after it are repairable hints, so
-        # their failure (say OOM once the script has stored the turns) must not turn a
-        # stored write into an error that says nothing was stored.
-        if isinstance(replies[0], Exception):
-            raise replies[0]
-        for reply in replies[1:]:
-            if isinstance(reply, Exception):
-                log.warning(
-                    "index write after %s failed (thread data is safe): %s", names[0], reply
-                )
-        return replies
 
     @translated
     async def delete(
@@ -377,7 +293,7 @@ class ThreadStore:
         def activity(pipe: Pipeline) -> None:
             pipe.zadd(k.activity, {k.member: now}, xx=True)
 
-        await self._script_pipeline(self.scripts.touch, k.hot, [now, self.hot_ttl_ms], activity)
+        await self.calls.run_with(self.scripts.touch, k.hot, [now, self.hot_ttl_ms], activity)
 
     # -- reads ----------------------------------------------------------------
 
@@ -475,104 +391,5 @@ class ThreadStore:
         return Tombstone.from_hash(raw) if raw else None
 
     @translated
-    async def list_threads(self, tenant: str, page: ThreadQuery) -> tuple[list[Listed], str | None]:
-        """A tenant's threads, newest first; entries whose thread is gone are dropped.
-
-        A filtered listing examines at most `list_scan` entries per call: a page may then
-        come back short, with a cursor that resumes the search where it stopped.
-        """
-        driver = driver_for(tenant, page, self.indexed_metadata)
-        budget = self.list_scan if driver.residual else None
-        listing: TenantListing[Listed] = TenantListing(self.redis, tenant, page, budget, driver)
-        rows = await listing.collect(functools.partial(self._live_among, driver))
-        found = rows[: page.limit]
-        if len(rows) > page.limit:
-            return found, page.encode(found[-1].score, found[-1].thread.id)
-        stop = listing.stopped_at
-        return found, page.encode(*stop) if stop is not None else None
-
-    async def _live_among(
-        self, driver: Driver, tenant: str, page: ThreadQuery, rows: list[tuple[int, str]]
-    ) -> tuple[list[Listed], list[str]]:
-        """The live threads among `rows` (score, id) that pass the page's filters, and the
-        ids whose thread is gone (or has left the index walked: another owner or value)."""
-        gone: list[str] = []
-        if driver.residual:
-            rows, gone = await self._matching(tenant, page, rows)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for _, thread_id in rows:
-                k = keys.thread_keys(tenant, thread_id)
-                pipe.hgetall(k.meta)
-                pipe.exists(k.turns)
-            replies = await pipe.execute()
-        metas, present = replies[0::2], replies[1::2]
-        gone += [i for (_, i), m in zip(rows, metas, strict=True) if not m]
-        listed = [
-            _listed(meta, bool(hot), score)
-            for (score, _), meta, hot in zip(rows, metas, present, strict=True)
-            if meta
-        ]
-        if page.owned_filter:
-            gone += [x.thread.id for x in listed if not driver.belongs(x.thread)]
-            listed = [x for x in listed if _owned_match(page, x.thread)]
-        return listed, gone
-
-    async def _matching(
-        self, tenant: str, page: ThreadQuery, rows: list[tuple[int, str]]
-    ) -> tuple[list[tuple[int, str]], list[str]]:
-        """The rows whose thread passes the page's filters, judged by one HMGET of the fields
-        they name, and the ids whose thread is gone (every hash holds a title field, '' if
-        none)."""
-        names = ["title", "tool", "user_id", "metadata"] if page.owned_filter else ["title", "tool"]
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for _, thread_id in rows:
-                pipe.hmget(keys.thread_keys(tenant, thread_id).meta, *names)
-            replies = await pipe.execute()
-        kept, gone = [], []
-        for row, (title, tool, *owned) in zip(rows, replies, strict=True):
-            if title is None:
-                gone.append(row[1])
-            elif page.keeps(row[1], as_text(title), as_text(tool or b"") or None) and (
-                not owned or _keeps_owned(page, *owned)
-            ):
-                kept.append(row)
-        return kept, gone
-
-    @translated
     async def turns_exist(self, tenant: str, thread_id: str) -> bool:
         return bool(await self.redis.exists(keys.thread_keys(tenant, thread_id).turns))
-
-
-def _owned_match(page: ThreadQuery, thread: Thread) -> bool:
-    return page.keeps_owned(thread.user_id, thread.metadata)
-
-
-def _keeps_owned(page: ThreadQuery, user_id: bytes | None, metadata: bytes | None) -> bool:
-    owner = as_text(user_id) if user_id else None
-    return page.keeps_owned(owner, json.loads(metadata) if metadata else {})
-
-
-def _listed(meta: dict[bytes, bytes], turns_in_redis: bool, score: int) -> Listed:
-    thread = Thread.from_hash(meta)
-    hot = turns_in_redis or thread.turn_count == 0
-    return Listed(thread, ThreadState.HOT if hot else ThreadState.ARCHIVED, score)
-
-
-def _appended(result: list[Any], fingerprint: str) -> Appended:
-    status = as_text(result[0])
-    if status in ("ok", "duplicate", "mismatch"):
-        first, last, version = (int(v) for v in result[1:4])
-        return Appended(status, list(range(first, last + 1)), version)
-    if status == "resent":  # the first attempt stored it: answer as it would have
-        first_s, last_s, version_s = as_text(result[1]).split(":")
-        return Appended("ok", list(range(int(first_s), int(last_s) + 1)), int(version_s))
-    if status == "legacy":  # an older version's record: first:last:version:fingerprint
-        first_s, last_s, version_s, stored = as_text(result[1]).split(":", 3)
-        seqs = list(range(int(first_s), int(last_s) + 1))
-        same = stored == fingerprint
-        return Appended("duplicate" if same else "mismatch", seqs, int(version_s))
-    if status in ("version", "full"):
-        return Appended(status, [], int(result[1]))
-    if status in ("missing", "archived"):
-        return Appended(status, [], 0)
-    raise StoreError(f"unexpected answer from the append script: {status}")

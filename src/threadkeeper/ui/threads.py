@@ -17,7 +17,7 @@ from threadkeeper.errors import InvalidInput
 from threadkeeper.models import ThreadState
 from threadkeeper.service import ThreadRead, ThreadService
 from threadkeeper.store.paging import DEFAULT_PAGE, ThreadQuery, TurnWindow
-from threadkeeper.store.thread_store import Listed
+from threadkeeper.store.records import Listed
 from threadkeeper.ui import session
 from threadkeeper.ui.render import console, page
 from threadkeeper.web import MAX_SEQ, int_param, thread_page
