@@ -208,17 +208,31 @@ class ThreadKeys:
     @property
     def hot(self) -> list[str]:
         """meta, turns and the idempotency records, old forms too, and the LangGraph index:
-        what a TTL change touches."""
+        what a TTL change touches, and what read_all reads."""
         return [self.meta, self.turns, self.idempotency, self.legacy_idempotency,
                 self.legacy_idempotency_old, *self.checkpoint_index]  # fmt: skip
 
     @property
     def all(self) -> list[str]:
-        """The thread's own keys, in the order every Lua script receives them (the
-        LangGraph index last: only delete.lua reads it)."""
+        """The thread's own keys, as create, delete and restore receive them (the LangGraph
+        index last: only delete.lua reads it).
+
+        The other scripts take their own lists: `appended`, `edited`, `hot`.
+        """
         return [self.meta, self.turns, self.idempotency, self.tombstone, self.recent,
                 self.legacy_idempotency_old, self.legacy_idempotency,
                 *self.checkpoint_index]  # fmt: skip
+
+    @property
+    def appended(self) -> list[str]:
+        """The thread's keys as append.lua receives them (the index buckets follow)."""
+        return [self.meta, self.turns, self.idempotency, self.recent, self.legacy_idempotency,
+                self.legacy_idempotency_old]  # fmt: skip
+
+    @property
+    def edited(self) -> list[str]:
+        """The keys the in-place edit scripts receive: meta, turns, idempotency records."""
+        return [self.meta, self.turns, self.idempotency]
 
 
 def thread_keys(tenant: str, thread_id: str) -> ThreadKeys:

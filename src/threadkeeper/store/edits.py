@@ -57,7 +57,7 @@ class RevisionStore:
         now = self.store.clock()
         expected = "" if expected_version is None else expected_version
         args = [seq, sha, blob, now, expected, self.store.cache_ttl_ms]
-        result = _revised(await self.store.scripts.replace_turn(k.all[:3], args))
+        result = _revised(await self.store.scripts.replace_turn(k.edited, args))
         if result.status == "ok":
             await self._index_change(k, now)
         return result
@@ -82,7 +82,7 @@ class RevisionStore:
         if moved is not None:
             pairs += ["listings", " ".join(moved[1])]
         args = [now, expected, self.store.cache_ttl_ms, *pairs]
-        result = _revised(await self.store.scripts.update_thread(k.all[:3], args))
+        result = _revised(await self.store.scripts.update_thread(k.edited, args))
         if result.status == "ok":
             await self._index_change(k, now, moved)
         return result

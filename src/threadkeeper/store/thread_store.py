@@ -169,8 +169,7 @@ class ThreadStore:
         request = "" if key else request_id or new_request_id()
         args = [now, expected, key, tag, max_turns, self.cache_ttl_ms,
                 request, RECENT_TTL_MS, RECENT_MAX, k.member, thread_id, *blobs]  # fmt: skip
-        names = [k.meta, k.turns, k.idempotency, k.recent, k.legacy_idempotency,
-                 k.legacy_idempotency_old]  # fmt: skip
+        names = k.appended
         if self.cluster:
             indexes = functools.partial(self._append_indexes, k, now)
             result, *_ = await self.calls.run_with(self.scripts.append, names, args, indexes)
@@ -362,9 +361,7 @@ class ThreadStore:
         """Everything a snapshot needs, read atomically: metadata, turns, idempotency records
         (those of older versions converted)."""
         k = keys.thread_keys(tenant, thread_id)
-        flat_meta, entries, buckets, flat_legacy, flat_old = await self.scripts.read_all(
-            [k.meta, k.turns, k.idempotency, k.legacy_idempotency, k.legacy_idempotency_old]
-        )
+        flat_meta, entries, buckets, flat_legacy, flat_old = await self.scripts.read_all(k.hot)
         if not flat_meta:
             return None
         raw = _pairs(flat_meta)
