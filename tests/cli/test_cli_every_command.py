@@ -13,7 +13,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from threadkeeper.cli import main
 from threadkeeper.daemon.redis_server import free_port
 from threadkeeper.models import DEFAULT_TENANT
 from threadkeeper.store.connection import queue_connection
+from waiting import wait_for
 
 pytestmark = pytest.mark.parametrize("redis_kind", ["cluster"], indirect=True)
 
@@ -226,11 +226,11 @@ def _answers(url: str) -> bool:
 
 
 def _wait(check: Callable[[], bool], what: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + WAIT
-    while not check():
+    def done() -> bool:
         assert process.poll() is None, f"exited ({process.returncode}) before {what}"
-        assert time.monotonic() < deadline, f"no {what} within {WAIT}s"
-        time.sleep(0.1)
+        return check()
+
+    wait_for(done, what, timeout=WAIT)
 
 
 def test_every_command_on_the_cluster_with_threads_on_every_master(

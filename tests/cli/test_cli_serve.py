@@ -6,7 +6,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.parser import text_string_to_metric_families
 
 from threadkeeper.daemon.redis_server import free_port
+from waiting import wait_for
 
 STARTUP_TIMEOUT = 60
 
@@ -37,17 +37,13 @@ def _serve(
 
 
 def _wait_ready(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
+    def ready() -> bool:
         if process.poll() is not None:
             pytest.fail(f"threadkeeper serve exited: {log.read_text(errors='replace')}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"threadkeeper serve not ready in {STARTUP_TIMEOUT}s")
+        return httpx.get(f"{base}/readyz", timeout=2).status_code == 200
+
+    wait_for(ready, "threadkeeper serve to be ready", timeout=STARTUP_TIMEOUT, interval=0.2,
+             ignoring=(httpx.TransportError,))  # fmt: skip
 
 
 def _worker_pids(log: Path) -> set[str]:
@@ -79,9 +75,8 @@ def test_serve_with_two_workers_answers_from_both(
     log = tmp_path / "serve.log"
     try:
         _wait_ready(process, base, log)
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while len(_worker_pids(log)) < 2 and time.monotonic() < deadline:
-            time.sleep(0.2)
+        wait_for(lambda: len(_worker_pids(log)) >= 2, "two worker processes",
+                 timeout=STARTUP_TIMEOUT, detail=log.read_text)  # fmt: skip
         assert len(_worker_pids(log)) == 2, log.read_text(errors="replace")
         with httpx.Client(base_url=base, timeout=30) as client:
             created = client.post("/v1/threads", json={"id": "w", "turns": []})

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from threadkeeper import keys
 from threadkeeper.daemon.redis_server import free_port
 from threadkeeper.snapshot import decode_snapshot
 from threadkeeper.store.connection import sync_client
+from waiting import wait_for
 
 STARTUP_TIMEOUT = 60
 SECRET = "the password is swordfish"
@@ -120,16 +120,12 @@ class Up:
         self._wait_ready()
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while time.monotonic() < deadline:
+        def ready() -> bool:
             assert self.process.poll() is None, f"threadkeeper up exited: {self.output()}"
-            try:
-                if httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        pytest.fail(f"threadkeeper up not ready in {STARTUP_TIMEOUT}s: {self.output()}")
+            return httpx.get(f"{self.base}/readyz", timeout=2).status_code == 200
+
+        wait_for(ready, "threadkeeper up to be ready", timeout=STARTUP_TIMEOUT, interval=0.2,
+                 ignoring=(httpx.TransportError,), detail=self.output)  # fmt: skip
 
     def output(self) -> str:
         return (self.home.parent / f"up-{self.port}.log").read_text(errors="replace")[-3000:]
@@ -146,15 +142,15 @@ class Up:
 
 
 def redis_gone(url: str, timeout: float = 30) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def refused() -> bool:
         try:
             with redis.Redis.from_url(url, socket_connect_timeout=1) as client:
                 client.ping()
         except redis.ConnectionError:
             return True
-        time.sleep(0.1)
-    return False
+        return False
+
+    return wait_for(refused, "", timeout=timeout, fail=False)
 
 
 @pytest.fixture

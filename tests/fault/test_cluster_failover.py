@@ -22,6 +22,7 @@ from threadkeeper.errors import StoreError
 from threadkeeper.store.connection import async_client
 from threadkeeper.store.paging import TurnWindow
 from threadkeeper.store.thread_store import ThreadStore
+from waiting import wait_for
 
 pytestmark = [
     pytest.mark.anyio,
@@ -32,6 +33,8 @@ pytestmark = [
 
 THREADS = 24
 WRITERS = 12
+BEFORE = 150  # appends acknowledged before a master is killed
+BETWEEN = 50  # answers in each phase after: the promoted replica alone, the old master back
 
 
 @pytest.fixture
@@ -54,6 +57,17 @@ class Run:
             self.counter += 1
             thread_id, key = f"f{self.counter % THREADS}", f"w{number}-{self.counter}"
             await self.append_until_known(thread_id, key)
+
+    async def more_answers(self, n: int, when: str, *, retries: bool = False) -> None:
+        """Until the writers have had `n` more appends acknowledged (or, with `retries`,
+        retried on an unknown outcome). The writers run on this loop: the wait, in a thread."""
+
+        def answers() -> int:
+            return len(self.acked) + (self.retries if retries else 0)
+
+        target = answers() + n
+        await asyncio.to_thread(wait_for, lambda: answers() >= target, f"{n} answers {when}",
+                                timeout=60)  # fmt: skip
 
     async def append_until_known(self, thread_id: str, key: str) -> None:
         """The same key until an answer that is not an unknown outcome."""
@@ -81,16 +95,16 @@ async def run_failover(cluster: RedisCluster, acks: int) -> tuple[int, int, int]
         assert await store.create(new_thread(f"f{i}"), [])
     run = Run(store)
     writers = [asyncio.create_task(run.writer(n)) for n in range(WRITERS)]
-    await asyncio.sleep(3)
+    await run.more_answers(BEFORE, "before the kill")
     victim = cluster.masters()[0]
     victim.kill()
     await asyncio.to_thread(cluster.wait_ok)  # the replica has taken over
     # The promoted replica has no replica of its own: with REPLICA_ACKS=1 its threads
     # answer "outcome unknown" until the old master is back, as its replica.
-    await asyncio.sleep(1)
+    await run.more_answers(BETWEEN, "with the replica promoted", retries=True)
     await asyncio.to_thread(victim.start)
     await asyncio.to_thread(cluster.wait_ok)
-    await asyncio.sleep(2)
+    await run.more_answers(BETWEEN, "once the old master is back")
     run.stop = True
     await asyncio.gather(*writers)
     stored: dict[str, list[str]] = {}

@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from starlette.testclient import TestClient
 from threadkeeper.api import create_app
 from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
+from waiting import wait_for
 
 pytestmark = pytest.mark.fault
 
@@ -152,20 +152,21 @@ def test_worker_and_cron_wait_out_a_full_redis_instead_of_exiting(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-    try:
-        deadline = time.monotonic() + 60
-        while "maxmemory" not in log.read_text(errors="replace"):
-            assert proc.poll() is None, f"{command} exited:\n{log.read_text()[-3000:]}"
-            assert time.monotonic() < deadline, log.read_text()[-3000:]
-            time.sleep(0.2)
-        time.sleep(3)  # it waits rather than exits
+
+    def refusals() -> int:
         assert proc.poll() is None, f"{command} exited:\n{log.read_text()[-3000:]}"
+        return log.read_text(errors="replace").count("Redis is at maxmemory")
+
+    def tail() -> str:
+        return log.read_text(errors="replace")[-3000:]
+
+    try:
+        # Refused, waited, tried again and was refused again: it waits rather than exits.
+        wait_for(lambda: refusals() >= 2, "a second try at a full Redis", timeout=60, detail=tail)
         admin.config_set("maxmemory", "0")  # memory freed: it carries on
         registered = "rq:workers" if command == "worker" else "rq:cron_schedulers"
-        while not admin.exists(registered):
-            assert proc.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline + 60, log.read_text()[-3000:]
-            time.sleep(0.2)
+        wait_for(lambda: refusals() and admin.exists(registered), f"{command} to register",
+                 timeout=120, detail=tail)  # fmt: skip
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(30)

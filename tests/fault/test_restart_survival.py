@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from threadkeeper.api import create_app
 from threadkeeper.api.health import MetricsMiddleware
 from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
+from waiting import wait_for
 
 pytestmark = pytest.mark.fault
 
@@ -22,12 +22,14 @@ TURN = {"role": "user", "content": "remember me"}
 
 def wait_ready(client: TestClient, timeout: float = 60.0) -> None:
     """Poll /readyz until it answers 200 three times running (a restarted Redis is back)."""
-    deadline = time.monotonic() + timeout
-    streak = 0
-    while streak < 3:
-        assert time.monotonic() < deadline, client.get("/readyz").json()
-        streak = streak + 1 if client.get("/readyz").status_code == 200 else 0
-        time.sleep(0.05 if streak else 0.2)
+    answers: list[int] = []
+
+    def ready_three_times() -> bool:
+        answers.append(client.get("/readyz").status_code)
+        return answers[-3:] == [200, 200, 200]
+
+    wait_for(ready_three_times, "/readyz to answer 200 three times running", timeout=timeout,
+             interval=0.05, detail=lambda: str(client.get("/readyz").json()))  # fmt: skip
 
 
 def app_client(url: str, tmp_path: Path) -> TestClient:

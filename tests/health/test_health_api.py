@@ -7,7 +7,6 @@ loss window, and Redis 7.0's WAITAOF note on each master.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,6 +22,7 @@ from threadkeeper.api.health import readiness_problems
 from threadkeeper.cli import main
 from threadkeeper.daemon.redis_server import ManagedRedis, free_port
 from threadkeeper.settings import Settings
+from waiting import wait_for
 
 MakeSettings = Callable[..., Settings]
 # A Redis nobody listens on: which kind the test's own store is makes no difference.
@@ -142,13 +142,12 @@ def test_weakened_redis_is_reported(
 
 def _wait_no_aof_rewrite(conn: redis.Redis) -> None:
     """Turning AOF back on rewrites it: let that finish before the next test's report."""
-    deadline = time.monotonic() + 60
-    while (
-        conn.info("persistence")["aof_rewrite_in_progress"]
-        or conn.info("persistence")["aof_rewrite_scheduled"]
-    ):
-        assert time.monotonic() < deadline, "the AOF rewrite did not finish in 60 s"
-        time.sleep(0.05)
+
+    def done() -> bool:
+        state = conn.info("persistence")
+        return not (state["aof_rewrite_in_progress"] or state["aof_rewrite_scheduled"])
+
+    wait_for(done, "the AOF rewrite to finish", timeout=60, interval=0.05)
     conn.close()
 
 

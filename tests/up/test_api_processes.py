@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from daemon_support import STARTUP_TIMEOUT, STOP_TIMEOUT, Daemon, clean_env, wait_gone
 from threadkeeper.daemon.orphans import alive
 from threadkeeper.settings import auto_api_processes
+from waiting import wait_for
 
 REQUESTS = 40
 TWO = clean_env(THREADKEEPER_API_PROCESSES="2")
@@ -95,10 +95,12 @@ def test_a_killed_api_process_is_restarted_and_its_counts_kept(
     os.kill(killed, signal.SIGKILL)
     assert not wait_gone(killed)
 
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while daemon.tree()["api-2"] == killed and time.monotonic() < deadline:
-        time.sleep(0.2)
-    restarted = daemon.tree()["api-2"]
+    restarted = wait_for(
+        lambda: daemon.tree()["api-2"] != killed and daemon.tree()["api-2"],
+        "api-2 to be restarted",
+        timeout=STARTUP_TIMEOUT,
+        detail=daemon.output,
+    )
     assert restarted != killed and alive(restarted), daemon.output()
     assert "api-2 exited (code -9); restarting it" in daemon.output()
     _append(daemon, "after", 10)

@@ -6,7 +6,6 @@ import os
 import re
 import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +14,7 @@ import redis
 from daemon_support import STOP_TIMEOUT, Daemon, clean_env, wait_gone
 from threadkeeper.daemon.orphans import alive
 from threadkeeper.settings import auto_api_processes
+from waiting import wait_for
 
 
 def _stop_order(output: str) -> list[str]:
@@ -107,14 +107,8 @@ def test_a_redis_that_cannot_start_gives_up_instead_of_looping(
 
 
 def _wait_ping(port: int) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if redis.Redis(port=port, socket_connect_timeout=1).ping():
-                return
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    raise AssertionError(f"no redis on {port}")
+    wait_for(lambda: redis.Redis(port=port, socket_connect_timeout=1).ping(), f"redis on {port}",
+             interval=0.05, ignoring=(redis.ConnectionError,))  # fmt: skip
 
 
 def test_a_busy_port_names_the_flag_and_starts_nothing(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import time
 from collections.abc import Callable
 
 import httpx
@@ -13,6 +12,7 @@ import pytest
 import redis
 
 from daemon_support import STARTUP_TIMEOUT, Daemon
+from waiting import wait_for
 
 
 def test_up_serves_the_whole_round_trip_then_stops_cleanly(daemon: Daemon) -> None:
@@ -71,15 +71,9 @@ def test_up_restarts_its_redis_after_a_crash_without_losing_data(daemon: Daemon)
     pid = int(client.info("server")["process_id"])
     client.close()
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
-        try:
-            r = http.get("/v1/threads/crash")
-            if r.status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.3)
+    wait_for(lambda: http.get("/v1/threads/crash").status_code == 200, "the thread to be read",
+             timeout=STARTUP_TIMEOUT, interval=0.3, ignoring=(httpx.TransportError,),
+             detail=daemon.output)  # fmt: skip
     assert [t["content"] for t in http.get("/v1/threads/crash").json()["turns"]] == [
         "before the crash"
     ]
