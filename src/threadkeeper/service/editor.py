@@ -18,6 +18,7 @@ from threadkeeper.errors import Conflict, TurnNotFound
 from threadkeeper.models import Thread
 from threadkeeper.service import ThreadService, version_conflict
 from threadkeeper.store.edits import Revised, RevisionStore
+from threadkeeper.store.records import Reply
 
 ATTEMPTS = 4  # compare-and-set retries when the turn changes under us
 
@@ -64,7 +65,7 @@ class Editor:
                 tenant, thread_id, seq, blob, marker, expected_version
             )
             if await self._settled(tenant, thread_id, seq, result):
-                return TurnChange(seq, result.version, None, result.status == "ok")
+                return TurnChange(seq, result.version, None, result.status == Reply.OK)
         raise _busy(thread_id, seq)
 
     async def edit_turn(self, tenant: str, thread_id: str, seq: int, patch: Patch) -> TurnChange:
@@ -90,11 +91,11 @@ class Editor:
             result = await self.revisions.update_thread(
                 tenant, thread_id, patch.fields, patch.expected_version
             )
-            if result.status in ("ok", "same"):
+            if result.status in (Reply.OK, Reply.SAME):
                 thread = await self.service.store.get(tenant, thread_id)
                 if thread is not None:
                     return thread
-            elif result.status == "archived":
+            elif result.status == Reply.ARCHIVED:
                 await self.service.rehydrate_for_write(tenant, thread_id)
             else:
                 await self._refuse(tenant, thread_id, 0, result)
@@ -124,20 +125,20 @@ class Editor:
 
     async def _settled(self, tenant: str, thread_id: str, seq: int, result: Revised) -> bool:
         """True once the change is made (or was already); False to read again and retry."""
-        if result.status in ("ok", "same"):
+        if result.status in (Reply.OK, Reply.SAME):
             return True
-        if result.status == "changed":
+        if result.status == Reply.CHANGED:
             return False
-        if result.status == "archived":
+        if result.status == Reply.ARCHIVED:
             await self.service.rehydrate_for_write(tenant, thread_id)
             return False
         await self._refuse(tenant, thread_id, seq, result)
         return False
 
     async def _refuse(self, tenant: str, thread_id: str, seq: int, result: Revised) -> None:
-        if result.status == "version":
+        if result.status == Reply.VERSION:
             raise version_conflict(thread_id, result.version)
-        if result.status == "no_turn":
+        if result.status == Reply.NO_TURN:
             raise _no_turn(thread_id, seq, None)
         raise await self.service.not_found(tenant, thread_id)
 

@@ -15,6 +15,7 @@ from threadkeeper.models import ArchiveStatus, RehydrateStatus, Thread, ThreadSt
 from threadkeeper.service.not_found import Explaining
 from threadkeeper.service.views import Portable, ThreadRead, page_view
 from threadkeeper.store.paging import TurnWindow
+from threadkeeper.store.records import Reply
 from threadkeeper.tiering import Held, Rehydrated
 
 
@@ -159,9 +160,9 @@ class TierOutcomes(Explaining):
             thread, item.blobs, item.idempotency, create_meta=True,
             ttl=self.tiering.archive is None,
         )  # fmt: skip
-        if result.status == "ok":
+        if result.status == Reply.OK:
             return "imported"
-        return "exists" if result.status in ("present", "behind") else result.status
+        return "exists" if result.status in (Reply.PRESENT, Reply.BEHIND) else result.status
 
 
 def _unforkable(parent: Thread, at_seq: int, held: int) -> Conflict:

@@ -31,7 +31,7 @@ from threadkeeper.service.views import AppendResult, ThreadRead, page_view
 from threadkeeper.settings import Settings
 from threadkeeper.store.canary import RestartLossProbe
 from threadkeeper.store.paging import ThreadQuery, TurnWindow
-from threadkeeper.store.records import Appended, Listed
+from threadkeeper.store.records import Appended, Listed, Reply
 from threadkeeper.store.thread_store import ThreadStore
 from threadkeeper.tiering import Tiering
 from threadkeeper.wire.shapes import NewThread, NewTurns
@@ -154,28 +154,28 @@ class ThreadService(TierOutcomes):
                 expected_version=new.expected_version, idempotency_key=idempotency_key,
                 fingerprint=digest,
             )  # fmt: skip
-            if result.status != "archived" or attempt:
+            if result.status != Reply.ARCHIVED or attempt:
                 break
             await self.rehydrate_for_write(tenant, thread_id)
         return await self._append_outcome(tenant, thread_id, result)
 
     async def _append_outcome(self, tenant: str, thread_id: str, result: Appended) -> AppendResult:
-        if result.status == "ok":
+        if result.status == Reply.OK:
             metrics.record_append(len(result.seqs))
             return AppendResult(result.seqs, result.version, replayed=False)
-        if result.status == "mismatch":
+        if result.status == Reply.MISMATCH:
             raise IdempotencyMismatch(
                 "this Idempotency-Key was already used for a different request on this "
                 "thread: use a new key for new turns, or resend the original body",
                 thread_id=thread_id,
             )
-        if result.status == "duplicate":
+        if result.status == Reply.DUPLICATE:
             return AppendResult(result.seqs, result.version, replayed=True)
-        if result.status == "version":
+        if result.status == Reply.VERSION:
             raise version_conflict(thread_id, result.version)
-        if result.status == "full":
+        if result.status == Reply.FULL:
             raise _too_many_turns(thread_id, result.version, self.settings.limits.max_turns)
-        if result.status == "archived":
+        if result.status == Reply.ARCHIVED:
             raise Conflict(f"thread {thread_id!r} could not be rehydrated for writing; retry")
         raise await self.not_found(tenant, thread_id)
 

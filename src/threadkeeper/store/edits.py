@@ -15,6 +15,7 @@ from threadkeeper import keys
 from threadkeeper.codec import TURN_FIELD, as_text
 from threadkeeper.errors import StoreError
 from threadkeeper.store.connection import translated
+from threadkeeper.store.records import Reply
 from threadkeeper.store.thread_store import ThreadStore
 
 
@@ -25,9 +26,13 @@ class Revised:
     version: int = 0
 
 
+_REVISED = {Reply.OK, Reply.SAME, Reply.MISSING, Reply.ARCHIVED, Reply.VERSION, Reply.NO_TURN,
+             Reply.CHANGED}  # fmt: skip
+
+
 def _revised(result: list[Any]) -> Revised:
     status = as_text(result[0])
-    if status not in ("ok", "same", "missing", "archived", "version", "no_turn", "changed"):
+    if status not in _REVISED:
         raise StoreError(f"unexpected answer from a revision script: {status}")
     return Revised(status, int(result[1]) if len(result) > 1 else 0)
 
@@ -58,7 +63,7 @@ class RevisionStore:
         expected = "" if expected_version is None else expected_version
         args = [seq, sha, blob, now, expected, self.store.cache_ttl_ms]
         result = _revised(await self.store.scripts.replace_turn(k.edited, args))
-        if result.status == "ok":
+        if result.status == Reply.OK:
             await self._index_change(k, now)
         return result
 
@@ -83,7 +88,7 @@ class RevisionStore:
             pairs += ["listings", " ".join(moved[1])]
         args = [now, expected, self.store.cache_ttl_ms, *pairs]
         result = _revised(await self.store.scripts.update_thread(k.edited, args))
-        if result.status == "ok":
+        if result.status == Reply.OK:
             await self._index_change(k, now, moved)
         return result
 

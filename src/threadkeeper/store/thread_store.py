@@ -31,7 +31,15 @@ from threadkeeper.store.indexes import (
 from threadkeeper.store.listing import LIST_SCAN, ThreadListing
 from threadkeeper.store.masters import is_cluster_client
 from threadkeeper.store.paging import TurnWindow
-from threadkeeper.store.records import Appended, Read, Restored, appended_from
+from threadkeeper.store.records import (
+    STORED,
+    Appended,
+    Read,
+    Reply,
+    Restored,
+    appended_from,
+    reply_of,
+)
 from threadkeeper.store.replication import ReplicaAcks
 from threadkeeper.store.script_calls import ScriptCalls, nothing
 from threadkeeper.store.scripts import Scripts
@@ -112,12 +120,12 @@ class ThreadStore:
         args = [self.cache_ttl_ms, create_key, len(fields), *_flatten(fields), *blobs]
         # The indexes follow in their own round trip, once the script says the id was free.
         (result,) = await self.calls.run_with(self.scripts.create, k.all, args, nothing)
-        status = as_text(result[0])
-        if status == "replay":
+        status = reply_of(result)
+        if status is Reply.REPLAY:
             stored = await self.get(thread.tenant, thread.id)
             if stored is not None:
                 await self._index_new(k, stored, again=True)
-        if status != "ok":
+        if status is not Reply.OK:
             return False
         await self._index_new(k, thread)
         return True
@@ -177,11 +185,11 @@ class ThreadStore:
             names += [k.activity, k.dirty, k.listing]
             result = await self.calls.run(self.scripts.append, names, args)
         appended = appended_from(result, fingerprint)
-        if self.cluster and appended.status == "missing" and not self.cache_ttl_ms:
+        if self.cluster and appended.status == Reply.MISSING and not self.cache_ttl_ms:
             await self._undirty(k)  # the index write rode along: no thread, no entry
-        if self.cluster and appended.status == "ok" and len(result) > 4 and result[4]:
+        if self.cluster and appended.status == Reply.OK and len(result) > 4 and result[4]:
             await self._move_listings(k, as_text(result[4]).split(), now)
-        if self.acks is not None and appended.status in ("ok", "duplicate", "mismatch"):
+        if self.acks is not None and appended.status in STORED:
             await self.acks.confirm(k, key, request, now)  # a resent duplicate confirms too
         return appended
 
@@ -208,7 +216,7 @@ class ThreadStore:
         k = keys.thread_keys(tenant, thread_id)
         expected = "" if expected_version is None else expected_version
         result = await self.scripts.delete(k.all, [reason, self.clock(), expected])
-        if as_text(result[0]) != "ok":
+        if reply_of(result) is not Reply.OK:
             return None
         await self._unindex(k, as_text(result[2]).split() if len(result) > 2 else [])
         return int(result[1])
@@ -234,8 +242,8 @@ class ThreadStore:
         result = await self.scripts.mark_archived(
             k.hot, [version, created_at, self.clock(), self.hot_ttl_ms]
         )
-        status = as_text(result[0])
-        if status == "clean":
+        status = reply_of(result)
+        if status is Reply.CLEAN:
             await self._undirty(k)
         return status
 
@@ -269,8 +277,8 @@ class ThreadStore:
         args = [thread.version, self.hot_ttl_ms if ttl else 0, len(meta), len(buckets),
                 *_flatten(meta), *_flatten(buckets), *blobs]  # fmt: skip
         result = await self.scripts.restore(k.all, args)
-        status = as_text(result[0])
-        if status == "ok" and create_meta:
+        status = reply_of(result)
+        if status is Reply.OK and create_meta:
             await self._index_restored(k, thread)
         values = [int(v) for v in result[1:]]
         return Restored(status, *values)
@@ -380,7 +388,7 @@ class ThreadStore:
         """Recreate a deleted thread's tombstone unless Redis holds the thread or one:
         'present' (the thread is live) or 'tombstoned'."""
         k = keys.thread_keys(tenant, thread_id)
-        return as_text(await self.scripts.bury([k.meta, k.tombstone], _flatten(fields)))
+        return reply_of(await self.scripts.bury([k.meta, k.tombstone], _flatten(fields)))
 
     @translated
     async def tombstone(self, tenant: str, thread_id: str) -> Tombstone | None:

@@ -13,6 +13,7 @@ from threadkeeper.archive import Archive
 from threadkeeper.errors import ArchiveError, ArchiveObjectExists, SnapshotTooLarge
 from threadkeeper.models import ArchiveStatus, Thread
 from threadkeeper.snapshot import Snapshot, check_readable, encode_snapshot
+from threadkeeper.store.records import Reply
 from threadkeeper.tiering.base import TierBase, log
 
 
@@ -52,7 +53,7 @@ class Archiving(TierBase):
             tenant, thread_id, thread.version, created_at=thread.created_at
         )
         await self._prune(archive, thread)
-        outcome = ArchiveStatus.ARCHIVED if status == "clean" else ArchiveStatus(status)
+        outcome = ArchiveStatus.ARCHIVED if status == Reply.CLEAN else ArchiveStatus(status)
         self._count_snapshot(outcome)
         return outcome
 

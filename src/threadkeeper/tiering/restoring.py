@@ -15,6 +15,7 @@ from threadkeeper.errors import ArchiveError, ArchiveObjectMissing, SnapshotCorr
 from threadkeeper.metrics import record_rehydration
 from threadkeeper.models import RehydrateStatus, Thread
 from threadkeeper.snapshot import Snapshot
+from threadkeeper.store.records import Reply
 from threadkeeper.tiering.base import ArchiveTombstone, Held, Rehydrated, TierBase, log
 
 
@@ -46,7 +47,7 @@ class Restoring(TierBase):
     async def rehydrate(self, tenant: str, thread_id: str) -> Rehydrated:
         """Bring an evicted thread's turns back, or say exactly which turns nothing holds."""
         outcome = await self._rehydrate(tenant, thread_id)
-        if outcome.status != "present":
+        if outcome.status != RehydrateStatus.PRESENT:
             record_rehydration(outcome.status)
         return outcome
 
@@ -76,7 +77,7 @@ class Restoring(TierBase):
             )
         except StoreFull as exc:
             raise _no_room(thread_id) from exc
-        if result.status == "behind":
+        if result.status == Reply.BEHIND:
             held = len(snap.turns)
             return Rehydrated(
                 RehydrateStatus.BEHIND, thread, snap.turns, (held + 1, thread.turn_count)
@@ -149,7 +150,7 @@ class Restoring(TierBase):
         result = await self.store.restore(
             thread, snap.turns, snap.idempotency, create_meta=True, ttl=True
         )
-        if result.status == "tombstoned":
+        if result.status == Reply.TOMBSTONED:
             # Deleted here, its archive purge still owed: no thread to show.
             return Rehydrated(RehydrateStatus.TOMBSTONED)
         return Rehydrated(_restored(result.status), thread)
@@ -179,7 +180,7 @@ class Restoring(TierBase):
 
 def _restored(status: str) -> RehydrateStatus:
     """The restore script's answer, as a rehydration's."""
-    return RehydrateStatus.RESTORED if status == "ok" else RehydrateStatus(status)
+    return RehydrateStatus.RESTORED if status == Reply.OK else RehydrateStatus(status)
 
 
 def _no_room(thread_id: str) -> StoreFull:
