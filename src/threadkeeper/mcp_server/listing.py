@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from threadkeeper.client import Thread, ThreadList
+from threadkeeper.keys import MAX_ID
 from threadkeeper.mcp_server.answers import budget_chars, dumps, thread_summary
 from threadkeeper.mcp_server.arguments import ListArgs
 from threadkeeper.mcp_server.backend import Backend
 
-MAX_PREFIX = 128  # the API's longest prefix (an id is at most 128 characters)
+MAX_PREFIX = MAX_ID  # the API's longest prefix: an id's length
 MAX_TITLE = 200  # a listing shows this much of a title
 SCAN_PAGES = 5  # a filtered page may come back short: follow at most this many cursors
 
