@@ -16,8 +16,8 @@ from starlette.routing import Route
 
 from threadkeeper.checkpoints import CheckpointService
 from threadkeeper.errors import InvalidInput, ThreadNotFound
+from threadkeeper.store.paging import DEFAULT_PAGE
 from threadkeeper.web import (
-    DEFAULT_PAGE,
     app_settings,
     choice_param,
     int_param,

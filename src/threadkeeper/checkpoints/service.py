@@ -265,7 +265,7 @@ class CheckpointService:
             limit=self.settings.limits.max_page, tool=records.TOOL
         )
         while page is not None:
-            listed, cursor = await self.store.list_threads(tenant, page)
+            listed, cursor = await self.store.listing.threads(tenant, page)
             for row in listed:
                 yield row.thread.id
             page = ThreadQuery.decode(cursor, page.limit) if cursor else None
