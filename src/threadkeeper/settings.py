@@ -97,6 +97,20 @@ def parse_api_processes(name: str, raw: str | None) -> int:
     return value
 
 
+# A decoder recurses once per level of a body, within Python's recursion limit (1,000
+# frames, some already used by the server's stack): past this, it could not keep up.
+MAX_JSON_DEPTH_CEILING = 256
+
+
+def _json_depth(name: str, raw: str | None) -> int:
+    if raw is None:
+        return Limits().max_json_depth
+    value = _parse_int(name, raw)
+    if value > MAX_JSON_DEPTH_CEILING:
+        raise ConfigError(f"{name}={raw!r} must be at most {MAX_JSON_DEPTH_CEILING}")
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class Limits:
     max_turn_bytes: int = 1024 * 1024
@@ -109,6 +123,7 @@ class Limits:
     max_snapshot_ratio: int = 64  # decompressed / compressed, above a 16 MiB floor
     max_list_scan: int = 1000
     max_items_per_request: int = 100
+    max_json_depth: int = 64  # arrays and objects a request body may nest
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,6 +229,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         max_snapshot_ratio=integer("MAX_SNAPSHOT_RATIO", base.max_snapshot_ratio),
         max_list_scan=integer("MAX_LIST_SCAN", base.max_list_scan),
         max_items_per_request=integer("MAX_ITEMS_PER_REQUEST", base.max_items_per_request),
+        max_json_depth=_json_depth(PREFIX + "MAX_JSON_DEPTH", get("MAX_JSON_DEPTH")),
     )
     tokens = get("TOKENS_FILE")
     archive = env.get(PREFIX + "ARCHIVE_URL")  # "" is meaningful: cache-only mode

@@ -9,6 +9,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from threadkeeper.settings import Limits
+from threadkeeper.wire.nesting import nesting_over
 
 
 def user(content: str) -> dict[str, str]:
@@ -208,3 +209,68 @@ def test_an_id_with_a_trailing_newline_is_refused(small: TestClient, bad_id: str
     problem(small.post("/v1/threads/t1%0A/turns", json={"turns": [user("y")]}), 400)
     assert_untouched(small)
     assert small.get("/v1/threads").json()["threads"][0]["id"] == "t1"
+
+
+DEEP = b'{"metadata": {"a": ' + b"[" * 5000 + b"]" * 5000 + b"}}"
+BODY_ROUTES = [
+    ("POST", "/v1/threads"),
+    ("POST", "/v1/threads/t1/turns"),
+    ("PATCH", "/v1/threads/t1"),
+    ("PATCH", "/v1/threads/t1/turns/1"),
+    ("POST", "/v1/threads/t1/fork"),
+]
+
+
+@pytest.fixture
+def roomy(make_client: Callable[..., TestClient]) -> TestClient:
+    """Room for a 20 KB body: thread t1 with one turn, under the default limits."""
+    client = make_client()
+    assert client.post("/v1/threads", json={"id": "t1", "turns": [user("kept")]}).is_success
+    return client
+
+
+@pytest.mark.parametrize(("method", "path"), BODY_ROUTES)
+def test_a_body_nested_5000_deep_is_400_naming_the_depth_limit(
+    roomy: TestClient, method: str, path: str
+) -> None:
+    r = roomy.request(method, path, content=DEEP, headers={"content-type": "application/json"})
+    body = problem(r, 400)
+    assert body["setting"] == "THREADKEEPER_MAX_JSON_DEPTH" and body["limit"] == 64
+    assert "nests deeper than 64 levels" in body["detail"]
+    assert_untouched(roomy)
+
+
+@pytest.mark.parametrize("path", ["/v1/conversations", "/v1/conversations/t1/items"])
+def test_a_deep_conversations_body_is_openais_400(roomy: TestClient, path: str) -> None:
+    small = roomy
+    nested = b"[" * 5000 + b"]" * 5000
+    deep = b'{"items": [{"role": "user", "content": "x", "extra": ' + nested + b"}]}"
+    r = small.post(path, content=deep, headers={"content-type": "application/json"})
+    assert r.status_code == 400, r.text
+    error = r.json()["error"]
+    assert error["type"] == "invalid_request_error"
+    assert "THREADKEEPER_MAX_JSON_DEPTH" in error["message"]
+    assert_untouched(small)
+
+
+def test_the_depth_limit_is_a_setting(make_client: Callable[..., TestClient]) -> None:
+    client = make_client(limits=Limits(max_json_depth=4))
+    at_limit = {"id": "d", "metadata": {"a": {"b": {"c": 1}}}}  # body, metadata, a, b: 4
+    assert client.post("/v1/threads", json=at_limit).status_code == 201
+    over = {"id": "e", "metadata": {"a": {"b": {"c": [1]}}}}
+    assert problem(client.post("/v1/threads", json=over), 400)["limit"] == 4
+
+
+@pytest.mark.parametrize(
+    ("raw", "deepest"),
+    [
+        (b"[]", 1),
+        (b'{"a": [{"b": "]]]]}}}}"}, "[[[["]}', 3),  # brackets inside strings do not count
+        (b'["\\\\", "\\"[[[[[", [[]]]', 3),  # nor after escaped quotes and backslashes
+        (b"[[[[" + b"]" * 4, 4),
+        (b"[1, [2, [3]], {}, [[[4]]]]", 4),
+    ],
+)
+def test_nesting_is_measured_on_the_bytes(raw: bytes, deepest: int) -> None:
+    assert not nesting_over(raw, deepest)
+    assert nesting_over(raw, deepest - 1) or deepest == 1

@@ -117,7 +117,7 @@ def check_openai_metadata(value: object) -> dict[str, Any]:
 @openai_errors
 async def create(request: Request) -> Response:
     caller = request_caller(request)
-    body = decode_body(await read_body(request), ConversationCreate)
+    body = decode_body(await read_body(request), ConversationCreate, app_settings(request).limits)
     turns = check_items(body.items, app_settings(request).limits)
     metadata = check_openai_metadata(body.metadata)
     thread = await _conversations(request).create(
@@ -135,7 +135,7 @@ async def retrieve(request: Request) -> Response:
 @openai_errors
 async def update(request: Request) -> Response:
     tenant, conv_id = await _conversation(request)
-    body = decode_body(await read_body(request), ConversationUpdate)
+    body = decode_body(await read_body(request), ConversationUpdate, app_settings(request).limits)
     metadata = check_openai_metadata(body.metadata)
     thread = await _conversations(request).update(tenant, conv_id, metadata)
     return wire_response(conversation_body(thread))
@@ -151,7 +151,7 @@ async def delete(request: Request) -> Response:
 @openai_errors
 async def create_items(request: Request) -> Response:
     tenant, conv_id = await _conversation(request)
-    body = decode_body(await read_body(request), ItemsCreate)
+    body = decode_body(await read_body(request), ItemsCreate, app_settings(request).limits)
     turns = check_items(body.items, app_settings(request).limits)
     items = await _conversations(request).add_items(
         tenant, conv_id, turns, idempotency_key(request)

@@ -56,7 +56,7 @@ def _checked(patch: Patch, limits: Limits) -> Patch:
 async def patch_thread(request: Request) -> Response:
     """PATCH /v1/threads/{id} {title?, metadata?, expected_version?} -> the thread."""
     tenant, thread_id = await visible_thread(request)
-    body = decode_body(await read_body(request), ThreadPatch)
+    body = decode_body(await read_body(request), ThreadPatch, app_settings(request).limits)
     patch = _checked(Patch.of(body, ("title", "metadata", "user_id")), app_settings(request).limits)
     if "user_id" in patch.fields:
         thread_service(request).access.reassign(request_caller(request))
@@ -67,7 +67,7 @@ async def patch_thread(request: Request) -> Response:
 async def patch_turn(request: Request) -> Response:
     """PATCH /v1/threads/{id}/turns/{seq} {content?, metadata?, expected_version?}."""
     (tenant, thread_id), seq = await visible_thread(request), _seq(request)
-    body = decode_body(await read_body(request), TurnPatch)
+    body = decode_body(await read_body(request), TurnPatch, app_settings(request).limits)
     patch = _checked(Patch.of(body, ("content", "metadata")), app_settings(request).limits)
     change = await _editor(request).edit_turn(tenant, thread_id, seq, patch)
     return wire_response(_change_body(change))

@@ -123,7 +123,7 @@ async def delete_thread(request: Request) -> Response:
 
 async def fork_thread(request: Request) -> Response:
     tenant, thread_id = await visible_thread(request)
-    fork = decode_body(await read_body(request), ForkRequest)
+    fork = decode_body(await read_body(request), ForkRequest, app_settings(request).limits)
     new_id = None if fork.id is None else check_id(fork.id)
     view = await thread_service(request).fork(tenant, thread_id, fork.at_seq, new_id)
     return wire_response(

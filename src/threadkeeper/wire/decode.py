@@ -18,6 +18,7 @@ import msgspec
 from threadkeeper.errors import InvalidInput, InvalidJSON, LimitExceeded
 from threadkeeper.keys import ID_PATTERN, ID_RULE
 from threadkeeper.settings import Limits
+from threadkeeper.wire.nesting import check_nesting, too_deep
 from threadkeeper.wire.shapes import MAX_LABEL, NewThread, NewTurns, TurnIn
 
 T = TypeVar("T")
@@ -30,21 +31,33 @@ _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _QUOTED = re.compile(r"`([^`]*)`")
 
 
-def decode_body(raw: bytes | object, shape: type[T]) -> T:
-    """A request body (bytes, or a Python object: a tool's) as `shape`, or what to fix."""
-    if not isinstance(raw, bytes):
-        raw = msgspec.json.encode(raw)
-    if not raw.strip():
-        raise InvalidJSON("the request body is empty; send a JSON object")
-    decoder = _DECODERS.get(shape)
-    if decoder is None:
-        decoder = _DECODERS[shape] = msgspec.json.Decoder(shape)
+def decode_body(raw: bytes | object, shape: type[T], limits: Limits) -> T:
+    """A request body (bytes, or a Python object: a tool's) as `shape`, or what to fix.
+
+    Nesting past THREADKEEPER_MAX_JSON_DEPTH is refused before decoding; the
+    RecursionError guard only catches a limit set past what the decoder can recurse.
+    """
+    depth = limits.max_json_depth
     try:
-        return decoder.decode(raw)  # type: ignore[no-any-return]
+        if not isinstance(raw, bytes):
+            raw = msgspec.json.encode(raw)
+        if not raw.strip():
+            raise InvalidJSON("the request body is empty; send a JSON object")
+        check_nesting(raw, depth)
+        return _decoder(shape).decode(raw)  # type: ignore[no-any-return]
     except msgspec.ValidationError as exc:
         raise _refusal(shape, str(exc)) from None
     except msgspec.DecodeError as exc:
-        raise _undecodable(raw, exc) from None
+        raise _undecodable(raw, exc) from None  # type: ignore[arg-type]
+    except RecursionError:
+        raise too_deep(depth) from None
+
+
+def _decoder(shape: type[T]) -> msgspec.json.Decoder[T]:
+    decoder = _DECODERS.get(shape)
+    if decoder is None:
+        decoder = _DECODERS[shape] = msgspec.json.Decoder(shape)
+    return decoder
 
 
 def _undecodable(raw: bytes, exc: msgspec.DecodeError) -> InvalidInput:
@@ -263,7 +276,7 @@ def _check_labels(body: NewThread) -> None:
 
 
 def parse_new_thread(raw: bytes | object, limits: Limits) -> NewThread:
-    body = decode_body(raw, NewThread)
+    body = decode_body(raw, NewThread, limits)
     if body.id is not None:
         check_id(body.id)
     _check_labels(body)
@@ -273,7 +286,7 @@ def parse_new_thread(raw: bytes | object, limits: Limits) -> NewThread:
 
 
 def parse_new_turns(raw: bytes | object, limits: Limits) -> NewTurns:
-    body = decode_body(raw, NewTurns)
+    body = decode_body(raw, NewTurns, limits)
     check_turns(body.turns, limits)
     return body
 
