@@ -28,6 +28,8 @@ from threadkeeper.service import ThreadService
 from threadkeeper.settings import Settings
 from threadkeeper.store.paging import ThreadQuery
 from threadkeeper.wire.decode import check_id
+from threadkeeper.wire.numbers import MAX_SEQ as MAX_SEQ  # what routes read a seq up to
+from threadkeeper.wire.numbers import MAX_WHOLE, is_plain_digits, parse_whole
 from threadkeeper.wire.shapes import MAX_LABEL
 
 log = logging.getLogger("threadkeeper.api")
@@ -107,7 +109,7 @@ async def read_body(request: Request) -> bytes:
     """The raw body, refusing more than THREADKEEPER_MAX_BODY_BYTES before reading it all."""
     max_bytes: int = request.app.state.settings.limits.max_body_bytes
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+    if declared is not None and is_plain_digits(declared) and int(declared) > max_bytes:
         raise _too_large(int(declared), max_bytes)
     timeout: float = request.app.state.settings.body_timeout
     chunks: list[bytes] = []
@@ -139,18 +141,11 @@ def _too_large(size: int, limit: int) -> LimitExceeded:
     )
 
 
-def int_param(request: Request, name: str, *, low: int = 0, high: int | None = None) -> int | None:
+def int_param(request: Request, name: str, *, low: int = 0, high: int = MAX_WHOLE) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return None
-    try:
-        value = int(raw)
-    except ValueError:
-        raise InvalidInput(f"query parameter {name}={raw!r} must be a whole number") from None
-    if value < low or (high is not None and value > high):
-        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise InvalidInput(f"query parameter {name}={value} must be {bounds}", field=name)
-    return value
+    return parse_whole(raw, f"query parameter {name}", low=low, high=high, field=name)
 
 
 def choice_param(request: Request, name: str, choices: tuple[str, ...], default: str) -> str:
@@ -162,7 +157,6 @@ def choice_param(request: Request, name: str, choices: tuple[str, ...], default:
 
 # What every route reads from its request: the app's parts, who asks, the common parameters.
 
-MAX_SEQ = 2**53  # far past any thread (THREADKEEPER_MAX_TURNS), inside Redis stream IDs
 MAX_PREFIX = MAX_ID  # a prefix of an id
 METADATA_PARAM = "metadata."
 MAX_METADATA_FILTERS = 8

@@ -93,3 +93,30 @@ def test_edits_beside_concurrent_appends_lose_nothing(client: TestClient) -> Non
     assert sorted(appended) == list(range(21, 41))
     assert seqs(body) == [s for s in range(1, 41) if s not in deleted]
     assert {t["content"] for t in body["turns"]} >= {f"a{i}" for i in range(20)}
+
+
+NOT_ASCII_DIGITS = ["%C2%B2", "%D9%A1", "%EF%BC%91", "1" * 5000, "+1", "%201", "1_0", "0"]
+
+
+def test_a_turn_seq_in_anything_but_ascii_digits_is_400_and_changes_nothing(
+    client: TestClient,
+) -> None:
+    """`²`, `١` (Arabic-Indic one), `１` (fullwidth), 5,000 digits: int() reads some, not all."""
+    make(client, 2)
+    for seq in NOT_ASCII_DIGITS:
+        for method, body in (("PATCH", {"content": "changed"}), ("DELETE", None)):
+            r = client.request(method, f"/v1/threads/t1/turns/{seq}", json=body)
+            assert r.status_code == 400, (method, seq, r.text)
+            assert "digits 0-9" in r.json()["detail"]
+    assert seqs(client.get("/v1/threads/t1").json()) == [1, 2]
+    assert client.get("/v1/threads/t1").json()["thread"]["version"] == 1
+
+
+def test_query_seqs_and_counts_are_ascii_digits_too(client: TestClient) -> None:
+    make(client, 3)
+    for query in ("after=%D9%A1", "before=%C2%B2", "limit=%EF%BC%92", "after=" + "9" * 5000):
+        r = client.get(f"/v1/threads/t1?{query}")
+        assert r.status_code == 400, (query, r.text)
+    r = client.request("DELETE", "/v1/threads/t1/turns/1?expected_version=%D9%A1")
+    assert r.status_code == 400
+    assert seqs(client.get("/v1/threads/t1").json()) == [1, 2, 3]

@@ -110,3 +110,15 @@ def test_the_threads_page_filters_and_says_when_a_search_stopped(make_client: Ma
     assert 'data-id="t5"' in html and 'data-id="t4"' not in html
     html = client.get("/ui/threads?prefix=needle&limit=2").text
     assert 'id="search-stopped"' in html and "Search older threads" in html
+
+
+def test_a_fork_at_a_seq_not_in_ascii_digits_is_400(client: TestClient) -> None:
+    turns = [{"role": "user", "content": f"t{n}"} for n in range(1, 3)]
+    assert client.post("/v1/threads", json={"id": "f", "turns": turns}).status_code == 201
+    csrf = _csrf(client)
+    for at_seq in ("²", "١", "１", "1" * 5000, ""):
+        r = client.post("/ui/threads/f/fork", data={"csrf": csrf, "at_seq": at_seq})
+        assert r.status_code == 400, (at_seq, r.status_code)
+        assert "digits 0-9" in r.text
+    assert client.get("/v1/threads?limit=10").json()["threads"][0]["id"] == "f"
+    assert len(client.get("/v1/threads?limit=10").json()["threads"]) == 1

@@ -21,6 +21,7 @@ from threadkeeper.web import (
     wire_response,
 )
 from threadkeeper.wire.decode import check_metadata, check_turn_size, decode_body
+from threadkeeper.wire.numbers import parse_whole
 from threadkeeper.wire.openai import ThreadPatch, ThreadUpdated, TurnChanged, TurnPatch
 from threadkeeper.wire.threads import thread_info
 
@@ -30,10 +31,7 @@ def _editor(request: Request) -> Editor:
 
 
 def _seq(request: Request) -> int:
-    raw = request.path_params["seq"]
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_SEQ:
-        raise InvalidInput(f"turn seq {raw!r} must be a whole number from 1", field="seq")
-    return int(raw)
+    return parse_whole(request.path_params["seq"], "turn seq", low=1, high=MAX_SEQ, field="seq")
 
 
 def _change_body(change: TurnChange) -> TurnChanged:

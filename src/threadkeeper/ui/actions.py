@@ -12,11 +12,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from threadkeeper.bulk import export as portable
-from threadkeeper.errors import InvalidInput, Unauthorized
+from threadkeeper.errors import Unauthorized
 from threadkeeper.runtime import Runtime
 from threadkeeper.service import ThreadService
 from threadkeeper.ui import session
 from threadkeeper.ui.render import console, page, see_other
+from threadkeeper.wire.numbers import MAX_SEQ, parse_whole
 
 
 def _runtime(request: Request) -> Runtime:
@@ -88,10 +89,8 @@ async def rehydrate(request: Request) -> Response:
 @console
 async def fork(request: Request) -> Response:
     tenant, thread_id, form = await _acting(request)
-    raw = form.get("at_seq", "")
-    if not raw.isdigit():
-        raise InvalidInput(f"at_seq={raw!r}: fork at a turn number (0 or more)", field="at_seq")
-    view = await _service(request).fork(tenant, thread_id, int(raw), None)
+    at_seq = parse_whole(form.get("at_seq", ""), "at_seq", high=MAX_SEQ, field="at_seq")
+    view = await _service(request).fork(tenant, thread_id, at_seq, None)
     return see_other(_thread_url(view.thread.id, "forked"))
 
 
