@@ -5,7 +5,8 @@ OpenAI answers it: a message's string content becomes one text part, `status` is
 filled where OpenAI has one. The turn's own fields are what a native reader needs
 (role, readable content, tool name). An item sent without an id gets one made from
 its seq (`msg_tk7`), so ids are stable and need no index; an id the client sends is
-kept. A native turn reads as a message whose id is made the same way.
+kept, unless it has that form (refused: it would name another item's seq). A native
+turn reads as a message whose id is made the same way.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 from threadkeeper.errors import InvalidInput, LimitExceeded
 from threadkeeper.settings import Limits
 from threadkeeper.wire.decode import check_storable, check_turn_size
+from threadkeeper.wire.numbers import MAX_SEQ, parse_whole
 from threadkeeper.wire.openai import ItemTurn
 from threadkeeper.wire.shapes import MAX_LABEL
 
 PREFIXES = {"message": "msg", "function_call": "fc", "function_call_output": "fco",
             "reasoning": "rs"}  # fmt: skip
-MADE_ID = re.compile(r"^[a-z]+_tk([1-9][0-9]{0,15})$")
+MADE_ID = re.compile(r"[a-z]+_tk([1-9][0-9]*)")
 MESSAGE_ROLES = ("user", "assistant", "system", "developer")
 TURN_ROLE = {"developer": "system"}  # the native roles are user, assistant, system, tool
 STATUS_DEFAULTS = {"message": "completed", "function_call": "completed",
@@ -36,8 +38,13 @@ def made_id(item_type: str, seq: int) -> str:
 
 def seq_in_id(item_id: str) -> int | None:
     """The seq a made id names, or None for an id the client chose."""
-    match = MADE_ID.match(item_id)
-    return int(match.group(1)) if match else None
+    match = MADE_ID.fullmatch(item_id)
+    if match is None:
+        return None
+    try:
+        return parse_whole(match.group(1), "item seq", low=1, high=MAX_SEQ)
+    except InvalidInput:
+        return None  # past any seq: no item of ours
 
 
 def public_item(item: dict[str, Any], seq: int) -> dict[str, Any]:
@@ -118,6 +125,19 @@ def _checked_fields(item: dict[str, Any], where: str) -> None:
         raise _bad(f"{where}.summary must be a list", f"{where}.summary")
 
 
+def _check_client_id(item_id: object, where: str) -> None:
+    """A client's own id: never one of the form the server gives (`msg_tk7`), which
+    names a seq and would be found as that seq's item instead of this one."""
+    if not (isinstance(item_id, str) and 0 < len(item_id) <= MAX_ITEM_ID):
+        raise _bad(f"{where} must be a string of 1-{MAX_ITEM_ID} characters", where)
+    if MADE_ID.fullmatch(item_id):
+        raise _bad(
+            f"{where} {item_id!r} has the form of the ids the server gives items "
+            "(<type>_tk<seq>, like msg_tk7): choose another id, or send none to be given one",
+            where,
+        )
+
+
 def check_item(raw: object, where: str) -> dict[str, Any]:
     """One input item, normalized as OpenAI answers it (not yet size-checked)."""
     if not isinstance(raw, dict):
@@ -129,8 +149,8 @@ def check_item(raw: object, where: str) -> dict[str, Any]:
     else:
         raise _bad(f"{where}.type must be a string", f"{where}.type")
     _checked_fields(item, where)
-    if "id" in item and not (isinstance(item["id"], str) and 0 < len(item["id"]) <= MAX_ITEM_ID):
-        raise _bad(f"{where}.id must be a string of 1-{MAX_ITEM_ID} characters", f"{where}.id")
+    if "id" in item:
+        _check_client_id(item["id"], f"{where}.id")
     default = STATUS_DEFAULTS.get(item["type"])
     if default is not None and item.get("status") is None:
         item["status"] = default
