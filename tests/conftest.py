@@ -14,6 +14,7 @@ import redis
 from starlette.testclient import TestClient
 
 import leaks
+from local_client import local_client
 from redis_cluster import RedisCluster, start_cluster
 from s3server import S3Server, start_seaweedfs
 from threadkeeper.api import create_app
@@ -154,7 +155,7 @@ def make_client(make_settings: Callable[..., Settings]) -> Iterator[Callable[...
     opened: list[TestClient] = []
 
     def make(**overrides: object) -> TestClient:
-        client = TestClient(create_app(make_settings(**overrides)))
+        client = local_client(create_app(make_settings(**overrides)))
         client.__enter__()
         opened.append(client)
         return client

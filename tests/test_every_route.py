@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route, compile_path
 from starlette.testclient import TestClient
 
 from cross_slot import bad_records, cross_slot_traces, one_per_master
+from local_client import local_client
 from redis_cluster import RedisCluster
 from s3server import S3Server
 from threadkeeper.api import create_app
@@ -95,7 +96,7 @@ def calls(
         monkeypatch.setenv(name, value)
     app = create_app(settings)
     recorded = Calls(endpoints(app.routes))
-    with TestClient(app, raise_server_exceptions=False) as client:
+    with local_client(app, raise_server_exceptions=False) as client:
         client.headers["authorization"] = f"Bearer {token}"
         client.event_hooks = {"response": [recorded.record]}
         yield recorded, _Driver(client, settings, token)

@@ -42,6 +42,21 @@ def parse_size(name: str, raw: str) -> int:
     return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "").lower()]
 
 
+_HOST_PATTERN = re.compile(r"^(\*|(\*\.)?[a-z0-9_-]+(\.[a-z0-9_-]+)*\.?|\[?[0-9a-f:.]+\]?)$")
+
+
+def parse_hosts(name: str, raw: str | None) -> tuple[str, ...]:
+    """`app.example.com, *.internal.example, 10.0.0.5`: Host names served (no ports)."""
+    hosts = tuple(h.strip().lower() for h in (raw or "").split(",") if h.strip())
+    for host in hosts:
+        if not _HOST_PATTERN.match(host):
+            raise ConfigError(
+                f"{name}: {host!r} is not a host name: write names, IP addresses or "
+                "*.example.com patterns, comma-separated, without ports"
+            )
+    return tuple(h.strip("[]") for h in hosts)
+
+
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
@@ -139,6 +154,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8750
     tokens_file: Path | None = None
+    allowed_hosts: tuple[str, ...] = ()  # Host names served beyond loopback (api/hosts.py)
     metrics_token: str | None = None  # with tokens on, also opens /metrics and /v1/health
     hot_ttl: float | None = 24 * 3600
     snapshot_idle: float = 60
@@ -243,6 +259,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         host=get("HOST") or d.host,
         port=integer("PORT", d.port),
         tokens_file=Path(tokens) if tokens else None,
+        allowed_hosts=parse_hosts(PREFIX + "ALLOWED_HOSTS", get("ALLOWED_HOSTS")),
         metrics_token=get("METRICS_TOKEN"),
         hot_ttl=duration("HOT_TTL", d.hot_ttl),
         snapshot_idle=required_duration("SNAPSHOT_IDLE", d.snapshot_idle),

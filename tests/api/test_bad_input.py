@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from local_client import local_client
 from threadkeeper.settings import Limits
 from threadkeeper.wire.nesting import nesting_over
 
@@ -196,7 +197,9 @@ def test_an_unexpected_failure_does_not_claim_nothing_was_stored(
         raise ValueError("cannot render")
 
     monkeypatch.setattr("threadkeeper.api.threads.wire_response", unrenderable)
-    r = TestClient(small.app, raise_server_exceptions=False).post("/v1/threads", json={"id": "n2"})
+    r = local_client(small.app, raise_server_exceptions=False).post(
+        "/v1/threads", json={"id": "n2"}
+    )
     assert r.status_code == 500
     assert "nothing was acknowledged" not in r.text and "may have been stored" in r.text
 

@@ -22,7 +22,7 @@ def server_port(make_settings: Callable[..., Settings]) -> Iterator[int]:
 def test_a_body_shorter_than_its_content_length_is_answered_408(server_port: int) -> None:
     with socket.create_connection(("127.0.0.1", server_port), timeout=20) as conn:
         conn.sendall(
-            b"POST /v1/threads HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"POST /v1/threads HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             b"Content-Length: 100\r\n\r\n" + b'{"id": "slow"'
         )
         answer = b""

@@ -17,6 +17,7 @@ import redis
 from click.testing import CliRunner, Result
 from starlette.testclient import TestClient
 
+from local_client import local_client
 from threadkeeper.api import create_app
 from threadkeeper.cli import main
 from threadkeeper.runtime import Runtime, build_runtime
@@ -64,7 +65,7 @@ class Harness:
             client.flushall()
 
     def api(self, **overrides: object) -> TestClient:
-        return TestClient(create_app(self.settings.with_overrides(**overrides)))
+        return local_client(create_app(self.settings.with_overrides(**overrides)))
 
     def seed(self, tenant: str, thread_id: str, turns: int = 3, **fields: Any) -> None:
         """A thread with `turns` turns (two appends, the second with an idempotency key)."""

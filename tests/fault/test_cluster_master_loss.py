@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from redis.crc import key_slot
-from starlette.testclient import TestClient
 from test_restart_survival import wait_ready
 
+from local_client import local_client
 from redis_cluster import RedisCluster, start_cluster
 from threadkeeper import keys
 from threadkeeper.api import create_app
@@ -117,7 +117,7 @@ def test_one_master_restarted_without_its_data(
     archived = on_victim[::2]
     turns = [{"role": "user", "content": "kept in the archive"}]
 
-    with TestClient(create_app(Settings.from_env(env))) as client:
+    with local_client(create_app(Settings.from_env(env))) as client:
         client.get("/v1/health")  # arms every canary (the lifespan did too)
         for thread_id in ids:
             created = client.post("/v1/threads", json={"id": thread_id, "turns": turns})
@@ -171,7 +171,7 @@ def test_one_master_restarted_without_its_data(
     assert f"data_survived_last_restart=no, data_lost_at={lost_at}" in text
 
     _cli("recover", "--json", code=0)
-    with TestClient(create_app(Settings.from_env(env))) as client:
+    with local_client(create_app(Settings.from_env(env))) as client:
         for thread_id in archived:
             read = client.get(f"/v1/threads/{thread_id}").json()
             assert [t["content"] for t in read["turns"]] == ["kept in the archive"]
@@ -192,7 +192,7 @@ def test_a_failover_keeps_the_data_and_marks_no_thread(
     victim = cluster.masters()[0]
     ids = [f"t{i}" for i in range(THREADS)]
     on_victim = [t for t in ids if _owner(cluster, t) == victim.port]
-    with TestClient(create_app(Settings.from_env(env))) as client:
+    with local_client(create_app(Settings.from_env(env))) as client:
         client.get("/v1/health")  # arms every canary
         for thread_id in ids:
             assert client.post("/v1/threads", json={"id": thread_id, "turns": [TURN]}).is_success

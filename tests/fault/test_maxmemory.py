@@ -14,6 +14,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+from local_client import local_client
 from threadkeeper.api import create_app
 from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
@@ -31,7 +32,7 @@ def test_full_redis_refuses_appends_and_keeps_what_it_acknowledged(
     server = make_redis("--maxmemory", "3mb")
     settings = Settings(redis_url=server.url, archive_url=(tmp_path / "a").as_uri(),
                         home=tmp_path / "home")  # fmt: skip
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         assert client.post("/v1/threads", json={"id": "big", "turns": []}).status_code == 201
         acked: dict[int, str] = {}
         refused: list[tuple[str, dict[str, object]]] = []
@@ -93,7 +94,7 @@ def test_at_maxmemory_reads_work_deletes_free_memory_and_rehydrate_says_why(
     settings = Settings(redis_url=server.url, archive_url=(tmp_path / "a").as_uri(),
                         home=tmp_path / "home")  # fmt: skip
     admin = redis.Redis.from_url(server.url)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         turn = {"role": "user", "content": "cold"}
         assert client.post("/v1/threads", json={"id": "cold", "turns": [turn]}).status_code == 201
         assert client.post("/v1/threads/cold/archive?wait=true").status_code == 200

@@ -9,6 +9,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+from local_client import local_client
 from threadkeeper.api import create_app
 from threadkeeper.api.health import MetricsMiddleware
 from threadkeeper.daemon.redis_server import ManagedRedis
@@ -37,7 +38,7 @@ def app_client(url: str, tmp_path: Path) -> TestClient:
                         home=tmp_path / "home")  # fmt: skip
     app = create_app(settings)
     app.add_middleware(MetricsMiddleware)
-    return TestClient(app)
+    return local_client(app)
 
 
 def test_restart_without_persistence_is_seen_and_explained(

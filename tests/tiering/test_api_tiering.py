@@ -18,6 +18,7 @@ from rq.serializers import JSONSerializer
 from starlette.testclient import TestClient
 from tiering_support import Backend
 
+from local_client import local_client
 from threadkeeper import keys
 from threadkeeper.api import create_app
 from threadkeeper.jobs.queue import make_queue
@@ -54,7 +55,7 @@ class Api:
 def api(make_settings: Callable[..., Settings], backend: Backend) -> Iterator[Api]:
     settings = make_settings()
     runtime = build_runtime(settings, archive=backend.archive)
-    with TestClient(create_app(settings, runtime)) as client:
+    with local_client(create_app(settings, runtime)) as client:
         api = Api(client, runtime, backend)
         yield api
         api.call(runtime.close)
@@ -197,7 +198,7 @@ def test_a_snapshot_bomb_is_refused_off_the_event_loop(
 def local_api(make_settings: Callable[..., Settings], local_backend: Backend) -> Iterator[Api]:
     settings = make_settings(archive_url=local_backend.archive.url)
     runtime = build_runtime(settings, archive=local_backend.archive)
-    with TestClient(create_app(settings, runtime)) as client:
+    with local_client(create_app(settings, runtime)) as client:
         api = Api(client, runtime, local_backend)
         yield api
         api.call(runtime.close)

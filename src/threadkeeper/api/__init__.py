@@ -15,6 +15,7 @@ from starlette.routing import Route
 
 from threadkeeper import ui
 from threadkeeper.api import checkpoints, conversations, edits, health, mcp, threads, tiering
+from threadkeeper.api.hosts import HostGuard
 from threadkeeper.api.schema import openapi_document
 from threadkeeper.auth import TokenAuth
 from threadkeeper.errors import ThreadkeeperError
@@ -70,7 +71,8 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
     app = Starlette(
         routes=routes,
         lifespan=lifespan,
-        middleware=[Middleware(health.MetricsMiddleware)],
+        # The host check is the outermost layer: no route, mount or metric sees a stranger.
+        middleware=[Middleware(HostGuard), Middleware(health.MetricsMiddleware)],
         exception_handlers={
             ThreadkeeperError: on_error,
             HTTPException: on_http_exception,
