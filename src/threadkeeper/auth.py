@@ -172,7 +172,7 @@ class TokenAuth:
         return caller
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     """By address, not by prefix: `127.evil.example` is a name, resolved by DNS."""
     if host == "localhost":
         return True
@@ -199,7 +199,7 @@ def check_bind(host: str, auth_enabled: bool) -> None:
     """Without tokens, the daemon serves one tenant and only on loopback."""
     if auth_enabled:
         return
-    if not _is_loopback(host):
+    if not is_loopback(host):
         raise ConfigError(
             f"THREADKEEPER_HOST={host} is not loopback and auth is off: anyone on the network "
             "could read every thread. Create tokens (`threadkeeper tokens add --tenant NAME`, "

@@ -4,9 +4,9 @@ With auth off (no tokens: one tenant, loopback only), anything that reaches the
 port is served. A web page the user visits can rebind its own name to 127.0.0.1
 and then read and delete every thread with the browser's requests, whose `Host`
 (and `Origin`) are the page's name. So with auth off only loopback names are served
-(localhost, 127.0.0.1, [::1], any port), plus THREADKEEPER_ALLOWED_HOSTS; with auth
-on, a token guards every request and THREADKEEPER_ALLOWED_HOSTS, when set, is the
-whole list.
+(localhost, a loopback address such as 127.0.0.1 or [::1], any port), plus
+THREADKEEPER_ALLOWED_HOSTS; with auth on, a token guards every request and
+THREADKEEPER_ALLOWED_HOSTS, when set, is the whole list.
 
 This is Starlette's TrustedHostMiddleware rule (exact names, `*.example.com`
 wildcards), applied at the app's edge so every route (the API, the console, any
@@ -22,10 +22,10 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from threadkeeper.auth import is_loopback
 from threadkeeper.errors import InvalidInput
 from threadkeeper.web import problem_response
 
-LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")
 SETTING = "THREADKEEPER_ALLOWED_HOSTS"
 
 
@@ -50,19 +50,20 @@ def allowed(name: str, patterns: Sequence[str]) -> bool:
     )
 
 
-def served_hosts(auth_enabled: bool, configured: Sequence[str]) -> Sequence[str]:
+def served(name: str, auth_enabled: bool, configured: Sequence[str]) -> bool:
     if auth_enabled:
-        return configured or ("*",)
-    return (*LOOPBACK_NAMES, *configured)
+        return allowed(name, configured or ("*",))
+    # A loopback address, not a name that resolves to one: only DNS can rebind a name.
+    return is_loopback(name) or allowed(name, configured)
 
 
 def refusal(header: str | None, auth_enabled: bool) -> InvalidInput:
     why = (
         "this daemon serves only the names in THREADKEEPER_ALLOWED_HOSTS"
         if auth_enabled
-        else "with auth off this daemon serves only loopback names (localhost, 127.0.0.1, "
-        "[::1]), so that no web page can reach it by rebinding its own DNS name to "
-        "127.0.0.1"
+        else "with auth off this daemon serves only loopback names (localhost, 127.0.0.1 "
+        "or another loopback address, [::1]), so that no web page can reach it by "
+        "rebinding its own DNS name to 127.0.0.1"
     )
     return InvalidInput(
         f"Host {(header or '')[:100]!r} is not served: {why}. Connect by one of those "
@@ -85,10 +86,9 @@ class HostGuard:
             return
         state = scope["app"].state
         enabled: bool = state.auth.enabled
-        patterns = served_hosts(enabled, state.settings.allowed_hosts)
         header = _header(scope, b"host")
         name = host_name(header)
-        if name is not None and allowed(name, patterns):
+        if name is not None and served(name, enabled, state.settings.allowed_hosts):
             await self.app(scope, receive, send)
             return
         await problem_response(refusal(header, enabled))(scope, receive, send)
