@@ -10,7 +10,10 @@ token with a `user` acts as that user inside its tenant (it sees only the thread
 user owns), one without (older files too) acts for the whole tenant. Only the
 SHA-256 of a token is kept; a presented token is hashed and compared with every
 entry in constant time. The daemon re-reads the file when it changes, so
-`threadkeeper tokens add|revoke` takes effect without a restart.
+`threadkeeper tokens add|revoke` takes effect without a restart. A file that does
+not read (a bad hand edit) changes nothing: the daemon keeps the tokens it last
+read, logs the file's problem and health reports it; with none ever read it
+refuses every request with a 503 that names no path (the log and health do).
 """
 
 from __future__ import annotations
@@ -19,18 +22,20 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 import os
 import secrets
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from threadkeeper.errors import ConfigError, Forbidden, Unauthorized
+from threadkeeper.errors import AuthUnavailable, ConfigError, Forbidden, Unauthorized
 from threadkeeper.models import Caller
 from threadkeeper.settings import Settings
 from threadkeeper.wire.decode import check_id
 
 TOKEN_PREFIX = "tk_"
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +111,8 @@ class TokenAuth:
         self.path = path
         self.default_tenant = default_tenant
         self.required = required
-        self._entries: list[TokenEntry] = []
+        self._entries: list[TokenEntry] | None = None  # None: no file has read yet
+        self.problem: str | None = None  # why the file did not read, for the log and health
         self._mtime = -1.0
         self._checked = 0.0
         self._seen = False
@@ -122,16 +128,33 @@ class TokenAuth:
 
     @property
     def count(self) -> int:
-        return len(self._entries)
+        return len(self._entries or ())
 
     def _reload(self) -> None:
         exists = self.path.exists()
         self._seen = self._seen or exists
         mtime = self.path.stat().st_mtime if exists else 0.0
         if mtime != self._mtime:
-            self._entries = load_entries(self.path)
             self._mtime = mtime
+            self._read()
         self._checked = time.monotonic()
+
+    def _read(self) -> None:
+        """The file's tokens; if it does not read, the last good ones stay (and it is said)."""
+        try:
+            self._entries = load_entries(self.path)
+        except ConfigError as exc:
+            self.problem = exc.detail
+            kept = (
+                f"serving with the {len(self._entries)} token(s) read before"
+                if self._entries is not None
+                else "no tokens were ever read: every request is refused (503)"
+            )
+            log.error("%s; %s until it reads", exc.detail, kept)
+            return
+        if self.problem is not None:
+            log.info("tokens file %s reads again: %d token(s)", self.path, len(self._entries))
+        self.problem = None
 
     def tenant_for(self, authorization: str | None) -> str:
         """The tenant of a tenant-wide token; a user token is refused (403).
@@ -154,6 +177,12 @@ class TokenAuth:
             self._reload()
         if not self.enabled:
             return Caller(self.default_tenant)
+        if self._entries is None:
+            # The file's path and problem are the operator's (log, health), not a client's.
+            raise AuthUnavailable(
+                "authentication is unavailable: this server cannot read its list of tokens. "
+                "Its operator is told in the log and in `threadkeeper health`; retry later"
+            )
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthorized(
@@ -164,7 +193,7 @@ class TokenAuth:
 
     def _match(self, digest: str) -> Caller:
         caller = None
-        for entry in self._entries:  # every entry compared: no early exit to time
+        for entry in self._entries or ():  # every entry compared: no early exit to time
             if hmac.compare_digest(entry.sha256, digest):
                 caller = Caller(entry.tenant, entry.user)
         if caller is None:
@@ -182,6 +211,15 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def tokens_problem(settings: Settings) -> str | None:
+    """Why the tokens file does not read, if it does not (for health)."""
+    try:
+        load_entries(settings.tokens_path)
+    except ConfigError as exc:
+        return exc.detail
+    return None
+
+
 def auth_summary(settings: Settings) -> str:
     """One line for start-up: is auth on, from which file, with how many tokens."""
     path = settings.tokens_path
@@ -190,7 +228,10 @@ def auth_summary(settings: Settings) -> str:
             f"auth: off (no tokens file at {path}): every request acts as tenant 'default'; "
             "`threadkeeper tokens add --tenant NAME` turns it on"
         )
-    count = len(load_entries(path))
+    try:
+        count = len(load_entries(path))
+    except ConfigError as exc:
+        return f"auth: on, but {exc.detail}: every request is refused (503) until it reads"
     none_yet = ": every request gets 401 until `threadkeeper tokens add`" if not count else ""
     return f"auth: on, {count} token(s) in {path}{none_yet}"
 

@@ -8,6 +8,7 @@
     │   ├── BodyTimeout                   408
     │   └── IdempotencyMismatch           422
     ├── Unauthorized                      401
+    ├── AuthUnavailable                   503  (no token list has ever read: none checkable)
     ├── RouteNotFound                     404  (no route for the path)
     ├── MethodNotAllowed                  405
     ├── CrossSiteRequest                  403  (a console form not from the console)
@@ -103,6 +104,12 @@ class Unauthorized(ThreadkeeperError):
     status = 401
     title = "Unauthorized"
     slug = "unauthorized"
+
+
+class AuthUnavailable(ThreadkeeperError):
+    status = 503
+    title = "Authentication unavailable"
+    slug = "auth-unavailable"
 
 
 class CrossSiteRequest(ThreadkeeperError):

@@ -13,6 +13,7 @@ from rq import Queue, Worker
 
 from threadkeeper import keys
 from threadkeeper.archive import Archive
+from threadkeeper.auth import tokens_problem
 from threadkeeper.codec import as_text
 from threadkeeper.errors import ConfigError, ThreadkeeperError
 from threadkeeper.health.report import (
@@ -80,6 +81,7 @@ async def gather(client: Any, archive: Archive | None, settings: Settings) -> Fa
         now=now_ms(),
         host=settings.host,
         auth_enabled=settings.auth_configured,
+        tokens_error=tokens_problem(settings),
         **redis_part,
         **archive_part,
     )

@@ -79,6 +79,7 @@ class Facts:
     now: int = 0
     host: str = "127.0.0.1"
     auth_enabled: bool = False
+    tokens_error: str | None = None  # why the tokens file does not read, if it does not
 
 
 @dataclass(frozen=True, slots=True)

@@ -264,12 +264,22 @@ def _open_bind(facts: Facts) -> Finding | None:
     return None
 
 
+def _bad_tokens(facts: Facts) -> Finding | None:
+    if facts.tokens_error is None:
+        return None
+    return _degraded(
+        f"{facts.tokens_error}. The API keeps the tokens it last read, so tokens added or "
+        "revoked since do not take effect (an API that never read any refuses every "
+        "request with 503) until the file reads again"
+    )
+
+
 REDIS_RULES: tuple[Rule, ...] = (
     _aof_off, _fsync_no, _aof_write, _bgsave, _aof_rewrite, _slow_fsync, _loading,
     _eviction, _memory, _old_redis, _no_waitaof, _restart_lost,
 )  # fmt: skip
 OTHER_RULES: tuple[Rule, ...] = (
-    _cache_only, _archive_down, _no_workers, _sweeper, _purges_owed, _open_bind,
+    _cache_only, _archive_down, _no_workers, _sweeper, _purges_owed, _open_bind, _bad_tokens,
 )  # fmt: skip
 
 
