@@ -156,6 +156,11 @@ def is_deleted(blob: bytes) -> bool:
     return blob[:14] == DELETED_OPENING
 
 
+def deleted_at(marker: bytes) -> str:
+    """When a deleted turn's marker says it was deleted (RFC 3339)."""
+    return str(msgspec.json.decode(marker)["deleted_at"])
+
+
 def edited_turn(seq: int, blob: bytes, fields: dict[str, Any], edited_at: int) -> bytes | None:
     """Turn `seq` with new `content` and/or `metadata`, or None if it already holds them.
 

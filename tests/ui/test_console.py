@@ -122,3 +122,24 @@ def test_a_fork_at_a_seq_not_in_ascii_digits_is_400(client: TestClient) -> None:
         assert "digits 0-9" in r.text
     assert client.get("/v1/threads?limit=10").json()["threads"][0]["id"] == "f"
     assert len(client.get("/v1/threads?limit=10").json()["threads"]) == 1
+
+
+def test_a_turn_deleted_by_request_says_when_not_missing(
+    client: TestClient, redis_url: str
+) -> None:
+    turns = [{"role": "user", "content": f"t{n}"} for n in range(1, 7)]
+    assert client.post("/v1/threads", json={"id": "del", "turns": turns}).status_code == 201
+    deleted = [client.delete(f"/v1/threads/del/turns/{seq}").json() for seq in (2, 3)]
+    assert all(d["changed"] for d in deleted)
+    conn = sync_client(redis_url)
+    conn.xdel(keys.thread_keys("default", "del").turns, "0-5")  # this one truly held nowhere
+    conn.close()
+    api = client.get("/v1/threads/del")
+    assert "threadkeeper-degraded" not in api.headers  # deleted is not missing, for the API
+    html = client.get("/ui/threads/del").text
+    for seq in (2, 3):
+        said = client.patch(f"/v1/threads/del/turns/{seq}", json={"content": "x"}).json()
+        assert f'data-deleted="{seq}"' in html and f'datetime="{said["deleted_at"]}"' in html
+    assert html.count("Deleted by request at") == 2
+    assert 'data-missing="5-5"' in html and 'data-missing="2' not in html
+    assert html.count("Nothing holds") == 1

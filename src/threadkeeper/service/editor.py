@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from threadkeeper.codec import deleted_marker, edited_turn, is_deleted, turn_json
+from threadkeeper.codec import deleted_at, deleted_marker, edited_turn, is_deleted, turn_json
 from threadkeeper.errors import Conflict, TurnNotFound
 from threadkeeper.models import Thread
 from threadkeeper.service import ThreadService, version_conflict
@@ -73,7 +73,7 @@ class Editor:
         for _ in range(ATTEMPTS):
             blob = await self._current(tenant, thread_id, seq)
             if is_deleted(blob):
-                raise _deleted(thread_id, seq, msgspec.json.decode(blob)["deleted_at"])
+                raise _deleted(thread_id, seq, deleted_at(blob))
             new = edited_turn(seq, blob, patch.fields, self.service.store.clock())
             if new is None:  # already so: the same answer as the edit that made it so
                 version = await self._version(tenant, thread_id)

@@ -9,6 +9,8 @@ conflict for a write or a fork, a refused export.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from threadkeeper import metrics
 from threadkeeper.errors import Conflict, SnapshotCorrupt
 from threadkeeper.models import ArchiveStatus, RehydrateStatus, Thread, ThreadState
@@ -97,10 +99,8 @@ class TierOutcomes(Explaining):
         view = page_view(thread, chosen[: page.limit], len(chosen) > page.limit, page, "archive")
         first, last = outcome.missing
         detail = self.loss_detail(thread, first, last)
-        return ThreadRead(
-            view.thread, view.turns_json, view.next, "archive", ThreadState.ARCHIVED,
-            outcome.missing, detail,
-        )  # fmt: skip
+        return replace(view, source="archive", state=ThreadState.ARCHIVED,
+                       missing=outcome.missing, missing_detail=detail)  # fmt: skip
 
     async def rehydrate_for_write(self, tenant: str, thread_id: str) -> None:
         outcome = await self.rehydrate(tenant, thread_id)

@@ -14,6 +14,7 @@ from threadkeeper.codec import (
     SEQLESS_TURN,
     SHORT_END,
     TIME_LENGTH,
+    deleted_at,
     is_deleted,
     turn_json,
 )
@@ -32,6 +33,7 @@ class ThreadRead:
     state: ThreadState
     missing: tuple[int, int] | None = None
     missing_detail: str | None = None
+    deleted: tuple[tuple[int, str], ...] = ()  # (seq, deleted_at) of this page's deleted turns
 
     @property
     def turns(self) -> list[dict[str, Any]]:
@@ -78,5 +80,11 @@ def page_view(
         if not is_deleted(blob)
     ]  # fmt: skip
     cursor = page.next_after(turns[-1][0]).encode() if more and turns else None
+    # The console says when each one went; the API's page just leaves them out.
+    deleted = () if len(stored) == len(turns) else _deletions(turns)
     # Served from Redis, even if just rehydrated: the source header says where it came from.
-    return ThreadRead(thread, stored, cursor, source, ThreadState.HOT)
+    return ThreadRead(thread, stored, cursor, source, ThreadState.HOT, deleted=deleted)
+
+
+def _deletions(turns: list[tuple[int, bytes]]) -> tuple[tuple[int, str], ...]:
+    return tuple((seq, deleted_at(blob)) for seq, blob in turns if is_deleted(blob))

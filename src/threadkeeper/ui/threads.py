@@ -42,11 +42,13 @@ DONE = {
 
 @dataclass(frozen=True, slots=True)
 class Row:
-    """One line of a thread's page: a turn, or a run of turns nothing holds."""
+    """One line of a thread's page: a turn, a turn deleted by request, or a run of turns
+    nothing holds."""
 
     seq: int
     turn: dict[str, Any] | None = None
     last: int = 0  # for a missing run: its last seq
+    deleted_at: str | None = None  # for a turn deleted by request: when
 
 
 def _service(request: Request) -> ThreadService:
@@ -138,15 +140,27 @@ def _rows(shown: list[dict[str, Any]], view: ThreadRead, turns: TurnWindow) -> l
     else:
         high = min(count, (turns.before or count + 1) - 1)
         low = seqs[0] if view.next and seqs else max(1, high - turns.limit + 1)
+    deleted = dict(view.deleted)
     rows: list[Row] = []
     expected = low
     for turn, seq in zip(shown, seqs, strict=True):
-        if seq > expected:
-            rows.append(Row(expected, None, seq - 1))
+        rows += _gap(expected, seq - 1, deleted)
         rows.append(Row(seq, turn))
         expected = seq + 1
-    if expected <= high:
-        rows.append(Row(expected, None, high))
+    return rows + _gap(expected, high, deleted)
+
+
+def _gap(first: int, last: int, deleted: dict[int, str]) -> list[Row]:
+    """Seqs first..last, not shown: each deleted one says when; runs of the rest are missing."""
+    rows: list[Row] = []
+    start = first
+    for seq in sorted(s for s in deleted if first <= s <= last):
+        if seq > start:
+            rows.append(Row(start, None, seq - 1))
+        rows.append(Row(seq, None, seq, deleted[seq]))
+        start = seq + 1
+    if start <= last:
+        rows.append(Row(start, None, last))
     return rows
 
 
