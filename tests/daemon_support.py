@@ -32,6 +32,14 @@ def clean_env(**extra: str) -> dict[str, str]:
     return env | extra
 
 
+def threadkeeper(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`threadkeeper ARGS` in a process of its own, as a user runs it beside `up`."""
+    return subprocess.run(
+        [sys.executable, "-m", "threadkeeper", *args], env=clean_env(), cwd=cwd,
+        capture_output=True, text=True, timeout=STOP_TIMEOUT,
+    )  # fmt: skip
+
+
 class Daemon:
     def __init__(self, home: Path, executable: str | None = None) -> None:
         self.home = home

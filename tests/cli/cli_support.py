@@ -38,10 +38,10 @@ class Harness:
     def settings(self) -> Settings:
         return Settings.from_env(self.env)
 
-    def __call__(self, *args: str, code: int = 0) -> Result:
-        """Run `threadkeeper ARGS`; fail the test unless it exits with `code`."""
+    def __call__(self, *args: str, code: int | None = 0) -> Result:
+        """Run `threadkeeper ARGS`; fail the test unless it exits with `code` (None: any)."""
         result = self.runner.invoke(main, list(args), catch_exceptions=False)
-        assert result.exit_code == code, (
+        assert code is None or result.exit_code == code, (
             f"threadkeeper {' '.join(args)} exited {result.exit_code}, expected {code}\n"
             f"stdout:\n{result.stdout}\nstderr:\n{result.stderr}"
         )

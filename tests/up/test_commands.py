@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from daemon_support import STOP_TIMEOUT, Daemon, clean_env
+from daemon_support import Daemon, threadkeeper
 from threadkeeper.cli import EXIT_NOT_RUNNING
-
-
-def threadkeeper(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "threadkeeper", *args], env=clean_env(), cwd=cwd,
-        capture_output=True, text=True, timeout=STOP_TIMEOUT,
-    )  # fmt: skip
 
 
 def test_status_then_stop_then_status(daemon: Daemon) -> None:

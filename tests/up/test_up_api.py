@@ -11,7 +11,7 @@ import httpx
 import pytest
 import redis
 
-from daemon_support import STARTUP_TIMEOUT, Daemon
+from daemon_support import STARTUP_TIMEOUT, Daemon, threadkeeper
 from waiting import wait_for
 
 
@@ -131,6 +131,16 @@ def test_up_after_its_redis_data_dir_was_lost_says_so(
         assert health["restart"]["data_survived_last_restart"] is False
         assert health["restart"]["data_lost_at"] == problem["data_lost_at"]
         assert any("threadkeeper recover" in w for w in health["warnings"])
+        # Not ok until dealt with: failing, and `threadkeeper health` exits 2 (it exited 0).
+        assert health["status"] == "failing"
+        home = ["--home", str(second.home)]
+        before = threadkeeper("health", *home, cwd=second.home.parent)
+        assert before.returncode == 2 and "status: FAILING" in before.stdout, before.stdout
+        recovered = threadkeeper("recover", *home, cwd=second.home.parent)
+        assert recovered.returncode == 0, recovered.stderr
+        after = httpx.get(f"{second.base}/v1/health", timeout=30).json()
+        assert after["status"] != "failing", after["warnings"]
+        assert after["restart"]["data_loss_settled_by"] == "recover"
     finally:
         assert second.interrupt() == 0
     second.assert_tree_gone()

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from threadkeeper import keys
+from threadkeeper import keys, losses
 from threadkeeper.archive import Archive
 from threadkeeper.bulk.operations import Progress, Ref, Report, require_archive, tally
 from threadkeeper.runtime import Runtime
@@ -61,14 +61,22 @@ def _snapshot_of(name: str) -> tuple[Ref, tuple[int, int]] | None:
 
 
 async def recover(runtime: Runtime, progress: Progress | None = None) -> Report:
-    """Restore every archived thread Redis lacks: restored | present | tombstoned, or failed."""
-    found = await scan_archive(require_archive(runtime, "recover"))
+    """Restore every archived thread Redis lacks: restored | present | tombstoned, or failed.
+
+    With no thread failed, the data losses recorded before it started are settled:
+    health stops failing for them (losses.py)."""
+    archive = require_archive(runtime, "recover")
+    before = await losses.unsettled_losses(runtime.redis)
+    found = await scan_archive(archive)
     by_ref = {item.ref: item for item in found}
 
     async def step(ref: Ref) -> str:
         return await _recover_one(runtime, by_ref[ref])
 
-    return await tally([item.ref for item in found], step, Report(RECOVER_PROBLEMS), progress)
+    report = await tally([item.ref for item in found], step, Report(RECOVER_PROBLEMS), progress)
+    if before and not report.failed:
+        await losses.settle(runtime.redis, before, losses.RECOVERED)
+    return report
 
 
 async def count_archived(runtime: Runtime) -> int:

@@ -6,7 +6,8 @@ status and warnings that each say what to do, so every rule is unit-testable.
 
     ok        nothing acknowledged is at risk beyond what the configuration promises
     degraded  works, but durability or freshness is weaker than it should be
-    failing   writes are refused or data is being lost (eviction, AOF write errors)
+    failing   writes are refused or data is being lost (eviction, AOF write errors),
+              or was lost and nobody has dealt with it yet (recover, or acknowledge)
 """
 
 from threadkeeper.health.gather import gather, redis_facts, report

@@ -181,13 +181,27 @@ def _no_waitaof(facts: Facts) -> Finding | None:
 
 
 def _restart_lost(facts: Facts) -> Finding | None:
+    """Failing from a loss until it is settled (losses.py); afterwards, a note while it is
+    the last restart."""
     report = facts.restart
-    if report is None or report.data_survived_last_restart is not False:
+    if report is None or report.data_lost_at is None:
+        return None
+    lost = (
+        f"Redis restarted at {rfc3339(report.data_lost_at)} WITHOUT its data (the canary was "
+        "gone): every thread not yet in the archive was lost then"
+    )
+    if report.unsettled_loss:
+        return _failing(
+            f"{lost}. {RECOVER} (health stays failing until it runs with no thread failed), "
+            "or, if nothing needs recovering, say so with `threadkeeper health "
+            "--acknowledge-loss`; keep persistence on (appendonly yes)"
+        )
+    if report.data_survived_last_restart is not False:
         return None
     return _note(
-        f"Redis restarted at {rfc3339(report.last_restart_at)} WITHOUT its data (the canary was "
-        f"gone): every thread not yet in the archive was lost then. {RECOVER}; keep "
-        "persistence on (appendonly yes) so it cannot happen again"
+        f"{lost}; dealt with by {report.loss_settled_by} at "
+        f"{rfc3339(report.loss_settled_at)}. Keep persistence on (appendonly yes) so it "
+        "cannot happen again"
     )
 
 

@@ -68,14 +68,26 @@ class RestartReport:
     last_restart_at: int | None  # None: no restart seen since the canary was armed
     data_survived_last_restart: bool | None  # None: no restart seen
     data_lost_at: int | None  # the most recent restart that lost the data, if any
+    # That loss dealt with (losses.py): the data_lost_at settled, by what, when.
+    loss_settled_for: int | None = None
+    loss_settled_by: str | None = None  # recover | acknowledged
+    loss_settled_at: int | None = None
+
+    @property
+    def unsettled_loss(self) -> bool:
+        """A loss recorded that neither `recover` nor an operator has dealt with."""
+        return self.data_lost_at is not None and self.loss_settled_for != self.data_lost_at
 
     def public(self) -> dict[str, Any]:
+        settled = self.data_lost_at is not None and not self.unsettled_loss
         return {
             "redis_run_id": self.redis_run_id,
             "canary_armed_at": rfc3339(self.armed_at),
             "last_restart_at": rfc3339(self.last_restart_at),
             "data_survived_last_restart": self.data_survived_last_restart,
             "data_lost_at": rfc3339(self.data_lost_at),
+            "data_loss_settled_by": self.loss_settled_by if settled else None,
+            "data_loss_settled_at": rfc3339(self.loss_settled_at) if settled else None,
         }
 
 
@@ -93,6 +105,9 @@ def _report(run_id: str, flat: list[Any]) -> RestartReport:
         last_restart_at=_int(fields, "last_restart_at"),
         data_survived_last_restart=None if survived is None else survived == "1",
         data_lost_at=_int(fields, "data_lost_at"),
+        loss_settled_for=_int(fields, "loss_settled_for"),
+        loss_settled_by=fields.get("loss_settled_by"),
+        loss_settled_at=_int(fields, "loss_settled_at"),
     )
 
 
