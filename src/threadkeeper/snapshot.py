@@ -11,12 +11,13 @@ instead, converted on read.
 
 A snapshot coming back from the archive is untrusted input: every length is
 checked against a cap and the body against its checksum before anything is
-decompressed or decoded. Decompression is streamed and stops at a budget that
-holds whatever the header declares: a hard cap on the output and a cap on the
-ratio to the compressed body (a few KB of zstd can claim gigabytes). msgpack
-refuses ext types
-and non-string map keys, and any failure is a `SnapshotCorrupt` that says which
-part is wrong and how.
+decompressed or decoded. The header's declared size must be within a budget: a
+hard cap and a cap on the ratio to the compressed body (a few KB of zstd can claim
+gigabytes). Decompression then feeds msgpack as a stream, never the whole body at
+once: output past the declared size, a zstd window past MAX_WINDOW, or anything
+not shaped as a body is refused when it is read, so what a bomb costs is a chunk,
+not what it declares. msgpack refuses ext types and non-string map keys, and any
+failure is a `SnapshotCorrupt` that says which part is wrong and how.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ ZSTD_LEVEL = 3
 
 _PREFIX = struct.Struct(">6sBI")
 _READ_CHUNK = 1 << 20
+# zstd's frame declares its window, which the decompressor allocates: our level 3 uses
+# 2 MiB; this allows up to level 19's 8 MiB and refuses a frame that asks for more.
+MAX_WINDOW = 8 << 20
 _HEADER_FIELDS: dict[str, type] = {
     "thread": dict,
     "turn_count": int,
@@ -127,8 +131,9 @@ def decode_snapshot(
     header, body = _split(data)
     _check_body(body, header)
     _check_budget(header, len(body), max_raw_bytes, max_ratio)
-    raw = _decompress(body, header["body_raw_len"])
-    turns, idempotency = _read_body(raw, header, max_turns)
+    if header["turn_count"] > max_turns:
+        _corrupt("header", f"turn count {header['turn_count']} is over the limit of {max_turns}")
+    turns, idempotency = _read_body(body, header, max_turns)
     return Snapshot(thread=header["thread"], turns=turns, idempotency=idempotency)
 
 
@@ -146,10 +151,11 @@ def raw_budget(body_len: int, max_raw_bytes: int, max_ratio: int) -> int:
     return min(max_raw_bytes, max(RATIO_FLOOR, body_len * max_ratio))
 
 
-def _split(data: bytes) -> tuple[dict[str, Any], bytes]:
+def _split(data: bytes) -> tuple[dict[str, Any], memoryview]:
+    """The header, and the body as a view: a copy would hold the compressed body twice."""
     header_len = _check_prefix(data)
     header_end = _PREFIX.size + header_len
-    return _read_header(data[_PREFIX.size : header_end]), data[header_end:]
+    return _read_header(data[_PREFIX.size : header_end]), memoryview(data)[header_end:]
 
 
 def _check_budget(header: dict[str, Any], body_len: int, max_raw: int, max_ratio: int) -> None:
@@ -199,7 +205,7 @@ def _check_prefix(data: bytes) -> int:
     return int(header_len)
 
 
-def _unpack(part: str, data: bytes | bytearray, *, max_len: int, max_array: int = -1) -> Any:
+def _unpack(part: str, data: bytes, *, max_len: int) -> Any:
     try:
         return msgpack.unpackb(
             data,
@@ -209,7 +215,7 @@ def _unpack(part: str, data: bytes | bytearray, *, max_len: int, max_array: int 
             max_ext_len=0,
             max_str_len=max_len,
             max_bin_len=max_len,
-            max_array_len=max_array if max_array >= 0 else max_len,
+            max_array_len=max_len,
             max_map_len=max_len,
         )
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
@@ -246,7 +252,7 @@ def _check_thread(header: dict[str, Any]) -> None:
             )
 
 
-def _check_body(body: bytes, header: dict[str, Any]) -> None:
+def _check_body(body: memoryview, header: dict[str, Any]) -> None:
     if len(body) != header["body_len"]:
         _corrupt("body", f"is {len(body)} bytes, the header says {header['body_len']} (truncated?)")
     digest = hashlib.sha256(body).hexdigest()
@@ -254,35 +260,88 @@ def _check_body(body: bytes, header: dict[str, Any]) -> None:
         _corrupt("body", f"sha256 is {digest}, the header says {header['body_sha256']}")
 
 
-def _decompress(body: bytes, expected: int) -> bytearray:
-    """Stream out at most `expected` bytes (already within budget); no copy at the end."""
-    out = bytearray()
+class _CappedReader:
+    """The body decompressed as it is read, refused past the `expected` bytes declared."""
+
+    def __init__(self, body: memoryview, expected: int) -> None:
+        decompressor = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
+        self._reader = decompressor.stream_reader(body)
+        self.expected = expected
+        self.count = 0
+
+    def read(self, size: int = _READ_CHUNK) -> bytes:
+        chunk: bytes = self._reader.read(min(size, _READ_CHUNK))
+        self.count += len(chunk)
+        if self.count > self.expected:
+            _corrupt("body", f"decompresses to more than the {self.expected} bytes declared")
+        return chunk
+
+
+def _read_body(
+    body: memoryview, header: dict[str, Any], max_turns: int
+) -> tuple[list[bytes], bytes]:
+    """Decompress and decode in one stream: what is held is the turns read so far and one
+    chunk (or the one turn being read), never the whole decompressed body, so a body that
+    is not what its header says is refused at the first thing wrong."""
+    expected = header["body_raw_len"]
+    source = _CappedReader(body, expected)
+    unpacker = msgpack.Unpacker(
+        source, read_size=_READ_CHUNK, max_buffer_size=max(expected, _READ_CHUNK), raw=False,
+        strict_map_key=True, ext_hook=_refuse_ext, max_ext_len=0, max_str_len=expected,
+        max_bin_len=expected, max_array_len=max_turns, max_map_len=expected,
+    )  # fmt: skip
     try:
-        with zstandard.ZstdDecompressor().stream_reader(body) as reader:
-            while chunk := reader.read(_READ_CHUNK):
-                out += chunk
-                if len(out) > expected:
-                    _corrupt("body", f"decompresses to more than the {expected} bytes declared")
+        fields = _read_fields(unpacker, header)
+        _expect_end(unpacker)
     except zstandard.ZstdError as exc:
         _corrupt("body", f"does not decompress ({exc})")
-    if len(out) != expected:
-        _corrupt("body", f"decompresses to {len(out)} bytes, the header says {expected}")
-    return out
-
-
-def _read_body(raw: bytearray, header: dict[str, Any], max_turns: int) -> tuple[list[bytes], bytes]:
-    if header["turn_count"] > max_turns:
-        _corrupt("header", f"turn count {header['turn_count']} is over the limit of {max_turns}")
-    body = _unpack("body", raw, max_len=len(raw), max_array=max_turns)
-    if not isinstance(body, dict):
-        _corrupt("body", f"is a {type(body).__name__}, not a map")
-    turns = body.get("turns")
-    idempotency = body.get("idempotency")
-    if not isinstance(turns, list) or not all(isinstance(t, bytes) for t in turns):
+    except msgpack.OutOfData:
+        _corrupt("body", f"decompresses to {source.count} bytes, the header says {expected}")
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        _corrupt("body", f"is not valid msgpack ({type(exc).__name__}: {exc})")
+    if source.count != expected:
+        _corrupt("body", f"decompresses to {source.count} bytes, the header says {expected}")
+    turns = fields.get("turns")
+    if not isinstance(turns, list):
         _corrupt("body", "turns are not a list of binary blobs")
-    if len(turns) != header["turn_count"]:
-        _corrupt("body", f"holds {len(turns)} turns, the header says {header['turn_count']}")
-    return turns, _records(idempotency)
+    return turns, _records(fields.get("idempotency"))
+
+
+def _read_fields(unpacker: msgpack.Unpacker, header: dict[str, Any]) -> dict[str, Any]:
+    """The body's map, its turns read one at a time against the header's count."""
+    try:
+        entries = unpacker.read_map_header()
+    except ValueError:
+        _corrupt("body", "is not a map")
+    fields: dict[str, Any] = {}
+    for _ in range(entries):
+        key = unpacker.unpack()
+        fields[key] = _read_turns(unpacker, header) if key == "turns" else unpacker.unpack()
+    return fields
+
+
+def _read_turns(unpacker: msgpack.Unpacker, header: dict[str, Any]) -> list[bytes]:
+    try:
+        count = unpacker.read_array_header()
+    except ValueError:
+        _corrupt("body", "turns are not a list of binary blobs")
+    if count != header["turn_count"]:
+        _corrupt("body", f"holds {count} turns, the header says {header['turn_count']}")
+    turns = []
+    for _ in range(count):
+        blob = unpacker.unpack()
+        if not isinstance(blob, bytes):
+            _corrupt("body", "turns are not a list of binary blobs")
+        turns.append(blob)
+    return turns
+
+
+def _expect_end(unpacker: msgpack.Unpacker) -> None:
+    try:
+        unpacker.unpack()
+    except msgpack.OutOfData:
+        return
+    _corrupt("body", "holds more after its map")
 
 
 def _records(value: object) -> bytes:

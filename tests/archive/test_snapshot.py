@@ -210,6 +210,59 @@ def test_an_honest_bomb_is_refused_by_ratio_before_decompressing() -> None:
     assert "THREADKEEPER_MAX_SNAPSHOT_RATIO" in problem["detail"]
 
 
+BOMB = 48 << 20  # declared and real: under the caps given below, so never refused by size
+
+
+def _decoded_under_caps(data: bytes) -> None:
+    decode_snapshot(data, max_bytes=64 << 20, max_turns=100_000, max_raw_bytes=BOMB,
+                    max_ratio=1 << 20)  # fmt: skip
+
+
+def test_a_bomb_under_the_caps_costs_a_chunk_not_what_it_declares() -> None:
+    """The fault run's bomb: within the ratio cap, it used to be decompressed whole (RSS
+    56 -> 1,089 MiB for 512 MiB declared) and only then found not to be a body."""
+    data = _honest_bomb(BOMB)  # zeros: msgpack reads the first byte as 0, not a map
+    caught: list[str] = []
+
+    def decode() -> None:
+        with pytest.raises(SnapshotCorrupt) as exc:
+            _decoded_under_caps(data)
+        caught.append(exc.value.detail)
+
+    assert _peak_bytes_of(decode) < 4 << 20  # a chunk or two, not 48 MiB
+    assert "not a map" in caught[0]
+
+
+def test_turns_past_the_headers_count_are_refused_before_they_are_read() -> None:
+    prefix = b"\x82\xa5turns\xdd" + struct.pack(">I", 1_000)  # a map, "turns", 1,000 of them
+    raw = prefix + b"\0" * (BOMB - len(prefix))
+    data = forge(raw, compressed=zstandard.ZstdCompressor().compress(raw))
+
+    def decode() -> None:
+        with pytest.raises(SnapshotCorrupt, match="holds 1000 turns, the header says 1"):
+            _decoded_under_caps(data)
+
+    assert _peak_bytes_of(decode) < 4 << 20
+
+
+def test_an_honest_body_is_held_once_not_twice() -> None:
+    """Its turns are the memory it needs; the decompressed body is never held beside them."""
+    turns = [os.urandom(1 << 20) for _ in range(16)]
+    snap = Snapshot({"id": "x", "version": 1, "turn_count": 16}, turns, b"")
+    data = encode_snapshot(snap)
+    peak = _peak_bytes_of(lambda: decode_snapshot(data, max_bytes=64 << 20, max_turns=100))
+    assert peak < 24 << 20  # 16 MiB of turns; was 49 MiB: body copy, decompressed body, turns
+
+
+def test_a_frame_asking_for_a_huge_window_is_refused() -> None:
+    params = zstandard.ZstdCompressionParameters.from_level(19, window_log=27)
+    raw = body_of([os.urandom(64)])
+    stream = zstandard.ZstdCompressor(compression_params=params).compressobj()
+    big_window = stream.compress(raw) + stream.flush()  # size unknown: the window stays 128 MiB
+    assert zstandard.get_frame_parameters(big_window).window_size == 128 << 20
+    assert "does not decompress" in corrupt_detail(forge(raw, compressed=big_window))
+
+
 def test_the_hard_output_cap_holds_whatever_the_ratio() -> None:
     data = forge(body_of([os.urandom(1 << 20) for _ in range(3)]))  # incompressible, 3 MiB
     with pytest.raises(SnapshotTooLarge) as exc:
