@@ -12,7 +12,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 from starlette.testclient import TestClient
 
-from threadkeeper.tokens import add_token
+from threadkeeper.auth import add_token
 
 MakeClient = Callable[..., TestClient]
 STRANGER = "attacker.example:8873"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from threadkeeper.tokens import TokenAuth, add_token
+from threadkeeper.auth import TokenAuth, add_token
 
 MakeClient = Callable[..., TestClient]
 
@@ -37,7 +37,7 @@ def test_a_spoiled_file_keeps_the_last_good_tokens(
     client = make_client(tokens_file=tokens)
     bearer = {"authorization": f"Bearer {alice}"}
     assert client.post("/v1/threads", json={"id": "a"}, headers=bearer).status_code == 201
-    caplog.set_level(logging.ERROR, "threadkeeper.tokens")
+    caplog.set_level(logging.ERROR, "threadkeeper.auth")
     _spoil(tokens)
     assert client.get("/v1/threads/a", headers=bearer).status_code == 200
     stranger = client.get("/v1/threads/a", headers={"authorization": "Bearer tk_nope"})

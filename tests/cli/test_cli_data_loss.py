@@ -9,7 +9,7 @@ from typing import Any
 
 from cli_support import Harness
 
-from threadkeeper import canary
+from threadkeeper.store import canary
 
 
 def _lose_the_data(tk: Harness, home: Path) -> None:

@@ -20,10 +20,11 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from threadkeeper import keys, losses
+from threadkeeper import keys
 from threadkeeper.archive import Archive
 from threadkeeper.bulk.operations import Progress, Ref, Report, require_archive, tally
 from threadkeeper.runtime import Runtime
+from threadkeeper.store import losses
 from threadkeeper.tiering import Held
 
 RECOVER_PROBLEMS = frozenset({"behind", "missing"})

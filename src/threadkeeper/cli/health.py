@@ -9,12 +9,12 @@ from typing import Any
 
 import click
 
-from threadkeeper import losses
 from threadkeeper.cli import main
 from threadkeeper.cli.common import load_settings, run
 from threadkeeper.health import HealthReport, report
 from threadkeeper.models import rfc3339
 from threadkeeper.runtime import Runtime
+from threadkeeper.store import losses
 
 
 async def _report(runtime: Runtime) -> HealthReport:

@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from threadkeeper.canary import check
-from threadkeeper.connection import translated
-from threadkeeper.masters import masters
 from threadkeeper.models import now_ms
+from threadkeeper.store.canary import check
+from threadkeeper.store.connection import translated
+from threadkeeper.store.masters import masters
 
 RECOVERED = "recover"
 ACKNOWLEDGED = "acknowledged"
