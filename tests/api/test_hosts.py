@@ -73,7 +73,8 @@ def test_with_auth_on_the_token_guards_and_the_list_if_set(
     r = open_client.get("/v1/threads", headers={"host": STRANGER, **bearer})
     assert r.status_code == 200
     listed = make_client(tokens_file=tokens, allowed_hosts=("api.example",))
-    assert listed.get("/v1/threads", headers={"host": "api.example", **bearer}).status_code == 200
+    for host in ("api.example", "localhost:8750", "127.0.0.1"):
+        assert listed.get("/v1/threads", headers={"host": host, **bearer}).status_code == 200
     r = listed.get("/v1/threads", headers={"host": STRANGER, **bearer})
     assert r.status_code == 400 and "THREADKEEPER_ALLOWED_HOSTS" in r.json()["detail"]
 

@@ -6,7 +6,7 @@ and then read and delete every thread with the browser's requests, whose `Host`
 (and `Origin`) are the page's name. So with auth off only loopback names are served
 (localhost, a loopback address such as 127.0.0.1 or [::1], any port), plus
 THREADKEEPER_ALLOWED_HOSTS; with auth on, a token guards every request and
-THREADKEEPER_ALLOWED_HOSTS, when set, is the whole list.
+THREADKEEPER_ALLOWED_HOSTS, when set, limits the names beyond loopback too.
 
 This is Starlette's TrustedHostMiddleware rule (exact names, `*.example.com`
 wildcards), applied at the app's edge so every route (the API, the console, any
@@ -51,15 +51,16 @@ def allowed(name: str, patterns: Sequence[str]) -> bool:
 
 
 def served(name: str, auth_enabled: bool, configured: Sequence[str]) -> bool:
-    if auth_enabled:
-        return allowed(name, configured or ("*",))
-    # A loopback address, not a name that resolves to one: only DNS can rebind a name.
-    return is_loopback(name) or allowed(name, configured)
+    # A loopback address (or localhost), not a name that resolves to one: only DNS can
+    # rebind a name, so these are always served, for the tools on this machine.
+    if is_loopback(name):
+        return True
+    return allowed(name, configured or ("*",) if auth_enabled else configured)
 
 
 def refusal(header: str | None, auth_enabled: bool) -> InvalidInput:
     why = (
-        "this daemon serves only the names in THREADKEEPER_ALLOWED_HOSTS"
+        "this daemon serves only loopback names and those in THREADKEEPER_ALLOWED_HOSTS"
         if auth_enabled
         else "with auth off this daemon serves only loopback names (localhost, 127.0.0.1 "
         "or another loopback address, [::1]), so that no web page can reach it by "
