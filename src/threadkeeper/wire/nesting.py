@@ -20,6 +20,8 @@ _ONE_KIND = bytes.maketrans(b"{}", b"[]")  # depth is the same whatever the kind
 
 def nesting_over(raw: bytes, limit: int) -> bool:
     """True if the JSON text `raw` nests more than `limit` arrays and objects deep."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:  # most bodies: too few to nest deeper
+        return False
     brackets = _brackets(raw)
     if len(brackets) <= 2 * limit:  # too few brackets to nest any deeper
         return False
