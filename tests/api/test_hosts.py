@@ -28,7 +28,8 @@ def test_with_auth_off_a_stranger_host_reads_and_changes_nothing(client: TestCli
     assert client.post("/v1/threads", json={"id": "mine", "turns": []}).status_code == 201
     for method, path in (("GET", "/v1/threads"), ("GET", "/v1/threads/mine"),
                          ("DELETE", "/v1/threads/mine"), ("GET", "/ui/threads"),
-                         ("GET", "/v1/conversations/mine"), ("GET", "/healthz")):  # fmt: skip
+                         ("GET", "/v1/conversations/mine"), ("GET", "/healthz"),
+                         ("POST", "/mcp")):  # fmt: skip
         _refused(client.request(method, path, headers={"host": STRANGER}))
     # The console's own checks pass for a rebound page (its Host and Origin agree): not now.
     client.get("/ui/threads")
