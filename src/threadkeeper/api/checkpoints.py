@@ -69,7 +69,7 @@ def _names(*pairs: tuple[str, str]) -> None:
 
 async def put_checkpoint(request: Request) -> Response:
     tenant, thread_id = await visible_thread(request)
-    put = decode_body(await read_body(request), CheckpointPut)
+    put = decode_body(await read_body(request), CheckpointPut, app_settings(request).limits)
     _names((put.ns, "ns"), (put.id, "id"), *((ch, "versions") for ch in put.versions))
     seq = await _service(request).put(tenant, thread_id, put)
     body = CheckpointStored(thread_id=thread_id, ns=put.ns, id=put.id, seq=seq)
@@ -78,7 +78,7 @@ async def put_checkpoint(request: Request) -> Response:
 
 async def put_writes(request: Request) -> Response:
     tenant, thread_id = await visible_thread(request)
-    put = decode_body(await read_body(request), WritesPut)
+    put = decode_body(await read_body(request), WritesPut, app_settings(request).limits)
     _names((put.ns, "ns"), (put.checkpoint_id, "checkpoint_id"), (put.task_id, "task_id"))
     seq = await _service(request).put_writes(tenant, thread_id, put)
     return wire_response(WritesStored(seq=seq), status_code=201)
@@ -128,7 +128,7 @@ async def list_checkpoints(request: Request) -> Response:
 
 async def copy_thread(request: Request) -> Response:
     tenant, thread_id = await visible_thread(request)
-    copy = decode_body(await read_body(request), CopyRequest)
+    copy = decode_body(await read_body(request), CopyRequest, app_settings(request).limits)
     target = check_id(copy.target_id)
     count = await _service(request).copy(tenant, thread_id, target, copy.target_thread)
     return wire_response(Counted(count=count))
@@ -136,13 +136,13 @@ async def copy_thread(request: Request) -> Response:
 
 async def prune_thread(request: Request) -> Response:
     tenant, thread_id = await visible_thread(request)
-    prune = decode_body(await read_body(request), PruneRequest)
+    prune = decode_body(await read_body(request), PruneRequest, app_settings(request).limits)
     count = await _service(request).prune(tenant, thread_id, prune.strategy)
     return wire_response(Counted(count=count))
 
 
 async def delete_runs(request: Request) -> Response:
-    runs = decode_body(await read_body(request), RunsDelete)
+    runs = decode_body(await read_body(request), RunsDelete, app_settings(request).limits)
     count = await _service(request).delete_runs(request_tenant(request), runs.run_ids)
     return wire_response(Counted(count=count))
 
