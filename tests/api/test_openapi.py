@@ -20,6 +20,11 @@ TAKES_A_BODY = {
     ("/v1/conversations", "post"),
     ("/v1/conversations/{conversation_id}", "post"),
     ("/v1/conversations/{conversation_id}/items", "post"),
+    ("/v1/threads/{thread_id}/checkpoints", "post"),
+    ("/v1/threads/{thread_id}/checkpoints/writes", "post"),
+    ("/v1/threads/{thread_id}/checkpoints/copy", "post"),
+    ("/v1/threads/{thread_id}/checkpoints/prune", "post"),
+    ("/v1/checkpoints/delete-runs", "post"),
 }
 
 
