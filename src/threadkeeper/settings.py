@@ -169,6 +169,8 @@ class Settings:
     worker_maintenance_interval: float = 60
     access_log: bool = False
     stop_timeout: float = 30
+    restart_backoff: float = 1  # `up`'s first pause before restarting a child that died
+    restart_backoff_max: float = 30  # ... doubling at each death in a row, up to this
     api_processes: int = field(default_factory=auto_api_processes)  # how many `up` runs
     mcp_answer_tokens: int = 8000  # the most one MCP tool answer or resource read may hold
     mcp_search_results: int = 20  # the most threads one MCP `search` answers with
@@ -276,6 +278,8 @@ def _read(env: Mapping[str, str]) -> Settings:
         ),
         access_log=flag("ACCESS_LOG", d.access_log),
         stop_timeout=required_duration("STOP_TIMEOUT", d.stop_timeout),
+        restart_backoff=required_duration("RESTART_BACKOFF", d.restart_backoff),
+        restart_backoff_max=required_duration("RESTART_BACKOFF_MAX", d.restart_backoff_max),
         api_processes=parse_api_processes(PREFIX + "API_PROCESSES", get("API_PROCESSES")),
         mcp_answer_tokens=integer("MCP_ANSWER_TOKENS", 8000),
         mcp_search_results=integer("MCP_SEARCH_RESULTS", 20),

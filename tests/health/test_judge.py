@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from threadkeeper.health import Facts, RedisFacts, Status, judge
+from threadkeeper.health.children import ChildState
 from threadkeeper.metrics import sweeper_lag_s
 from threadkeeper.store.canary import RestartReport
 
@@ -182,3 +183,24 @@ def test_worst_finding_wins() -> None:
 def test_sweeper_lag_from_heartbeat() -> None:
     assert sweeper_lag_s({}) is None
     assert sweeper_lag_s({"last_run": "1", "lag_ms": "2500"}) == 2.5
+
+
+def _child(**changes: object) -> ChildState:
+    worker = ChildState(name="worker", pid=42, running=True, deaths=0, last_exit=None,
+                        last_exit_at=None, restart_at=None, log="/logs/worker.log")  # fmt: skip
+    return replace(worker, **changes)  # type: ignore[arg-type]
+
+
+def test_a_child_of_up_that_died_is_named_with_its_count_and_last_exit() -> None:
+    assert judge(replace(GOOD, children=(_child(),))).warnings == ()
+    down = _child(running=False, deaths=7, last_exit="killed by SIGKILL",
+                  last_exit_at=NOW - 2000, restart_at=NOW + 4000)  # fmt: skip
+    report = judge(replace(GOOD, children=(down,)))
+    assert report.status is Status.DEGRADED
+    (said,) = report.warnings
+    assert "the worker died 7 times (last: killed by SIGKILL 2 s ago), down, back in 4 s" in said
+    assert "/logs/worker.log" in said and "API and Redis keep serving" in said
+    assert report.public()["children"][0]["deaths"] == 7
+    running = judge(replace(GOOD, children=(replace(down, running=True, restart_at=None),)))
+    assert running.status is Status.OK  # back up: a note, not a verdict
+    assert "running again (pid 42)" in running.warnings[0]

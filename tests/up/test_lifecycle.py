@@ -11,8 +11,7 @@ from pathlib import Path
 
 import redis
 
-from daemon_support import STOP_TIMEOUT, Daemon, clean_env, wait_gone
-from threadkeeper.daemon.orphans import alive
+from daemon_support import STOP_TIMEOUT, Daemon, clean_env
 from threadkeeper.settings import auto_api_processes
 from waiting import wait_for
 
@@ -58,28 +57,6 @@ def test_a_second_up_on_the_same_home_refuses_with_the_running_pid(
     assert f"already running for home {daemon.home} (pid {daemon.pids['up']})" in said
     assert (daemon.home / "run.json").read_text() == before
     assert daemon.client().get("/readyz").status_code == 200
-
-
-def test_up_after_kill_9_stops_the_orphans_and_restarts_on_the_same_data(
-    daemon: Daemon, make_daemon: Callable[..., Daemon]
-) -> None:
-    http = daemon.client()
-    assert http.post("/v1/threads", json={"id": "orphaned", "turns": [
-        {"role": "user", "content": "before kill -9"}]}).status_code == 201  # fmt: skip
-    old = dict(daemon.pids)
-    assert daemon.signal(signal.SIGKILL) == -signal.SIGKILL
-    assert all(alive(old[name]) for name in ("redis-server", "worker", "cron"))
-
-    second = make_daemon(daemon.home).start()
-    assert not any(wait_gone(pid) for pid in old.values())  # stopped, not adopted
-    said = second.output()
-    for name in ("redis-server", "worker", "cron"):
-        assert f"stopping {name} (pid {old[name]}), left running" in said
-    assert "restarting" not in said
-    got = second.client().get("/v1/threads/orphaned").json()
-    assert [t["content"] for t in got["turns"]] == ["before kill -9"]
-    assert second.stop() == 0
-    second.assert_tree_gone()
 
 
 def test_a_redis_that_cannot_start_gives_up_instead_of_looping(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from threadkeeper import __version__
+from threadkeeper import __version__, lifeline
 from threadkeeper.errors import (
     ArchiveObjectMissing,
     ArchiveUnavailable,
@@ -86,6 +86,7 @@ def add_home_option(command: click.Command) -> None:
 def main(verbose: bool) -> None:
     """Keep chat threads across restarts, crashes and months of silence."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=LOG_FORMAT)
+    lifeline.watch_from_env()  # a child of `up` stops when `up` is gone, however it went
 
 
 for _name in COMMAND_MODULES:

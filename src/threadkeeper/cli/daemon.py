@@ -17,6 +17,7 @@ import click
 from threadkeeper.cli import EXIT_FAILED, EXIT_NOT_RUNNING, main
 from threadkeeper.cli.common import base_settings, json_option, load_settings
 from threadkeeper.daemon.home import RunInfo, not_running, running_pid
+from threadkeeper.health.children import read_states
 
 
 @main.command()
@@ -72,7 +73,17 @@ def _status_body(home: Path) -> dict[str, Any] | None:
     return {
         "running": True, "home": str(home), "pids": pids, "api": info.api,
         "redis_url": info.redis_url, "archive_url": info.archive_url, "health": _ready(info.api),
+        "children": [child.public() for child in read_states(home)],
     }  # fmt: skip
+
+
+def _child_line(child: dict[str, Any]) -> str:
+    """`worker: running (pid 12), died 3 times, last killed by SIGKILL`."""
+    line = f"{child['name']}: " + (f"running (pid {child['pid']})" if child["running"] else
+                                   "down, waiting to be restarted")  # fmt: skip
+    if child["deaths"]:
+        line += f", died {child['deaths']} times, last {child['last_exit']} (log {child['log']})"
+    return line
 
 
 @main.command()
@@ -93,6 +104,8 @@ def status(as_json: bool) -> None:
         click.echo("pids: " + ", ".join(f"{k} {v}" for k, v in body["pids"].items() if v))
         for name in ("api", "redis_url", "archive_url", "health"):
             click.echo(f"{name}: {body[name]}")
+        for child in body["children"]:
+            click.echo(_child_line(child))
     if not body["health"].startswith("ready"):
         sys.exit(EXIT_FAILED)
 

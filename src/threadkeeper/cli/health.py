@@ -58,6 +58,8 @@ def render(body: dict[str, Any]) -> str:
     lines = [f"status: {body['status'].upper()}"]
     for section in ("durability", "restart", "redis", "archive", "workers"):
         lines.append(f"{section}: {_line(body[section])}")
+    for child in body["children"]:  # `up`'s worker, cron, API processes
+        lines.append(f"child {child['name']}: {_line(child)}")
     for master in body["masters"]:  # a cluster's: each master's own canary
         lines.append(f"master {master['url']}: {master['status']}, {_line(master['restart'])}")
     lines.extend(f"warning: {w}" for w in body["warnings"])

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import logging
+import signal
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from threadkeeper.health.children import ChildState
+from threadkeeper.models import now_ms
+
 log = logging.getLogger("threadkeeper.up")
 
 
 @dataclass
 class Restarts:
-    """Restart pacing: wait 1, 2, 4 ... 30 s between tries; `exhausted` after too many.
+    """Redis's restart pacing: wait 1, 2, 4 ... 30 s between tries; `exhausted` after too many.
 
     Five restarts within `window` seconds means the part cannot run (a port taken,
     a broken config): looping on it would only fill the log.
@@ -43,6 +47,20 @@ class Restarts:
 
 
 @dataclass
+class Backoff:
+    """A child's pause before its next start: `first`, doubling at each death in a row up
+    to `cap`, for as long as it takes. A child that ran `cap` seconds starts over."""
+
+    first: float = 1.0
+    cap: float = 30.0
+    in_a_row: int = 0
+
+    def after_death(self, ran_for: float) -> float:
+        self.in_a_row = 1 if ran_for >= self.cap else self.in_a_row + 1
+        return float(min(self.cap, self.first * 2 ** (self.in_a_row - 1)))
+
+
+@dataclass
 class Child:
     """`python -m threadkeeper <command> <args>` in its own session, its output in a log file.
 
@@ -57,7 +75,12 @@ class Child:
     args: tuple[str, ...] = ()
     pass_fds: tuple[int, ...] = ()
     process: subprocess.Popen[bytes] | None = None
-    restarts: Restarts = field(default_factory=Restarts)
+    backoff: Backoff = field(default_factory=Backoff)
+    deaths: int = 0
+    last_exit: str | None = None
+    last_exit_at: int | None = None
+    _started_at: float = 0.0
+    _restart_at: float | None = None  # while down: when to start it again (monotonic)
 
     def __post_init__(self) -> None:
         self.name = self.name or self.command
@@ -74,7 +97,38 @@ class Child:
                 pass_fds=self.pass_fds,
                 start_new_session=True,  # out of the terminal's signals: `up` stops it in order
             )
+        self._started_at, self._restart_at = time.monotonic(), None
         log.info("started %s (pid %d, log %s)", self.name, self.process.pid, self.log_path)
+
+    def noticed_death(self) -> bool:
+        """True once per exit `up` did not ask for: counts it and schedules the restart."""
+        if self.process is None or self._restart_at is not None or self.alive():
+            return False
+        now = time.monotonic()
+        self.deaths += 1
+        self.last_exit, self.last_exit_at = describe_exit(self.process.returncode), now_ms()
+        pause = self.backoff.after_death(now - self._started_at)
+        self._restart_at = now + pause
+        log.error("%s exited (%s, %d times now); restarting it in %.1f s (see %s)",
+                  self.name, self.last_exit, self.deaths, pause, self.log_path)  # fmt: skip
+        return True
+
+    def due(self) -> bool:
+        return self._restart_at is not None and time.monotonic() >= self._restart_at
+
+    def state(self) -> ChildState:
+        wait = None if self._restart_at is None else self._restart_at - time.monotonic()
+        restart_at = None if wait is None else now_ms() + round(max(0.0, wait) * 1000)
+        return ChildState(
+            name=self.name,
+            pid=self.process.pid if self.process is not None else None,
+            running=self.alive(),
+            deaths=self.deaths,
+            last_exit=self.last_exit,
+            last_exit_at=self.last_exit_at,
+            restart_at=restart_at,
+            log=str(self.log_path),
+        )
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -96,4 +150,16 @@ class Child:
         except subprocess.TimeoutExpired:
             log.warning("%s did not stop within %.0f s: killing it", self.name, timeout)
             self.process.kill()
-            self.process.wait()
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                log.error("%s (pid %d) survived SIGKILL", self.name, self.process.pid)
+
+
+def describe_exit(code: int | None) -> str:
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
 
+from threadkeeper import lifeline
 from threadkeeper.errors import ConfigError
 
 BUNDLED_CONF = Path(__file__).resolve().parent / "redis.conf"  # package data: pip ships it
@@ -48,6 +51,7 @@ class ManagedRedis:
     conf: Path = field(default_factory=bundled_conf)
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen[bytes] | None = None
+    die_with_parent: bool = False  # SIGTERM when the forking thread ends (lifeline.py)
 
     @property
     def url(self) -> str:
@@ -67,27 +71,38 @@ class ManagedRedis:
         return self.data_dir / "redis.pid"
 
     def start(self, timeout: float = 30.0) -> ManagedRedis:
+        self.spawn()
+        self.wait_ready(timeout)
+        return self
+
+    def spawn(self) -> None:
+        """Start the process without waiting for it (with die_with_parent: fork it from a
+        thread that outlives it, e.g. the main one)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         args = [find_redis_server(), str(self.conf), "--port", str(self.port),
                 "--bind", "127.0.0.1", "--dir", str(self.data_dir.resolve()),
                 "--logfile", str(self.log_path.resolve()), "--daemonize", "no",
                 "--pidfile", str(self.pid_path.resolve()), *self.extra_args]  # fmt: skip
+        leashed = self.die_with_parent
+        preexec = lifeline.parent_death_signal(signal.SIGTERM) if leashed else None
+        env = os.environ | {lifeline.ENV: lifeline.DEATHSIG} if leashed else None
         with self.output_path.open("wb") as out:
             # Its own session: a Ctrl-C at the terminal reaches its owner, which stops
             # it last, not Redis first.
             self.process = subprocess.Popen(
-                args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
-            )
-        self.wait_ready(timeout)
-        return self
+                args, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True,
+                preexec_fn=preexec, env=env,
+            )  # fmt: skip
 
-    def wait_ready(self, timeout: float) -> None:
-        """Wait for PING to answer and any AOF/RDB load to finish."""
+    def wait_ready(self, timeout: float, until: threading.Event | None = None) -> None:
+        """Wait for PING to answer and any AOF/RDB load to finish (or `until` to be set)."""
         deadline = time.monotonic() + timeout
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
         try:
             while time.monotonic() < deadline:
+                if until is not None and until.is_set():
+                    return
                 if self.process is not None and self.process.poll() is not None:
                     raise ConfigError(f"redis-server exited at start: {self.log_tail()}")
                 try:

@@ -7,14 +7,20 @@ the home, the worker and the cron as child processes, and serves the API in this
 process. With THREADKEEPER_API_PROCESSES=N (default: one per core, at most 4),
 N-1 more API processes (`serve --fd`) accept on the same listening socket and
 count their metrics together with this one (metrics.use_multiprocess). A child
-that dies is restarted (Redis reloads its AOF), with a growing pause, and `up`
-gives up (exit 1) rather than loop when one cannot start.
+that dies is restarted after a pause that doubles at each death in a row, up to
+THREADKEEPER_RESTART_BACKOFF_MAX, for as long as it takes: a crashing worker never
+takes the API down. Only Redis, the hot path itself, can make `up` give up (exit
+1, saying why) when it cannot be kept running.
 
-The children run in their own sessions, out of the terminal's process group, so a
-Ctrl-C reaches `up` alone. `up` owns SIGINT and SIGTERM (uvicorn's own handlers,
-which re-raise the signal after its shutdown, are not installed): either stops
-every API process first, then the worker and the cron, then Redis last so it
-can fsync, and `up` exits 0.
+The children die with `up`, however it ends (lifeline.py); what an earlier `up`
+left anyway is stopped first (orphans.py). The children run in their own
+sessions, out of the terminal's process group, so a Ctrl-C reaches `up` alone.
+`up` owns SIGINT and SIGTERM (uvicorn's own handlers, which re-raise the signal
+after its shutdown, are not installed): either stops every API process first,
+then the worker and the cron, then Redis last so it can fsync, and `up` exits 0.
+During start-up a signal ends the current step (stopping an earlier `up`'s
+leftovers is finished, not abandoned), then stops all this `up` started or found;
+whatever cannot be stopped is named, and `up` exits 1.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Generator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,11 +45,13 @@ from threadkeeper import metrics
 from threadkeeper.api import create_app
 from threadkeeper.auth import auth_summary, check_bind
 from threadkeeper.daemon import serving
-from threadkeeper.daemon.children import Child, Restarts
+from threadkeeper.daemon.children import Backoff, Child, Restarts
 from threadkeeper.daemon.home import HomeLock, RunInfo, run_file
-from threadkeeper.daemon.orphans import stop_orphans
+from threadkeeper.daemon.orphans import Leftover, alive, find_orphans, stop_orphans
 from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.errors import ConfigError
+from threadkeeper.health.children import children_file, write_states
+from threadkeeper.lifeline import Lifeline
 from threadkeeper.settings import LOG_FORMAT, PREFIX, Settings
 from threadkeeper.store import canary
 from threadkeeper.store.connection import queue_url
@@ -50,7 +59,12 @@ from threadkeeper.store.connection import queue_url
 log = logging.getLogger("threadkeeper.up")
 
 CHECK_EVERY = 0.5
-CHILD_COMMANDS = ("worker", "cron")
+REDIS_START_TIMEOUT = 30.0
+CHILD_COMMANDS = ("worker", "cron")  # besides the API processes: add a child here
+
+
+class _Stopped(Exception):
+    """A signal arrived during start-up: end it here and stop everything."""
 
 
 class ApiServer(uvicorn.Server):
@@ -67,23 +81,44 @@ class Supervisor:
     redis: ManagedRedis | None = None
     apis: list[Child] = field(default_factory=list)  # the API processes beside this one
     children: list[Child] = field(default_factory=list)  # worker, cron
+    leftovers: list[Leftover] = field(default_factory=list)  # an earlier `up`'s
     failed: str | None = None  # why `up` gave up, when it did
+    stopping: threading.Event = field(default_factory=threading.Event)
+    _stop_reason: str = ""
     _server: ApiServer | None = None
     _redis_restarts: Restarts = field(default_factory=Restarts)
+    _lifeline: Lifeline | None = None
 
     @property
     def home(self) -> Path:
         return self.settings.home
 
+    def on_signal(self, signum: int, frame: object) -> None:
+        """SIGINT/SIGTERM outside the event loop (start-up, shutdown): a flag, no exception."""
+        name = signal.Signals(signum).name
+        if self.stopping.is_set():
+            log.warning("%s: already stopping", name)
+            return
+        log.info("%s while starting: stopping once the current step ends", name)
+        self._stop_reason = name
+        self.stopping.set()
+
+    def _check(self) -> None:
+        if self.stopping.is_set():
+            raise _Stopped
+
     def prepare(self) -> socket.socket:
         """Clear what a dead `up` left, bind the port, start Redis (the home's lock is held)."""
-        stop_orphans(self.home, self.home / "redis")
+        self.leftovers = find_orphans(self.home, self.home / "redis")
+        # Finished even when a signal comes meanwhile: stopping them is what it asks for.
+        stop_orphans(self.home, self.leftovers, self.settings.stop_timeout)
+        self._check()
         check_bind(self.settings.host, self.settings.auth_configured)
         if self.settings.api_processes > 1:
             metrics.use_multiprocess(_emptied(self.home / "metrics"))
         sock = bind_api(self.settings)
         if self.settings.redis_url is None:
-            self.redis = _start_redis(self.home)
+            self.redis = self._start_redis()
             log.info("redis-server on %s, data in %s", self.redis.url, self.redis.data_dir)
             canary.check_home(self.redis.url, self.home)  # a lost data dir is a loss, not new
             self.settings = self.settings.with_overrides(redis_url=self.redis.url)
@@ -93,6 +128,20 @@ class Supervisor:
             )
         queue_url(self.settings)  # a cluster without a queue Redis fails here, not in a child
         return sock
+
+    def _start_redis(self) -> ManagedRedis:
+        """Same port as last time when it is free (scripts may remember it), else any."""
+        port = _saved_port(self.home)
+        if port and not _port_free(port):
+            log.warning("redis-server's previous port %d is taken; picking a free one", port)
+            port = 0
+        # Forked from this, the main, thread: it dies with `up` (lifeline.py).
+        self.redis = ManagedRedis(self.home / "redis", port=port, die_with_parent=True)
+        self.redis.spawn()
+        self.redis.wait_ready(REDIS_START_TIMEOUT, until=self.stopping)
+        self._check()
+        (self.home / "redis" / "port").write_text(str(self.redis.port))
+        return self.redis
 
     def child_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -105,15 +154,26 @@ class Supervisor:
     def start_children(self, sock: socket.socket) -> None:
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
-        env = self.child_env()
+        self._lifeline = lifeline = Lifeline(grace=self.settings.stop_timeout)
+        env = self.child_env() | lifeline.env()
         fd = sock.fileno()
         api_env = env | {metrics.MULTIPROC_ENV: os.environ.get(metrics.MULTIPROC_ENV, "")}
         for n in range(2, self.settings.api_processes + 1):
-            self.apis.append(Child("serve", api_env, logs / f"api-{n}.log", name=f"api-{n}",
-                                   args=("--fd", str(fd)), pass_fds=(fd,)))  # fmt: skip
-        self.children.extend(Child(c, env, logs / f"{c}.log") for c in CHILD_COMMANDS)
+            self.apis.append(self._child("serve", api_env, name=f"api-{n}",
+                                         args=("--fd", str(fd)), fds=(fd,)))  # fmt: skip
+        self.children.extend(self._child(c, env) for c in CHILD_COMMANDS)
         for child in self.apis + self.children:
+            self._check()
             child.start()
+
+    def _child(self, command: str, env: dict[str, str], name: str = "",
+               args: tuple[str, ...] = (), fds: tuple[int, ...] = ()) -> Child:  # fmt: skip
+        assert self._lifeline is not None
+        name = name or command
+        return Child(command, env, self.home / "logs" / f"{name}.log", name=name, args=args,
+                     pass_fds=(*fds, self._lifeline.read_fd),
+                     backoff=Backoff(self.settings.restart_backoff,
+                                     self.settings.restart_backoff_max))  # fmt: skip
 
     def record(self) -> None:
         """run.json: where this `up` listens and its children's pids, for other commands."""
@@ -126,6 +186,8 @@ class Supervisor:
             children={c.name: c.process.pid for c in self.apis + self.children if c.process},
             queue_url=self.settings.queue_redis_url,
         ).write(self.home)
+        states = [child.state() for child in self.apis + self.children]
+        write_states(self.home, os.getpid(), states)
 
     def stop(self, reason: str) -> None:
         """Begin the ordered stop (the API first); a second call while stopping hurries it."""
@@ -146,20 +208,23 @@ class Supervisor:
         self.stop("giving up")
 
     async def watch(self) -> None:
-        """Bring back whatever dies, pausing longer each time; give up rather than loop."""
+        """Bring back whatever dies: children after a growing pause, for as long as it
+        takes; Redis likewise, but `up` gives up when it cannot be kept running."""
         while True:
             await asyncio.sleep(CHECK_EVERY)
-            if self._server is not None and self._server.should_exit:
+            assert self._server is not None
+            if self.stopping.is_set() and not self._server.should_exit:
+                self.stop(self._stop_reason)  # signalled before the event loop took over
+            if self._server.should_exit:
                 return  # stopping: the API processes exit on purpose
             await self._watch_redis()
+            changed = [child for child in self.apis + self.children if child.noticed_death()]
             for child in self.apis + self.children:
-                if not child.alive() and child.restarts.due():
-                    if child.restarts.exhausted():
-                        return self.give_up(f"{child.name} keeps exiting (see {child.log_path})")
-                    log.error("%s exited (code %s); restarting it", child.name, child.code())
-                    child.restarts.note()
+                if child.due():
                     child.start()
-                    self.record()
+                    changed.append(child)
+            if changed:
+                self.record()
 
     async def _watch_redis(self) -> None:
         process = self.redis.process if self.redis is not None else None
@@ -173,8 +238,9 @@ class Supervisor:
             "redis-server exited (code %s); restarting it on the same data", process.returncode
         )
         self._redis_restarts.note()
+        self.redis.spawn()  # from the main thread, not a pool's: it dies with `up`
         try:
-            await asyncio.to_thread(self.redis.start)
+            await asyncio.to_thread(self.redis.wait_ready, REDIS_START_TIMEOUT)
         except ConfigError as exc:
             log.error("redis-server did not come back: %s", exc.detail)
             return
@@ -196,13 +262,10 @@ class Supervisor:
             await asyncio.sleep(0.05)
         log.info("%s", banner(self.settings))
 
-    def shutdown(self) -> None:
-        """The other API processes, worker and cron, Redis last (after its fsync).
-
-        `up` ignores signals meanwhile.
-        """
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    def shutdown(self) -> list[str]:
+        """The other API processes, worker and cron, Redis last (after its fsync); what
+        could not be stopped, of what this `up` started or found."""
+        self.stopping.set()  # a signal from now on only says so
         for group in (self.apis, self.children):
             for child in group:
                 child.terminate()
@@ -211,7 +274,18 @@ class Supervisor:
         if self.redis is not None:
             self.redis.stop(self.settings.stop_timeout)
             log.info("redis-server stopped; data kept in %s", self.redis.data_dir)
+        if self._lifeline is not None:
+            self._lifeline.close()
         run_file(self.home).unlink(missing_ok=True)
+        children_file(self.home).unlink(missing_ok=True)
+        return self._unstopped()
+
+    def _unstopped(self) -> list[str]:
+        ours = [(c.name, c.process.pid) for c in self.apis + self.children if c.process]
+        if self.redis is not None and self.redis.process is not None:
+            ours.append(("redis-server", self.redis.process.pid))
+        found = [(f"{x.name} of an earlier `up`", x.pid) for x in self.leftovers]
+        return [f"{name} (pid {pid})" for name, pid in ours + found if alive(pid)]
 
 
 def api_config(settings: Settings) -> uvicorn.Config:
@@ -229,13 +303,15 @@ async def serve_until_signal(
 ) -> None:
     """Serve on `sock`; SIGINT and SIGTERM call `on_signal` with the signal's name."""
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in before:
         loop.add_signal_handler(sig, on_signal, signal.Signals(sig).name)
     try:
         await server.serve(sockets=[sock])
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig, handler in before.items():
             loop.remove_signal_handler(sig)
+            signal.signal(sig, handler)  # not the default: that would let a signal kill `up`
 
 
 def serve_only(settings: Settings, workers: int = 1, fd: int | None = None) -> None:
@@ -361,39 +437,31 @@ def _port_free(port: int) -> bool:
     return True
 
 
-def _start_redis(home: Path) -> ManagedRedis:
-    """Same port as last time when it is free (scripts may remember it), else any."""
-    port = _saved_port(home)
-    if port and not _port_free(port):
-        log.warning("redis-server's previous port %d is taken; picking a free one", port)
-        port = 0
-    redis = ManagedRedis(home / "redis", port=port).start()
-    (home / "redis" / "port").write_text(str(redis.port))
-    return redis
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
 def run_up(settings: Settings) -> None:
-    """Run everything until SIGINT/SIGTERM; exit 1 if a part could not be kept running."""
+    """Run everything until SIGINT/SIGTERM; exit 1 if a part could not be kept running
+    or something this `up` started or found could not be stopped."""
     home = settings.home.resolve()
     home.mkdir(parents=True, exist_ok=True)
     supervisor = Supervisor(settings.with_overrides(home=home))
     lock = HomeLock(home)
     lock.acquire()
-    signal.signal(signal.SIGTERM, _interrupt)  # until the event loop takes over
+    for sig in (signal.SIGINT, signal.SIGTERM):  # until the event loop takes over
+        signal.signal(sig, supervisor.on_signal)
     try:
         sock = supervisor.prepare()
         supervisor.start_children(sock)
         supervisor.record()
+        supervisor._check()
         serving.run(supervisor.serve(sock))
-    except KeyboardInterrupt:
-        log.info("interrupted while starting: stopping")
+    except _Stopped:
+        log.info("stopped while starting: stopping what was started")
     finally:
-        supervisor.shutdown()
+        unstopped = supervisor.shutdown()
         lock.release()
+    if unstopped:
+        log.error("could not stop: %s", ", ".join(unstopped))
+        sys.exit(1)
     if supervisor.failed:
+        log.error("threadkeeper stopped: %s", supervisor.failed)
         sys.exit(1)
     log.info("threadkeeper stopped")

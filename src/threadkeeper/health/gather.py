@@ -16,6 +16,7 @@ from threadkeeper.archive import Archive
 from threadkeeper.auth import tokens_problem
 from threadkeeper.codec import as_text
 from threadkeeper.errors import ConfigError, ThreadkeeperError
+from threadkeeper.health.children import read_states
 from threadkeeper.health.report import (
     Facts,
     HealthReport,
@@ -82,6 +83,7 @@ async def gather(client: Any, archive: Archive | None, settings: Settings) -> Fa
         host=settings.host,
         auth_enabled=settings.auth_configured,
         tokens_error=tokens_problem(settings),
+        children=read_states(settings.home),
         **redis_part,
         **archive_part,
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any
 
+from threadkeeper.health.children import ChildState
 from threadkeeper.models import rfc3339
 from threadkeeper.store.canary import RestartReport
 
@@ -80,6 +81,7 @@ class Facts:
     host: str = "127.0.0.1"
     auth_enabled: bool = False
     tokens_error: str | None = None  # why the tokens file does not read, if it does not
+    children: tuple[ChildState, ...] = ()  # `up`'s worker, cron, API processes
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ class HealthReport:
                 "purges_owed": f.purges_owed,
                 "sweeper_last_run": rfc3339(f.sweeper_last_run),
             },
+            "children": [child.public() for child in f.children],
             "warnings": list(self.warnings),
             "masters": [m.master_public() for m in self.masters],
         }

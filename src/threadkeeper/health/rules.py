@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from threadkeeper.auth import check_bind
 from threadkeeper.errors import ConfigError
+from threadkeeper.health.children import ChildState
 from threadkeeper.health.report import (
     Facts,
     Finding,
@@ -270,6 +271,29 @@ def _purges_owed(facts: Facts) -> Finding | None:
     )
 
 
+def _children(facts: Facts) -> Finding | None:
+    """A child of `up` that died: degraded while it is down, a note once it runs again."""
+    died = [c for c in facts.children if c.deaths]
+    if not died:
+        return None
+    said = "; ".join(_child_line(c, facts.now) for c in died)
+    if all(c.running for c in died):
+        return _note(f"{said}. Read its log if it happens again")
+    return _degraded(
+        f"{said}. The API and Redis keep serving; `up` restarts it after a pause that "
+        "doubles up to THREADKEEPER_RESTART_BACKOFF_MAX. Read its log for why it exits"
+    )
+
+
+def _child_line(child: ChildState, now: int) -> str:
+    when = f" {(now - child.last_exit_at) / 1000:.0f} s ago" if child.last_exit_at else ""
+    times = "once" if child.deaths == 1 else f"{child.deaths} times"
+    wait = max(0, (child.restart_at or now) - now) / 1000
+    state = f"running again (pid {child.pid})" if child.running else f"down, back in {wait:.0f} s"
+    return (f"the {child.name} died {times} (last: {child.last_exit}{when}), {state}, "
+            f"log {child.log}")  # fmt: skip
+
+
 def _open_bind(facts: Facts) -> Finding | None:
     try:
         check_bind(facts.host, facts.auth_enabled)
@@ -293,7 +317,8 @@ REDIS_RULES: tuple[Rule, ...] = (
     _eviction, _memory, _old_redis, _no_waitaof, _restart_lost,
 )  # fmt: skip
 OTHER_RULES: tuple[Rule, ...] = (
-    _cache_only, _archive_down, _no_workers, _sweeper, _purges_owed, _open_bind, _bad_tokens,
+    _cache_only, _archive_down, _no_workers, _sweeper, _purges_owed, _children, _open_bind,
+    _bad_tokens,
 )  # fmt: skip
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import os
 import signal
@@ -15,6 +14,7 @@ from rq.serializers import JSONSerializer
 from rq.worker import SimpleWorker
 
 from threadkeeper.jobs.queue import make_queue
+from threadkeeper.lifeline import parent_death_signal
 from threadkeeper.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -36,9 +36,6 @@ def make_worker(settings: Settings, connection: redis.Redis) -> SimpleWorker:
     )
 
 
-PR_SET_PDEATHSIG = 1
-
-
 def die_with_this_process() -> None:
     """Make every child forked from here on (rq's scheduler) get SIGTERM when we die.
 
@@ -46,17 +43,9 @@ def die_with_this_process() -> None:
     killed with SIGKILL would leave it running, holding the scheduler lock. Linux
     only (prctl); elsewhere the orphan lingers as in plain rq.
     """
-    parent = os.getpid()
-
-    def in_child() -> None:
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-        except (OSError, AttributeError):
-            return
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    os.register_at_fork(after_in_child=in_child)
+    in_child = parent_death_signal(signal.SIGTERM)
+    if in_child is not None:
+        os.register_at_fork(after_in_child=in_child)
 
 
 def through_full_redis(start: Callable[[], object], what: str) -> None:
