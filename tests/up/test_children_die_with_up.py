@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,6 +22,9 @@ import httpx
 import pytest
 
 from daemon_support import STOP_TIMEOUT, Daemon, clean_env, wait_gone
+from threadkeeper.orphans import Leftover
+from threadkeeper.settings import Settings
+from threadkeeper.supervisor import Supervisor
 
 GONE_WITHIN = 5.0  # what the issue asks: nothing of a killed `up` alive 5 s later
 TWO_APIS = clean_env(THREADKEEPER_API_PROCESSES="2")
@@ -183,3 +187,15 @@ def test_sigterm_while_stopping_an_earlier_ups_leftovers_stops_both(
     appends.assert_kept(third)
     assert third.stop() == 0
     third.assert_tree_gone()
+
+
+def test_what_could_not_be_stopped_is_named(tmp_path: Path) -> None:
+    """A leftover that survived its stop (stuck in the kernel, say) is named at the end."""
+    stuck = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        supervisor = Supervisor(Settings(home=tmp_path))
+        supervisor.leftovers = [Leftover(stuck.pid, "worker", "frozen")]
+        assert supervisor.shutdown() == [f"worker of an earlier `up` (pid {stuck.pid})"]
+    finally:
+        stuck.kill()
+        stuck.wait()

@@ -198,6 +198,7 @@ class Supervisor:
             self._server.force_exit = True
             return
         log.info("%s: stopping the API, then the worker and cron, then Redis", reason)
+        self.stopping.set()
         self._server.should_exit = True
         for api in self.apis:  # they finish their requests while this one finishes its own
             api.terminate()
@@ -238,11 +239,11 @@ class Supervisor:
             "redis-server exited (code %s); restarting it on the same data", process.returncode
         )
         self._redis_restarts.note()
-        self.redis.spawn()  # from the main thread, not a pool's: it dies with `up`
         try:
+            self.redis.spawn()  # from the main thread, not a pool's: it dies with `up`
             await asyncio.to_thread(self.redis.wait_ready, REDIS_START_TIMEOUT)
-        except ConfigError as exc:
-            log.error("redis-server did not come back: %s", exc.detail)
+        except (ConfigError, OSError) as exc:
+            log.error("redis-server did not come back: %s", getattr(exc, "detail", exc))
             return
         self.record()
 

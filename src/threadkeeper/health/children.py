@@ -51,4 +51,3 @@ def read_states(home: Path) -> tuple[ChildState, ...]:
         return tuple(ChildState(**child) for child in data["children"])
     except (OSError, ValueError, TypeError, KeyError):
         return ()
-
