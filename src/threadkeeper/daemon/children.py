@@ -109,8 +109,9 @@ class Child:
         self.last_exit, self.last_exit_at = describe_exit(self.process.returncode), now_ms()
         pause = self.backoff.after_death(now - self._started_at)
         self._restart_at = now + pause
-        log.error("%s exited (%s, %d times now); restarting it in %.1f s (see %s)",
-                  self.name, self.last_exit, self.deaths, pause, self.log_path)  # fmt: skip
+        so_far = "1 death" if self.deaths == 1 else f"{self.deaths} deaths"
+        log.error("%s exited (%s; %s so far); restarting it in %.1f s (see %s)",
+                  self.name, self.last_exit, so_far, pause, self.log_path)  # fmt: skip
         return True
 
     def due(self) -> bool:
