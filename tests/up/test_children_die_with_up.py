@@ -23,8 +23,8 @@ import pytest
 
 from daemon_support import STOP_TIMEOUT, Daemon, clean_env, wait_gone
 from threadkeeper.daemon.orphans import Leftover
-from threadkeeper.settings import Settings
 from threadkeeper.daemon.supervisor import Supervisor
+from threadkeeper.settings import Settings
 
 GONE_WITHIN = 5.0  # what the issue asks: nothing of a killed `up` alive 5 s later
 TWO_APIS = clean_env(THREADKEEPER_API_PROCESSES="2")
