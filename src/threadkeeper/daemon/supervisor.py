@@ -154,7 +154,7 @@ class Supervisor:
     def start_children(self, sock: socket.socket) -> None:
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
-        self._lifeline = lifeline = Lifeline(grace=self.settings.stop_timeout)
+        self._lifeline = lifeline = Lifeline()
         env = self.child_env() | lifeline.env()
         fd = sock.fileno()
         api_env = env | {metrics.MULTIPROC_ENV: os.environ.get(metrics.MULTIPROC_ENV, "")}
