@@ -134,9 +134,6 @@ class Child:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def code(self) -> int | None:
-        return self.process.returncode if self.process is not None else None
-
     def terminate(self) -> None:
         if self.alive():
             assert self.process is not None
