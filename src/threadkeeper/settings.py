@@ -281,8 +281,8 @@ def _read(env: Mapping[str, str]) -> Settings:
         restart_backoff=required_duration("RESTART_BACKOFF", d.restart_backoff),
         restart_backoff_max=required_duration("RESTART_BACKOFF_MAX", d.restart_backoff_max),
         api_processes=parse_api_processes(PREFIX + "API_PROCESSES", get("API_PROCESSES")),
-        mcp_answer_tokens=integer("MCP_ANSWER_TOKENS", 8000),
-        mcp_search_results=integer("MCP_SEARCH_RESULTS", 20),
+        mcp_answer_tokens=integer("MCP_ANSWER_TOKENS", d.mcp_answer_tokens),
+        mcp_search_results=integer("MCP_SEARCH_RESULTS", d.mcp_search_results),
         indexed_metadata=parse_indexed_metadata(get("INDEXED_METADATA")),
         metrics_users=parse_metrics_users(get("METRICS_USERS")),
     )
