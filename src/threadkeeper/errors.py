@@ -29,6 +29,7 @@
     │   ├── SnapshotCorrupt               502
     │   │   └── SnapshotTooLarge          502  (over what this daemon decompresses)
     │   └── ArchiveNotConfigured          409
+    ├── SearchUnavailable                 503  (the search index is not built or unreadable)
     └── DaemonError                       503  (about `threadkeeper up` itself)
         ├── NotRunning                    503
         └── AlreadyRunning                409
@@ -167,6 +168,12 @@ class StoreError(ThreadkeeperError):
     status = 503
     title = "Hot store error"
     slug = "store-error"
+
+
+class SearchUnavailable(ThreadkeeperError):
+    status = 503
+    title = "Search unavailable"
+    slug = "search-unavailable"
 
 
 class StoreUnavailable(StoreError):

@@ -83,6 +83,19 @@ def purge_index(bucket: int) -> str:
     return f"{NAMESPACE}:idx:{{{bucket_tag(bucket)}}}:purge"
 
 
+def feed_stream(bucket: int) -> str:
+    """One bucket of the change feed (search/): a stream of thread events, ids only."""
+    return f"{NAMESPACE}:idx:{{{bucket_tag(bucket)}}}:feed"
+
+
+# Entries each feed bucket keeps at most (XADD MAXLEN ~), not a setting: the Lua scripts
+# are loaded with it (scripts.py). An indexer that falls further behind sees the gap
+# (XINFO's max-deleted-entry-id) and sweeps instead (search/indexer.py).
+FEED_CAP = 100_000
+FEED_SUFFIX = ":feed"  # how a script tells the feed key from the thread's own keys
+META_PATTERN = f"{NAMESPACE}:{{*}}:meta"  # every thread's metadata hash (a SCAN pattern)
+
+
 def tenant_index(tenant: str, bucket: int) -> str:
     """One bucket of a tenant's listing: id -> updated_at (ms)."""
     return f"{NAMESPACE}:idx:{{{bucket_tag(bucket)}}}:tenant:{tenant}"
@@ -192,6 +205,11 @@ class ThreadKeys:
     @property
     def purges(self) -> str:
         return purge_index(self.bucket)
+
+    @property
+    def feed(self) -> str:
+        """The change feed bucket that carries this thread's events."""
+        return feed_stream(self.bucket)
 
     @property
     def listing(self) -> str:

@@ -139,6 +139,9 @@ class Limits:
     max_list_scan: int = 1000
     max_items_per_request: int = 100
     max_json_depth: int = 64  # arrays and objects a request body may nest
+    max_search_query: int = 256  # characters of a search query
+    max_search_terms: int = 16  # words, phrases and prefixes in one query
+    max_search_results: int = 100  # hits on one page of search results
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +180,8 @@ class Settings:
     # Top-level metadata keys whose (key, value) pairs get a listing index of their own.
     indexed_metadata: tuple[str, ...] = ()
     metrics_users: tuple[tuple[str, str], ...] = ()  # (tenant, user) counted in /metrics
+    search_index: Path | None = None  # None: the home's search/index.sqlite3
+    search_sweep_interval: float | None = 600  # the indexer's full compare with Redis
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -198,6 +203,11 @@ class Settings:
     def auth_configured(self) -> bool:
         """Auth is on when a tokens file is named, or the home's one exists."""
         return self.tokens_file is not None or self.tokens_path.exists()
+
+    @property
+    def search_index_path(self) -> Path:
+        """THREADKEEPER_SEARCH_INDEX, else the home's search/index.sqlite3."""
+        return self.search_index or self.home / "search" / "index.sqlite3"
 
     @property
     def default_archive_url(self) -> str:
@@ -248,7 +258,11 @@ def _read(env: Mapping[str, str]) -> Settings:
         max_list_scan=integer("MAX_LIST_SCAN", base.max_list_scan),
         max_items_per_request=integer("MAX_ITEMS_PER_REQUEST", base.max_items_per_request),
         max_json_depth=_json_depth(PREFIX + "MAX_JSON_DEPTH", get("MAX_JSON_DEPTH")),
+        max_search_query=integer("MAX_SEARCH_QUERY", base.max_search_query),
+        max_search_terms=integer("MAX_SEARCH_TERMS", base.max_search_terms),
+        max_search_results=integer("MAX_SEARCH_RESULTS", base.max_search_results),
     )
+    search_index = get("SEARCH_INDEX")
     tokens = get("TOKENS_FILE")
     archive = env.get(PREFIX + "ARCHIVE_URL")  # "" is meaningful: cache-only mode
     return Settings(
@@ -285,6 +299,8 @@ def _read(env: Mapping[str, str]) -> Settings:
         mcp_search_results=integer("MCP_SEARCH_RESULTS", d.mcp_search_results),
         indexed_metadata=parse_indexed_metadata(get("INDEXED_METADATA")),
         metrics_users=parse_metrics_users(get("METRICS_USERS")),
+        search_index=Path(search_index) if search_index else None,
+        search_sweep_interval=duration("SEARCH_SWEEP_INTERVAL", d.search_sweep_interval),
     )
 
 

@@ -14,7 +14,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from threadkeeper import ui
-from threadkeeper.api import checkpoints, conversations, edits, health, mcp, threads, tiering
+from threadkeeper.api import checkpoints, conversations, edits, health, mcp, search, threads, tiering
 from threadkeeper.api.hosts import HostGuard
 from threadkeeper.api.schema import openapi_document
 from threadkeeper.auth import TokenAuth
@@ -60,6 +60,7 @@ def create_app(settings: Settings, runtime: Runtime | None = None) -> Starlette:
         Route("/healthz", healthz),
         Route("/openapi.json", openapi),
         *threads.routes,
+        *search.routes,
         *edits.routes,
         *conversations.routes,
         *checkpoints.routes,

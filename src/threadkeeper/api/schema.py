@@ -86,6 +86,18 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                 "value (a string as is, else compact JSON), e.g. metadata.project=apollo")),
         (403,),
     ),
+    ("/v1/search", "get"): Operation(
+        "Full-text search of the tenant's threads, hot and archived: one hit per turn, "
+        "best first", {200: shapes.SearchResults}, None,
+        ({**_query("q", {"type": "string", "minLength": 1},
+                   'words, "phrases" and prefix* (all must match); at most '
+                   "THREADKEEPER_MAX_SEARCH_QUERY characters"), "required": True},
+         _query("limit", {"type": "integer", "minimum": 1},
+                "at most THREADKEEPER_MAX_SEARCH_RESULTS"),
+         CURSOR, _query("tool", {"type": "string"}),
+         _query("updated_after", {"type": "string", "format": "date-time"}),
+         _query("updated_before", {"type": "string", "format": "date-time"})),
+    ),
     ("/v1/threads/{thread_id}", "get"): Operation(
         "Read a page of a thread (rehydrated from the archive if needed)",
         {200: shapes.ThreadView}, None,

@@ -62,9 +62,10 @@ class RevisionStore:
         now = self.store.clock()
         expected = "" if expected_version is None else expected_version
         args = [seq, sha, blob, now, expected, self.store.cache_ttl_ms]
-        result = _revised(await self.store.scripts.replace_turn(k.edited, args))
+        names = self.store.with_feed(k, k.edited)
+        result = _revised(await self.store.scripts.replace_turn(names, args))
         if result.status == Reply.OK:
-            await self._index_change(k, now)
+            await self._index_change(k, now, "edit", seq)
         return result
 
     @translated
@@ -87,9 +88,10 @@ class RevisionStore:
         if moved is not None:
             pairs += ["listings", " ".join(moved[1])]
         args = [now, expected, self.store.cache_ttl_ms, *pairs]
-        result = _revised(await self.store.scripts.update_thread(k.edited, args))
+        names = self.store.with_feed(k, k.edited)
+        result = _revised(await self.store.scripts.update_thread(names, args))
         if result.status == Reply.OK:
-            await self._index_change(k, now, moved)
+            await self._index_change(k, now, "meta", moved=moved)
         return result
 
     async def _listings_after(
@@ -106,7 +108,12 @@ class RevisionStore:
         return self.store.listings(thread), self.store.listings(replace(thread, **changed))
 
     async def _index_change(
-        self, k: keys.ThreadKeys, now: int, moved: tuple[list[str], list[str]] | None = None
+        self,
+        k: keys.ThreadKeys,
+        now: int,
+        kind: str,
+        seq: int = 0,
+        moved: tuple[list[str], list[str]] | None = None,
     ) -> None:
         if moved is None:  # the same listings as before: the hash names them
             listed = await self.redis.hget(k.meta, "listings")
@@ -121,4 +128,5 @@ class RevisionStore:
                 pipe.zrem(name, k.thread_id)
             for name in after:  # a listing it joins gets it too (not XX)
                 pipe.zadd(name, {k.thread_id: now}, gt=True)
+            self.store.feed_beside(pipe, k, kind, seq)
             await pipe.execute()

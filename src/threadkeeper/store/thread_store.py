@@ -24,6 +24,7 @@ from threadkeeper.codec import TURN_FIELD, as_text
 from threadkeeper.errors import StoreError
 from threadkeeper.models import Thread, Tombstone, now_ms
 from threadkeeper.store.connection import RAW_ENTRIES, translated
+from threadkeeper.store.feed import queue_event
 from threadkeeper.store.indexes import (
     Indexes,
     owned_listings,
@@ -100,6 +101,16 @@ class ThreadStore:
         timeout_ms = int(replica_ack_timeout * 1000)
         self.acks = ReplicaAcks(redis, replica_acks, timeout_ms) if replica_acks else None
 
+    def with_feed(self, k: keys.ThreadKeys, names: list[str]) -> list[str]:
+        """A feed-writing script's keys: on a standalone Redis the feed bucket goes last,
+        and the script records the event itself (feed.py)."""
+        return names if self.cluster else [*names, k.feed]
+
+    def feed_beside(self, pipe: Pipeline, k: keys.ThreadKeys, kind: str, seq: int = 0) -> None:
+        """On a cluster, the event the script could not write (another slot)."""
+        if self.cluster:
+            queue_event(pipe, k, kind, seq)
+
     # -- writes ---------------------------------------------------------------
 
     @translated
@@ -119,7 +130,8 @@ class ThreadStore:
         fields = thread.to_hash() | {"create_key": create_key, **self._listings_field(thread)}
         args = [self.cache_ttl_ms, create_key, len(fields), *_flatten(fields), *blobs]
         # The indexes follow in their own round trip, once the script says the id was free.
-        (result,) = await self.calls.run_with(self.scripts.create, k.all, args, nothing)
+        names = self.with_feed(k, k.all)
+        (result,) = await self.calls.run_with(self.scripts.create, names, args, nothing)
         status = reply_of(result)
         if status is Reply.REPLAY:
             stored = await self.get(thread.tenant, thread.id)
@@ -148,6 +160,7 @@ class ThreadStore:
                 pipe.zadd(k.dirty, {k.member: since}, nx=True)
             for listing in (k.listing, *self.listings(thread)):
                 pipe.zadd(listing, {thread.id: thread.updated_at}, gt=again)
+            self.feed_beside(pipe, k, "create")
             await pipe.execute()
 
     @translated
@@ -182,7 +195,7 @@ class ThreadStore:
             indexes = functools.partial(self._append_indexes, k, now)
             result, *_ = await self.calls.run_with(self.scripts.append, names, args, indexes)
         else:  # one command: the script writes the index buckets too, once the turns are in
-            names += [k.activity, k.dirty, k.listing]
+            names += [k.activity, k.dirty, k.listing, k.feed]
             result = await self.calls.run(self.scripts.append, names, args)
         appended = appended_from(result, fingerprint)
         if self.cluster and appended.status == Reply.MISSING and not self.cache_ttl_ms:
@@ -199,6 +212,7 @@ class ThreadStore:
         if not self.cache_ttl_ms:
             pipe.zadd(k.dirty, {k.member: now}, nx=True)
         pipe.zadd(k.listing, {k.thread_id: now}, xx=True)
+        queue_event(pipe, k, "append")  # the first seq is the script's to know: 0
 
     async def _move_listings(self, k: keys.ThreadKeys, names: list[str], now: int) -> None:
         """On a cluster, the owner's and metadata listings after a write (a second round
@@ -215,7 +229,8 @@ class ThreadStore:
         """Remove the thread from Redis leaving a tombstone; its version, or None."""
         k = keys.thread_keys(tenant, thread_id)
         expected = "" if expected_version is None else expected_version
-        result = await self.scripts.delete(k.all, [reason, self.clock(), expected])
+        names = self.with_feed(k, k.all)
+        result = await self.scripts.delete(names, [reason, self.clock(), expected])
         if reply_of(result) is not Reply.OK:
             return None
         await self._unindex(k, as_text(result[2]).split() if len(result) > 2 else [])
@@ -227,6 +242,7 @@ class ThreadStore:
             pipe.zrem(k.dirty, k.member)
             for listing in (k.listing, *listings):
                 pipe.zrem(listing, k.thread_id)
+            self.feed_beside(pipe, k, "delete")
             await pipe.execute()
 
     @translated
@@ -276,7 +292,7 @@ class ThreadStore:
         buckets = idempotency.buckets(records)
         args = [thread.version, self.hot_ttl_ms if ttl else 0, len(meta), len(buckets),
                 *_flatten(meta), *_flatten(buckets), *blobs]  # fmt: skip
-        result = await self.scripts.restore(k.all, args)
+        result = await self.scripts.restore(self.with_feed(k, k.all), args)
         status = reply_of(result)
         if status is Reply.OK and create_meta:
             await self._index_restored(k, thread)
@@ -290,6 +306,7 @@ class ThreadStore:
                 pipe.zadd(listing, {thread.id: thread.updated_at})
             if thread.dirty:
                 pipe.zadd(k.dirty, {k.member: thread.dirty_since or thread.updated_at})
+            self.feed_beside(pipe, k, "restore")
             await pipe.execute()
 
     @translated

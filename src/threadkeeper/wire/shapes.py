@@ -170,6 +170,29 @@ class ThreadList(Struct, kw_only=True):
     next: str | None
 
 
+class SearchHit(Struct, kw_only=True):
+    """One matching turn: its thread, where it is, and the text around the match."""
+
+    thread_id: str
+    seq: int
+    role: str
+    title: str | None
+    tool: str | None
+    snippet: Annotated[str, Meta(description="plain text around the match, '…' where cut")]
+    highlights: Annotated[
+        list[list[int]], Meta(description="[start, end) character offsets of each match")
+    ]
+    score: Annotated[float, Meta(description="BM25 relevance: higher is better")]
+    updated_at: Time | None
+
+
+class SearchResults(Struct, kw_only=True):
+    """GET /v1/search: one hit per matching turn, best first."""
+
+    results: list[SearchHit]
+    next: str | None
+
+
 class ArchiveQueued(Struct, kw_only=True):
     """POST /v1/threads/{id}/archive: the job queued (202)."""
 

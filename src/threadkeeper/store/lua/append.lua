@@ -2,7 +2,8 @@
 -- KEYS: meta, turns, idem (records), recent, legacy idem, legacy idem (previous
 --       generation), then, on a standalone Redis only, the thread's index buckets:
 --       activity, dirty, tenant listing (on a cluster they live in other slots: the
---       store writes them beside the script, in the same round trip)
+--       store writes them beside the script, in the same round trip), then (standalone)
+--       the feed bucket (feed.lua)
 -- ARGV: now_ms, expected_version ('' = any), idem_key ('' = none),
 --       tag (the key's digest and the body's fingerprint: idempotency.request_tag),
 --       max_turns, cache_ttl_ms (0 = persist: the archive will hold it),
@@ -115,7 +116,7 @@ end
 -- keeps their names): in the tenant listing's slot, so written here on a standalone
 -- Redis; on a cluster the store writes them from the names returned.
 local listings = redis.call('HGET', meta, 'listings') or ''
-if #KEYS == 9 then  -- the indexes, as ThreadStore._append_indexes writes them on a cluster
+if #KEYS >= 9 then  -- the indexes, as ThreadStore._append_indexes writes them on a cluster
   redis.call('ZADD', KEYS[7], 'XX', now, member)
   if cache_ttl == 0 then
     redis.call('ZADD', KEYS[8], 'NX', now, member)
@@ -125,4 +126,5 @@ if #KEYS == 9 then  -- the indexes, as ThreadStore._append_indexes writes them o
     redis.call('ZADD', name, 'XX', 'GT', now, listed)
   end
 end
+record_change('append', count + 1)
 return {'ok', count + 1, count + n, new_version, listings}

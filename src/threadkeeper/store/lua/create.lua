@@ -1,5 +1,6 @@
 -- Create a thread: its metadata hash and its first turns, or nothing.
--- KEYS: meta, turns, idem, tomb
+-- KEYS: meta, turns, idem, tomb, recent, legacy idem (both generations), then on a
+--       standalone Redis the feed bucket (feed.lua)
 -- ARGV: cache_ttl_ms (0 = none), create_key ('' = none), n_pairs, field, value, ...
 --       (n_pairs pairs), then one blob per turn
 -- A thread that exists with this create_key is this very create, resent (a retry after
@@ -29,4 +30,5 @@ redis.call('DEL', KEYS[4])
 if cache_ttl > 0 and seq > 0 then
   redis.call('PEXPIRE', KEYS[2], cache_ttl)
 end
+record_change('create', 0)
 return {'ok', seq}

@@ -3,7 +3,8 @@
 -- allow-oom: at maxmemory a delete is how an operator frees memory; it writes a
 -- small tombstone and removes the thread's keys.
 -- KEYS: meta, turns, idem, tomb, recent, legacy idem (both generations), then the
---       LangGraph index keys (keys.ThreadKeys.checkpoint_index)
+--       LangGraph index keys (keys.ThreadKeys.checkpoint_index), then on a standalone
+--       Redis the feed bucket (feed.lua)
 -- ARGV: reason, now_ms, expected_version ('' = any; retention passes the version it judged)
 local state = redis.call('HMGET', KEYS[1], 'version', 'turn_count', 'user_id', 'listings')
 if not state[1] then
@@ -19,6 +20,9 @@ if state[3] then  -- its owner's token may still be told when and why it went
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7])
 for i = 8, #KEYS do
-  redis.call('DEL', KEYS[i])
+  if not string.match(KEYS[i], '^tk:idx:{[^}]*}:feed$') then  -- the feed stays
+    redis.call('DEL', KEYS[i])
+  end
 end
+record_change('delete', 0)
 return {'ok', state[1], state[4] or ''}

@@ -1,6 +1,6 @@
 -- Replace one turn in place (an edit, or a deletion's marker), keeping every seq.
 -- Validate everything, then write (Lua never rolls back).
--- KEYS: meta, turns, idem
+-- KEYS: meta, turns, idem, then on a standalone Redis the feed bucket (feed.lua)
 -- ARGV: seq, sha1 of the turn as the caller read it, the new blob, now_ms,
 --       expected_version ('' = any), cache_ttl_ms (0 = persist: the archive will hold it)
 -- A stream takes new entries only past its last ID, so the turn cannot be rewritten
@@ -57,4 +57,5 @@ if cache_ttl > 0 then
 else
   redis.call('PERSIST', idem)
 end
+record_change('edit', seq)
 return {'ok', new_version}

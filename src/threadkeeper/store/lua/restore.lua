@@ -1,7 +1,8 @@
 -- Put a verified snapshot's turns back into Redis (rehydrate, recover, import).
 -- Restores only if Redis has no turns for the thread and its metadata (when present)
 -- is at exactly the snapshot's version; otherwise says why not.
--- KEYS: meta, turns, idem (records), tomb, recent, legacy idem (both generations)
+-- KEYS: meta, turns, idem (records), tomb, recent, legacy idem (both generations), then
+--       on a standalone Redis the feed bucket (feed.lua)
 -- ARGV: version, hot_ttl_ms (0 = none), n_meta_pairs, n_bucket_pairs, meta pairs...,
 --       the idempotency records' buckets (idempotency.buckets; older forms converted),
 --       then one blob per turn
@@ -48,5 +49,8 @@ redis.call('DEL', KEYS[6], KEYS[7])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[2], ttl)
   redis.call('PEXPIRE', KEYS[3], ttl)
+end
+if n_meta > 0 then  -- a thread put back whole (recover, import): new to the index
+  record_change('restore', 0)
 end
 return {'ok', seq}

@@ -1,5 +1,5 @@
 -- Change a thread's title and/or metadata. Validate everything, then write.
--- KEYS: meta, turns, idem
+-- KEYS: meta, turns, idem, then on a standalone Redis the feed bucket (feed.lua)
 -- ARGV: now_ms, expected_version ('' = any), cache_ttl_ms, then field, value pairs
 -- (only 'title', 'metadata', 'user_id' and 'listings'). The same values again change
 -- nothing: 'same' (an absent field reads as '').
@@ -40,4 +40,5 @@ else
   redis.call('PERSIST', turns)
   redis.call('PERSIST', idem)
 end
+record_change('meta', 0)
 return {'ok', version + 1}

@@ -1,0 +1,72 @@
+"""GET /v1/search: full-text search of the tenant's threads (threadkeeper.search)."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from threadkeeper.api.http import int_param, wire_response
+from threadkeeper.api.threads import time_param
+from threadkeeper.models import rfc3339
+from threadkeeper.search import Filters, Hit, SearchService
+from threadkeeper.search.index import MARK_CLOSE, MARK_OPEN
+from threadkeeper.settings import Settings
+from threadkeeper.wire.shapes import SearchHit, SearchResults
+
+DEFAULT_RESULTS = 20
+
+
+def search_service(request: Request) -> SearchService:
+    """The app's SearchService, made on first use (it only opens the index when asked)."""
+    state = request.app.state
+    service: SearchService | None = getattr(state, "search", None)
+    if service is None:
+        service = SearchService(state.settings, state.runtime.redis)
+        state.search = service
+    return service
+
+
+def marked(snippet: str) -> tuple[str, list[list[int]]]:
+    """A snippet with FTS5's marks -> its plain text and the [start, end) of each match."""
+    text: list[str] = []
+    spans: list[list[int]] = []
+    at = 0
+    for ch in snippet:
+        if ch == MARK_OPEN:
+            spans.append([at, at])
+        elif ch == MARK_CLOSE and spans:
+            spans[-1][1] = at
+        else:
+            text.append(ch)
+            at += 1
+    return "".join(text), spans
+
+
+def wire_hit(hit: Hit) -> SearchHit:
+    snippet, spans = marked(hit.snippet)
+    return SearchHit(thread_id=hit.thread_id, seq=hit.seq, role=hit.role, title=hit.title,
+                     tool=hit.tool, snippet=snippet, highlights=spans, score=hit.score,
+                     updated_at=rfc3339(hit.updated_at))  # fmt: skip
+
+
+def filters_of(request: Request) -> Filters:
+    params = request.query_params
+    return Filters(tool=params.get("tool") or None,
+                   updated_after=time_param(params, "updated_after"),
+                   updated_before=time_param(params, "updated_before"))  # fmt: skip
+
+
+async def search(request: Request) -> Response:
+    settings: Settings = request.app.state.settings
+    tenant = request.app.state.auth.tenant_for(request.headers.get("authorization"))
+    most = settings.limits.max_search_results
+    limit = int_param(request, "limit", low=1, high=most) or min(DEFAULT_RESULTS, most)
+    page = await search_service(request).search(
+        tenant, request.query_params.get("q"), filters_of(request), limit,
+        request.query_params.get("cursor") or None,
+    )  # fmt: skip
+    return wire_response(SearchResults(results=[wire_hit(h) for h in page.hits], next=page.next))
+
+
+routes = [Route("/v1/search", search, methods=["GET"])]
