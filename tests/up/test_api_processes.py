@@ -66,7 +66,14 @@ def test_two_api_processes_share_the_port_and_count_together(
 ) -> None:
     daemon = make_daemon().start(env=TWO)
     pids = _status(daemon)["pids"]
-    assert isinstance(pids, dict) and set(pids) == {"up", "redis-server", "api-2", "worker", "cron"}
+    assert isinstance(pids, dict) and set(pids) == {
+        "up",
+        "redis-server",
+        "api-2",
+        "worker",
+        "cron",
+        "indexer",
+    }
     assert "API http://127.0.0.1:" in daemon.output() and "(2 processes)" in daemon.output()
 
     _append(daemon, "shared", REQUESTS)

@@ -27,7 +27,7 @@ def test_sigterm_stops_api_then_children_then_redis_and_exits_0(daemon: Daemon) 
     assert http.post("/v1/threads", json={"id": "t", "turns": [
         {"role": "user", "content": "kept"}]}).status_code == 201  # fmt: skip
     apis = {f"api-{n}" for n in range(2, auto_api_processes() + 1)}  # the default: per core
-    assert set(daemon.pids) == {"up", "redis-server", "worker", "cron"} | apis
+    assert set(daemon.pids) == {"up", "redis-server", "worker", "cron", "indexer"} | apis
 
     assert daemon.stop() == 0
     daemon.assert_tree_gone()

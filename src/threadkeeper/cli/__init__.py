@@ -34,7 +34,7 @@ HOME_KEY = "threadkeeper.daemon.home"
 
 # Each module registers its commands on `main` when imported.
 COMMAND_MODULES = (
-    "daemon", "threads", "tokens", "workers", "tiering", "export", "health", "mcp",
+    "daemon", "threads", "tokens", "workers", "tiering", "export", "health", "mcp", "search",
 )  # fmt: skip
 
 

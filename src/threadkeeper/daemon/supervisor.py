@@ -60,7 +60,7 @@ log = logging.getLogger("threadkeeper.up")
 
 CHECK_EVERY = 0.5
 REDIS_START_TIMEOUT = 30.0
-CHILD_COMMANDS = ("worker", "cron")  # besides the API processes: add a child here
+CHILD_COMMANDS = ("worker", "cron", "indexer")  # besides the API processes: add a child here
 
 
 class _Stopped(Exception):

@@ -115,10 +115,19 @@ def connect(path: Path, *, writer: bool) -> sqlite3.Connection:
         conn.execute("PRAGMA synchronous = NORMAL")  # WAL: a crash loses no commit
         conn.execute("PRAGMA secure_delete = ON")
         conn.executescript(SCHEMA)
-        conn.execute("INSERT INTO turn_text(turn_text, rank) VALUES ('rank', ?)", (RANK,))
+        _configure_rank(conn)
     else:
         conn.execute("PRAGMA query_only = 1")
+        # A snippet is cut by byte offsets: never let a bad cut fail a whole search.
+        conn.text_factory = lambda raw: raw.decode("utf-8", "replace")
     return conn
+
+
+def _configure_rank(conn: sqlite3.Connection) -> None:
+    """Once: changing FTS5's config under other processes' open readers is best avoided."""
+    row = conn.execute("SELECT v FROM turn_text_config WHERE k = 'rank'").fetchone()
+    if row is None or row[0] != RANK:
+        conn.execute("INSERT INTO turn_text(turn_text, rank) VALUES ('rank', ?)", (RANK,))
 
 
 class SearchIndex:

@@ -242,6 +242,7 @@ class Indexer:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Follow the feed until `stop`; rebuild when asked or never built; sweep now and then."""
+        self._last_sweep = _monotonic()  # the first sweep one interval after start
         while not stop.is_set():
             try:
                 busy = await self._turn()
