@@ -26,6 +26,7 @@ from cross_slot import bad_records, cross_slot_traces, one_per_master
 from local_client import local_client
 from redis_cluster import RedisCluster
 from s3server import S3Server
+from search_support import index_now
 from threadkeeper.api import create_app
 from threadkeeper.auth import add_token
 from threadkeeper.jobs import tasks as jobs
@@ -175,6 +176,14 @@ def _mcp(d: _Driver, ids: list[str]) -> None:
     assert set(ids) <= {t["id"] for t in listed}
 
 
+def _search(d: _Driver, ids: list[str], *, deleted: bool = False) -> None:
+    """The indexer (in-process) over the cluster's feed, then a search per tier of change."""
+    index_now(d.settings)
+    hits = d.call("GET", "/v1/search?q=q2&limit=50", 200).json()["results"]
+    found = {h["thread_id"] for h in hits}  # the threads, and their forks (kept)
+    assert not found & set(ids) if deleted else set(ids) <= found, hits
+
+
 def _conversations(d: _Driver) -> None:
     item = {"type": "message", "role": "user", "content": "hello"}
     conv = d.call("POST", "/v1/conversations", 200, json={"items": [item]}).json()["id"]
@@ -248,8 +257,10 @@ def test_every_route_on_the_cluster_with_threads_on_every_master(
     driver.run_queued_jobs()  # the three queued archives, on the cluster
     _listing(driver, ids)
     _mcp(driver, ids)
+    _search(driver, ids)
     for thread_id in ids:
         driver.call("DELETE", f"/v1/threads/{thread_id}", 204)
+    _search(driver, ids, deleted=True)
     _conversations(driver)
     for thread_id in one_per_master(redis_cluster, TENANT, "lg"):
         _checkpoints(driver, thread_id)

@@ -218,6 +218,26 @@ def _jobs(r: Run) -> None:
         assert hot.hget(keys.SWEEPER_HEARTBEAT, "last_run")  # the sweep ran on the cluster
 
 
+def _search(r: Run) -> None:
+    """indexer (a subprocess) until search finds every thread; reindex asks it to rebuild."""
+    indexer = r.spawn("indexer")
+    try:
+
+        def found() -> bool:
+            result = r.tk.runner.invoke(main, ["search", "turn", "--json"])
+            if result.exit_code != 0:
+                return False
+            return {h["thread_id"] for h in json.loads(result.stdout)["results"]} == set(r.ids)
+
+        _wait(found, "the indexer to index every thread", indexer)
+        r.ran.add("search")
+        assert "rebuilt" in r("reindex").stdout
+        hits = r.json("search", "turn", "--limit", "100")["results"]
+        assert len(hits) == 3 * len(r.ids)  # type: ignore[arg-type]
+    finally:
+        assert _stop(indexer) == 0
+
+
 def _answers(url: str) -> bool:
     try:
         return httpx.get(url, timeout=2).status_code == 200
@@ -241,6 +261,7 @@ def test_every_command_on_the_cluster_with_threads_on_every_master(
     _daemon(run)
     _serve(run)
     _jobs(run)
+    _search(run)
 
     missing = sorted(leaf_commands(main) - run.ran)
     assert not missing, f"commands no recipe of this test ran (add one): {missing}"
