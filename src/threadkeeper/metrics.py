@@ -137,6 +137,11 @@ class ScrapeGauges(Collector):
     def __init__(self) -> None:
         self._read: tuple[float, float, float, float] | None = None  # hot, archived, dirty, lag
         self._users: dict[tuple[str, str], int] = {}
+        self._search_lag: float | None = None
+
+    def set_search_lag(self, seconds: float | None) -> None:
+        """The search index's lag (search/service.py); NaN when it is not built."""
+        self._search_lag = float("nan") if seconds is None else seconds
 
     def set(self, hot: float, archived: float, dirty: float, lag: float) -> None:
         self._read = (hot, archived, dirty, lag)
@@ -174,6 +179,13 @@ class ScrapeGauges(Collector):
             for (tenant, user), count in self._users.items():
                 users.add_metric([tenant, user], count)
             yield users
+        if self._search_lag is not None:
+            search = GaugeMetricFamily(
+                "threadkeeper_search_lag_seconds",
+                "Age of the oldest change the search index has not applied (0: up to date)",
+            )
+            search.add_metric([], self._search_lag)
+            yield search
 
 
 SHARED = SharedCounters()

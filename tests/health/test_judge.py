@@ -204,3 +204,18 @@ def test_a_child_of_up_that_died_is_named_with_its_count_and_last_exit() -> None
     running = judge(replace(GOOD, children=(replace(down, running=True, restart_at=None),)))
     assert running.status is Status.OK  # back up: a note, not a verdict
     assert "running again (pid 42)" in running.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("built", "lag", "status"),
+    [(None, None, Status.OK), (False, None, Status.OK), (True, 0.0, Status.OK),
+     (True, 59.0, Status.OK), (True, 600.0, Status.DEGRADED)],
+)  # fmt: skip
+def test_a_search_index_far_behind_is_degraded(
+    built: bool | None, lag: float | None, status: Status
+) -> None:
+    report = judge(replace(GOOD, search_built=built, search_lag_s=lag))
+    assert report.status is status
+    assert report.public()["search"] == {"built": built, "lag_seconds": lag}
+    if status is Status.DEGRADED:
+        assert "threadkeeper indexer" in report.warnings[0]

@@ -123,3 +123,13 @@ def test_before_the_index_is_built_search_is_a_503(api: TestClient) -> None:
     response = api.get("/v1/search", params={"q": "anything"})
     assert response.status_code == 503
     assert "threadkeeper indexer" in response.json()["detail"]
+
+
+def test_the_index_lag_shows_in_health_and_metrics(api: TestClient, settings: Settings) -> None:
+    assert api.get("/v1/health").json()["search"] == {"built": False, "lag_seconds": None}
+    index_now(settings)
+    assert api.get("/v1/health").json()["search"] == {"built": True, "lag_seconds": 0.0}
+    api.post("/v1/threads", json={"id": "late", "turns": TURNS})  # not indexed yet
+    search = api.get("/v1/health").json()["search"]
+    assert search["built"] is True and search["lag_seconds"] >= 0
+    assert "threadkeeper_search_lag_seconds" in api.get("/metrics").text

@@ -20,6 +20,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadkeeper import background, metrics
+from threadkeeper.api.search import search_service
 from threadkeeper.errors import ThreadkeeperError
 from threadkeeper.health import report
 from threadkeeper.runtime import Runtime
@@ -103,6 +104,7 @@ async def metrics_endpoint(request: Request) -> Response:
     runtime = _runtime(request)
     try:
         await metrics.refresh(runtime.redis, runtime.settings)
+        metrics.GAUGES.set_search_lag((await search_service(request).status()).lag_seconds)
     except (RedisError, ThreadkeeperError, OSError) as exc:
         log.warning("metrics: could not read Redis, gauges are stale: %s", exc)
     return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -56,7 +56,7 @@ def health(as_json: bool, acknowledge_loss: bool) -> None:
 def render(body: dict[str, Any]) -> str:
     """The report for a terminal: one line per fact, then the warnings."""
     lines = [f"status: {body['status'].upper()}"]
-    for section in ("durability", "restart", "redis", "archive", "workers"):
+    for section in ("durability", "restart", "redis", "archive", "workers", "search"):
         lines.append(f"{section}: {_line(body[section])}")
     for child in body["children"]:  # `up`'s worker, cron, API processes
         lines.append(f"child {child['name']}: {_line(child)}")

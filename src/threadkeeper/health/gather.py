@@ -25,6 +25,7 @@ from threadkeeper.health.report import (
 from threadkeeper.health.rules import combine, judge
 from threadkeeper.metrics import sweeper_lag_s
 from threadkeeper.models import now_ms
+from threadkeeper.search import SearchService
 from threadkeeper.settings import Settings
 from threadkeeper.store import canary
 from threadkeeper.store.canary import RestartReport
@@ -70,8 +71,8 @@ async def _gather_master(master: Master) -> dict[str, Any]:
 
 
 async def gather(client: Any, archive: Archive | None, settings: Settings) -> Facts:
-    redis_part, archive_part = await asyncio.gather(
-        _gather_redis(client, settings), _gather_archive(archive)
+    redis_part, archive_part, search_part = await asyncio.gather(
+        _gather_redis(client, settings), _gather_archive(archive), _gather_search(client, settings)
     )
     return Facts(
         redis_url=settings.redis_url,
@@ -86,7 +87,20 @@ async def gather(client: Any, archive: Archive | None, settings: Settings) -> Fa
         children=read_states(settings.home),
         **redis_part,
         **archive_part,
+        **search_part,
     )
+
+
+async def _gather_search(client: Any, settings: Settings) -> dict[str, Any]:
+    """Whether the index is built and how far behind it is (search/service.py)."""
+    try:
+        async with asyncio.timeout(GATHER_TIMEOUT):
+            status = await SearchService(settings, client).status()
+    except (RedisError, ThreadkeeperError, TimeoutError, OSError) as exc:
+        log.warning("search index status: %s", _describe(exc))
+        return {}
+    lag = None if status.lag_seconds is None else round(status.lag_seconds, 3)
+    return {"search_built": status.built, "search_lag_s": lag}
 
 
 async def _gather_archive(archive: Archive | None) -> dict[str, Any]:

@@ -82,6 +82,8 @@ class Facts:
     auth_enabled: bool = False
     tokens_error: str | None = None  # why the tokens file does not read, if it does not
     children: tuple[ChildState, ...] = ()  # `up`'s worker, cron, API processes
+    search_built: bool | None = None  # None: not asked (or not readable)
+    search_lag_s: float | None = None  # age of the oldest change the index lacks
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +129,7 @@ class HealthReport:
                 "sweeper_last_run": rfc3339(f.sweeper_last_run),
             },
             "children": [child.public() for child in f.children],
+            "search": {"built": f.search_built, "lag_seconds": f.search_lag_s},
             "warnings": list(self.warnings),
             "masters": [m.master_public() for m in self.masters],
         }

@@ -20,6 +20,7 @@ from threadkeeper.store.canary import RECOVER
 TARGET_VERSION = (7, 0)
 WAITAOF_VERSION = (7, 2)
 MEMORY_WARN_RATIO = 0.9
+SEARCH_LAG_WARN_S = 60.0  # a search index further behind than this is degraded
 RUNBOOK = (
     "If redis-server will not start, read its log: a corrupt AOF stops it. Keep a copy of "
     "the data dir, then run `redis-check-aof --fix <dir>/appendonly/<name>.manifest` (it "
@@ -260,6 +261,18 @@ def _sweeper(facts: Facts) -> Finding | None:
     )
 
 
+def _search(facts: Facts) -> Finding | None:
+    """Only a built index that lags is judged: one not built yet shows as `built: false`
+    (no indexer may run where search is not used; /v1/search then says what to do)."""
+    lag = facts.search_lag_s or 0.0
+    if not facts.search_built or lag <= SEARCH_LAG_WARN_S:
+        return None
+    return _degraded(
+        f"the search index is {lag:.0f} s behind the threads: new and deleted text shows in "
+        "search late. Check that `threadkeeper indexer` runs (its log: <home>/logs/indexer.log)"
+    )
+
+
 def _purges_owed(facts: Facts) -> Finding | None:
     if not facts.purges_owed:
         return None
@@ -319,6 +332,7 @@ REDIS_RULES: tuple[Rule, ...] = (
 OTHER_RULES: tuple[Rule, ...] = (
     _cache_only, _archive_down, _no_workers, _sweeper, _purges_owed, _children, _open_bind,
     _bad_tokens,
+    _cache_only, _archive_down, _no_workers, _sweeper, _purges_owed, _open_bind, _search,
 )  # fmt: skip
 
 
