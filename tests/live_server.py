@@ -19,6 +19,7 @@ class LiveServer:
     """The whole app served by uvicorn in a thread, as a client would meet it."""
 
     def __init__(self, settings: Settings) -> None:
+        self.settings = settings
         self.port = free_port()
         config = uvicorn.Config(create_app(settings), host=HOST, port=self.port,
                                 log_level="warning", lifespan="on")  # fmt: skip

@@ -31,6 +31,8 @@ from threadkeeper.client._types import (
     Context,
     Page,
     Rehydrated,
+    SearchHit,
+    SearchResults,
     Thread,
     ThreadList,
     Turn,
@@ -38,7 +40,8 @@ from threadkeeper.client._types import (
 
 __all__ = [
     "Appended", "Archived", "AsyncClient", "Client", "Conflict", "Context", "InvalidRequest",
-    "LimitExceeded", "Page", "Rehydrated", "Retries", "ServerError", "StoreFull", "Thread",
-    "ThreadExists", "ThreadList", "ThreadNotFound", "ThreadkeeperError", "Turn", "Unauthorized",
+    "LimitExceeded", "Page", "Rehydrated", "Retries", "SearchHit", "SearchResults",
+    "ServerError", "StoreFull", "Thread", "ThreadExists", "ThreadList", "ThreadNotFound",
+    "ThreadkeeperError", "Turn", "Unauthorized",
     "Unavailable", "VersionConflict",
 ]  # fmt: skip

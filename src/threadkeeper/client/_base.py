@@ -145,6 +145,22 @@ def _metadata_value(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
 
 
+@dataclass(frozen=True, slots=True)
+class SearchFilter:
+    """What `search()` narrows to: a tool, and the thread's last update (exclusive)."""
+
+    tool: str | None = None
+    updated_after: datetime | None = None
+    updated_before: datetime | None = None
+
+
+def search_call(q: str, filters: SearchFilter, limit: int | None, cursor: str | None) -> Call:
+    f = filters
+    params = _params(q=q, tool=f.tool, updated_after=f.updated_after,
+                     updated_before=f.updated_before, limit=limit, cursor=cursor)  # fmt: skip
+    return Call("GET", "/v1/search", params)
+
+
 def fork_call(thread_id: str, at_seq: int, new_id: str | None) -> Call:
     body: dict[str, Any] = {"at_seq": at_seq}
     if new_id is not None:

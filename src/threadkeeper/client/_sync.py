@@ -19,6 +19,7 @@ from threadkeeper.client._types import (
     Order,
     Page,
     Rehydrated,
+    SearchResults,
     Thread,
     ThreadList,
     Turn,
@@ -168,6 +169,21 @@ class Client:
         """One page of the tenant's threads, most recently updated first; `next` for the rest."""
         filters = b.ThreadFilter(tool, prefix, updated_after, updated_before)
         return ThreadList.from_json(self._send(b.list_call(filters, limit, cursor)).json())
+
+    def search(
+        self,
+        q: str,
+        *,
+        tool: str | None = None,
+        updated_after: datetime | None = None,
+        updated_before: datetime | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> SearchResults:
+        """One page of the turns that say `q` (words, "phrases", prefix*), best first; pass
+        the page's `next` as `cursor` for the following one (GET /v1/search)."""
+        filters = b.SearchFilter(tool, updated_after, updated_before)
+        return SearchResults.from_json(self._send(b.search_call(q, filters, limit, cursor)).json())
 
     def fork(self, thread_id: str, at_seq: int, *, id: str | None = None) -> Thread:
         return decode.page(self._send(b.fork_call(thread_id, at_seq, id)).content).thread

@@ -201,3 +201,38 @@ class Rehydrated:
             thread=Thread.from_json(body["thread"], missing),
             missing_turns=_span(missing),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class SearchHit:
+    """One matching turn (GET /v1/search): `highlights` are [start, end) spans of `snippet`."""
+
+    thread_id: str
+    seq: int
+    role: str
+    title: str | None
+    tool: str | None
+    snippet: str
+    highlights: list[Span]
+    score: float
+    updated_at: datetime | None
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> SearchHit:
+        spans = [span for span in map(_span, raw.get("highlights") or []) if span is not None]
+        return cls(thread_id=str(raw["thread_id"]), seq=int(raw["seq"]), role=str(raw["role"]),
+                   title=raw.get("title"), tool=raw.get("tool"), snippet=str(raw["snippet"]),
+                   highlights=spans, score=float(raw["score"]),
+                   updated_at=parse_time(raw.get("updated_at")))  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResults:
+    """One page of hits, best first; `next` is the cursor of the following page, if any."""
+
+    hits: list[SearchHit]
+    next: str | None
+
+    @classmethod
+    def from_json(cls, body: Mapping[str, Any]) -> SearchResults:
+        return cls([SearchHit.from_json(h) for h in body["results"]], body.get("next"))
