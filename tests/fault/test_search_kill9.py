@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.errors import StoreError, ThreadkeeperError
-from threadkeeper.redis_server import ManagedRedis
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.search import Filters, SearchService
 from threadkeeper.service import fingerprint

@@ -12,8 +12,8 @@ from starlette.testclient import TestClient
 from search_support import index_now
 from threadkeeper import keys
 from threadkeeper.api import create_app
-from threadkeeper.connection import sync_client
 from threadkeeper.settings import Settings
+from threadkeeper.store.connection import sync_client
 
 TURN = [{"role": "user", "content": "a kingfisher by the river"}]
 

@@ -13,10 +13,10 @@ from starlette.testclient import TestClient
 from search_support import index_now
 from threadkeeper import keys
 from threadkeeper.api import create_app
-from threadkeeper.connection import sync_client
+from threadkeeper.auth import add_token
 from threadkeeper.runtime import build_runtime
 from threadkeeper.settings import Settings
-from threadkeeper.tokens import add_token
+from threadkeeper.store.connection import sync_client
 
 DAY = 86400
 

@@ -6,12 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from threadkeeper.api.http import int_param, wire_response
-from threadkeeper.api.threads import time_param
 from threadkeeper.models import rfc3339
 from threadkeeper.search import Filters, Hit, SearchService
 from threadkeeper.search.index import MARK_CLOSE, MARK_OPEN
 from threadkeeper.settings import Settings
+from threadkeeper.web import int_param, time_param, wire_response
 from threadkeeper.wire.shapes import SearchHit, SearchResults
 
 DEFAULT_RESULTS = 20

@@ -32,10 +32,10 @@ from redis.exceptions import RedisError
 
 from threadkeeper import keys
 from threadkeeper.errors import StoreError
-from threadkeeper.store.feed import Event, parse_event
 from threadkeeper.models import now_ms
 from threadkeeper.search.index import SearchIndex
 from threadkeeper.search.reader import ThreadReader, Wanted
+from threadkeeper.store.feed import Event, parse_event
 
 log = logging.getLogger("threadkeeper.search")
 
