@@ -208,7 +208,14 @@ def _console(d: _Driver, thread_id: str) -> None:
     csrf = d.http.cookies["tk_csrf"]
     form = {"csrf": csrf}
     d.call("POST", "/ui/login", 200, data=form | {"token": d.token}, headers=html)
-    for url in ("/ui/threads", "/ui/health", page, f"{page}/delete", "/ui/static/console.css"):
+    for url in (
+        "/ui/threads",
+        "/ui/health",
+        page,
+        f"{page}/delete",
+        "/ui/static/console.css",
+        "/ui/search?q=q2",
+    ):
         d.call("GET", url, 200, headers=html)
     assert d.call("GET", f"{page}/export.jsonl", 200, headers=html).text.count("\n") == 1
     d.call("POST", f"{page}/archive", 200, data=form, headers=html)

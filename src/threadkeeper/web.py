@@ -24,6 +24,7 @@ from threadkeeper.errors import (
 from threadkeeper.idempotency import MAX_KEY
 from threadkeeper.keys import MAX_ID
 from threadkeeper.models import Caller, parse_rfc3339
+from threadkeeper.search import SearchService
 from threadkeeper.service import ThreadService
 from threadkeeper.settings import Settings
 from threadkeeper.store.paging import ThreadQuery
@@ -164,6 +165,16 @@ MAX_METADATA_FILTERS = 8
 
 def thread_service(request: Request) -> ThreadService:
     return request.app.state.service  # type: ignore[no-any-return]
+
+
+def search_service(request: Request) -> SearchService:
+    """The app's SearchService, made on first use (it opens the index only when asked)."""
+    state = request.app.state
+    service: SearchService | None = getattr(state, "search", None)
+    if service is None:
+        service = SearchService(state.settings, state.runtime.redis)
+        state.search = service
+    return service
 
 
 def app_settings(request: Request) -> Settings:

@@ -20,11 +20,11 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from threadkeeper import background, metrics
-from threadkeeper.api.search import search_service
 from threadkeeper.errors import ThreadkeeperError
 from threadkeeper.health import report
 from threadkeeper.runtime import Runtime
 from threadkeeper.store import canary
+from threadkeeper.web import search_service
 
 log = logging.getLogger("threadkeeper.health")
 

@@ -7,39 +7,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from threadkeeper.models import rfc3339
-from threadkeeper.search import Filters, Hit, SearchService
-from threadkeeper.search.index import MARK_CLOSE, MARK_OPEN
+from threadkeeper.search import Filters, Hit, marked
 from threadkeeper.settings import Settings
-from threadkeeper.web import int_param, time_param, wire_response
+from threadkeeper.web import int_param, search_service, time_param, wire_response
 from threadkeeper.wire.shapes import SearchHit, SearchResults
 
 DEFAULT_RESULTS = 20
-
-
-def search_service(request: Request) -> SearchService:
-    """The app's SearchService, made on first use (it only opens the index when asked)."""
-    state = request.app.state
-    service: SearchService | None = getattr(state, "search", None)
-    if service is None:
-        service = SearchService(state.settings, state.runtime.redis)
-        state.search = service
-    return service
-
-
-def marked(snippet: str) -> tuple[str, list[list[int]]]:
-    """A snippet with FTS5's marks -> its plain text and the [start, end) of each match."""
-    text: list[str] = []
-    spans: list[list[int]] = []
-    at = 0
-    for ch in snippet:
-        if ch == MARK_OPEN:
-            spans.append([at, at])
-        elif ch == MARK_CLOSE and spans:
-            spans[-1][1] = at
-        else:
-            text.append(ch)
-            at += 1
-    return "".join(text), spans
 
 
 def wire_hit(hit: Hit) -> SearchHit:

@@ -331,8 +331,7 @@ REDIS_RULES: tuple[Rule, ...] = (
 )  # fmt: skip
 OTHER_RULES: tuple[Rule, ...] = (
     _cache_only, _archive_down, _no_workers, _sweeper, _purges_owed, _children, _open_bind,
-    _bad_tokens,
-    _cache_only, _archive_down, _no_workers, _sweeper, _purges_owed, _open_bind, _search,
+    _bad_tokens, _search,
 )  # fmt: skip
 
 

@@ -15,6 +15,6 @@ index cannot be read by another process while one writes without reopening.
 from __future__ import annotations
 
 from threadkeeper.search.index import Filters, Hit
-from threadkeeper.search.service import IndexStatus, SearchPage, SearchService
+from threadkeeper.search.service import IndexStatus, SearchPage, SearchService, marked
 
-__all__ = ["Filters", "Hit", "IndexStatus", "SearchPage", "SearchService"]
+__all__ = ["Filters", "Hit", "IndexStatus", "SearchPage", "SearchService", "marked"]

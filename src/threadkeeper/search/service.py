@@ -16,7 +16,7 @@ from typing import Any
 from threadkeeper import keys
 from threadkeeper.errors import InvalidInput, SearchUnavailable
 from threadkeeper.models import now_ms
-from threadkeeper.search.index import Filters, Hit, IndexReader
+from threadkeeper.search.index import MARK_CLOSE, MARK_OPEN, Filters, Hit, IndexReader
 from threadkeeper.search.query import parse_query
 from threadkeeper.settings import Settings
 
@@ -78,6 +78,22 @@ def decode_cursor(cursor: str, q: str, filters: Filters) -> int:
             field="cursor",
         )
     return offset
+
+
+def marked(snippet: str) -> tuple[str, list[list[int]]]:
+    """A snippet with FTS5's marks -> its plain text and the [start, end) of each match."""
+    text: list[str] = []
+    spans: list[list[int]] = []
+    at = 0
+    for ch in snippet:
+        if ch == MARK_OPEN:
+            spans.append([at, at])
+        elif ch == MARK_CLOSE and spans:
+            spans[-1][1] = at
+        else:
+            text.append(ch)
+            at += 1
+    return "".join(text), spans
 
 
 class SearchService:

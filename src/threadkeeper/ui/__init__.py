@@ -7,7 +7,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from threadkeeper.ui import actions, health, threads
+from threadkeeper.ui import actions, health, search, threads
 from threadkeeper.ui.render import see_other
 from threadkeeper.ui.trend import Trend, sampling
 
@@ -41,6 +41,7 @@ pages: list[BaseRoute] = [
     Route("/logout", actions.logout, methods=["POST"]),
     Route("/threads", threads.threads_page, methods=["GET"]),
     Route("/health", health.health_page, methods=["GET"]),
+    Route("/search", search.search_page, methods=["GET"]),
     Route(_THREAD, threads.thread_page_view, methods=["GET"]),
     Route(_THREAD + "/delete", threads.delete_page, methods=["GET"]),
     Route(_THREAD + "/delete", actions.delete, methods=["POST"]),
