@@ -92,7 +92,6 @@ def feed_stream(bucket: int) -> str:
 # are loaded with it (scripts.py). An indexer that falls further behind sees the gap
 # (XINFO's max-deleted-entry-id) and sweeps instead (search/indexer.py).
 FEED_CAP = 100_000
-FEED_SUFFIX = ":feed"  # how a script tells the feed key from the thread's own keys
 META_PATTERN = f"{NAMESPACE}:{{*}}:meta"  # every thread's metadata hash (a SCAN pattern)
 
 

@@ -76,6 +76,7 @@ def build_runtime(
         client, hot_ttl=settings.hot_ttl, cache_only=archive is None,
         list_scan=settings.limits.max_list_scan, indexed_metadata=settings.indexed_metadata,
         replica_acks=settings.replica_acks, replica_ack_timeout=settings.replica_ack_timeout,
+        feed=settings.search_feed,
     )  # fmt: skip
     if restart_loss is None:
         restart_loss = canary.loss_probe(client)

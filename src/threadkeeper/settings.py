@@ -182,6 +182,7 @@ class Settings:
     metrics_users: tuple[tuple[str, str], ...] = ()  # (tenant, user) counted in /metrics
     search_index: Path | None = None  # None: the home's search/index.sqlite3
     search_sweep_interval: float | None = 600  # the indexer's full compare with Redis
+    search_feed: bool = True  # every write records a change-feed event (search/)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -301,6 +302,8 @@ def _read(env: Mapping[str, str]) -> Settings:
         metrics_users=parse_metrics_users(get("METRICS_USERS")),
         search_index=Path(search_index) if search_index else None,
         search_sweep_interval=duration("SEARCH_SWEEP_INTERVAL", d.search_sweep_interval),
+        search_sweep_interval=duration("SEARCH_SWEEP_INTERVAL", 600),
+        search_feed=_parse_bool(PREFIX + "SEARCH_FEED", get("SEARCH_FEED") or "on"),
     )
 
 

@@ -83,3 +83,13 @@ def test_a_lost_event_is_repaired_by_the_sweep(
 def search(api: TestClient, q: str) -> set[str]:
     body = api.get("/v1/search", params={"q": q}).json()
     return {h["thread_id"] for h in body["results"]}
+
+
+def test_with_the_feed_off_writes_record_nothing(
+    make_settings: Callable[..., Settings], hot: redis.Redis
+) -> None:
+    with TestClient(create_app(make_settings(search_feed=False))) as client:
+        assert client.post("/v1/threads", json={"id": "k", "turns": TURN}).status_code == 201
+        more = {"turns": TURN}
+        assert client.post("/v1/threads/k/turns", json=more).status_code == 201
+    assert events(hot) == []

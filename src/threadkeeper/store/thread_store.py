@@ -84,11 +84,13 @@ class ThreadStore:
         replica_acks: int = 0,
         replica_ack_timeout: float = 1.0,
         indexed_metadata: tuple[str, ...] = (),
+        feed: bool = True,
     ) -> None:
         # redis-py types replies as unions of sync and async results; reply shapes are
         # fixed by the commands we send, so the client is handled as Any here.
         self.redis: Any = redis
         self.cluster = is_cluster_client(redis)  # index buckets are then in other slots
+        self.feed = feed  # record change-feed events (feed.py); off: search sees no writes
         self.scripts = Scripts.register(redis)
         self.calls = ScriptCalls(redis)
         self.indexes = Indexes(redis)
@@ -104,11 +106,11 @@ class ThreadStore:
     def with_feed(self, k: keys.ThreadKeys, names: list[str]) -> list[str]:
         """A feed-writing script's keys: on a standalone Redis the feed bucket goes last,
         and the script records the event itself (feed.py)."""
-        return names if self.cluster else [*names, k.feed]
+        return names if self.cluster or not self.feed else [*names, k.feed]
 
     def feed_beside(self, pipe: Pipeline, k: keys.ThreadKeys, kind: str, seq: int = 0) -> None:
         """On a cluster, the event the script could not write (another slot)."""
-        if self.cluster:
+        if self.cluster and self.feed:
             queue_event(pipe, k, kind, seq)
 
     # -- writes ---------------------------------------------------------------
@@ -199,6 +201,10 @@ class ThreadStore:
             result = await self.calls.run(self.scripts.append, names, args)
         appended = appended_from(result, fingerprint)
         if self.cluster and appended.status == Reply.MISSING and not self.cache_ttl_ms:
+            names += [k.activity, k.dirty, k.listing, *self.with_feed(k, [])]
+            result = await self._script(self.scripts.append, names, args)
+        appended = _appended(result, fingerprint)
+        if self.cluster and appended.status == "missing" and not self.cache_ttl_ms:
             await self._undirty(k)  # the index write rode along: no thread, no entry
         if self.cluster and appended.status == Reply.OK and len(result) > 4 and result[4]:
             await self._move_listings(k, as_text(result[4]).split(), now)
@@ -212,7 +218,7 @@ class ThreadStore:
         if not self.cache_ttl_ms:
             pipe.zadd(k.dirty, {k.member: now}, nx=True)
         pipe.zadd(k.listing, {k.thread_id: now}, xx=True)
-        queue_event(pipe, k, "append")  # the first seq is the script's to know: 0
+        self.feed_beside(pipe, k, "append")  # the first seq is the script's to know: 0
 
     async def _move_listings(self, k: keys.ThreadKeys, names: list[str], now: int) -> None:
         """On a cluster, the owner's and metadata listings after a write (a second round

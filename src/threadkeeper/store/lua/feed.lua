@@ -5,7 +5,7 @@
 -- Events carry ids only: the indexer reads the text from the thread itself.
 local function record_change(kind, seq)
   local feed = KEYS[#KEYS]
-  if string.sub(feed, -5) ~= ':feed' then
+  if not string.match(feed, '^tk:idx:{[^}]*}:feed$') then  -- keys.feed_stream, nothing else
     return
   end
   local tenant, id = string.match(KEYS[1], '{([^:}]*):([^}]*)}')
