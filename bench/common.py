@@ -40,6 +40,12 @@ class Sizes:
     tenant_pages: int = 40  # pages read per configuration per repetition
     users_threads: int = 100_000  # threads of the one tenant of section users
     users_count: int = 1000  # users they are spread over
+    search_engine_turns: int = 200_000  # turns each engine indexes (section search)
+    search_turns: int = 1_000_000  # turns of the large index searched
+    search_threads: int = 100_000  # threads they are in
+    search_queries: int = 400  # queries timed per configuration
+    search_lag_seconds: float = 20.0  # how long appends run at search_rate
+    search_rate: int = 500  # turns/s appended while the index lag is sampled
 
     @classmethod
     def full(cls) -> Sizes:
@@ -68,6 +74,11 @@ class Sizes:
             tenant_pages=10,
             users_threads=5000,
             users_count=50,
+            search_engine_turns=20_000,
+            search_turns=50_000,
+            search_threads=5_000,
+            search_queries=100,
+            search_lag_seconds=5.0,
         )._from_env()
 
     def _from_env(self) -> Sizes:

@@ -44,6 +44,7 @@ from floor import LuaFloor  # noqa: E402
 from inproc import Kit  # noqa: E402
 from servers import managed_redis, redis_settings, seaweedfs, up_server  # noqa: E402
 
+import search  # noqa: E402
 import users  # noqa: E402
 from threadkeeper.runtime import build_runtime  # noqa: E402
 from threadkeeper.settings import Settings  # noqa: E402
@@ -52,6 +53,7 @@ from threadkeeper.store.connection import async_client  # noqa: E402
 SECTIONS = (
     "appends", "http", "growth", "lookup", "continuation", "memory", "durability", "cold",
     "stacks", "cluster", "tenant", "users", "up", "langgraph",
+    "stacks", "cluster", "tenant", "users", "up", "search",
 )  # fmt: skip
 HTTP_PAGE = 1000  # THREADKEEPER_MAX_PAGE's default: a full read follows `next` cursors
 
@@ -135,7 +137,8 @@ async def measure(
 
 
 async def own_servers(only: set[str], b: Bench, tmp: Path) -> None:
-    """The sections that start their own servers: `up` with its Redis, Redis Clusters."""
+    """The sections that start their own servers: `up` with its Redis, Redis Clusters, the
+    search indexer with its own Redis."""
     if "up" in only:
         _section("threadkeeper up as it ships (wrk, lean client), floors on its Redis")
         await shipped.shipped(b, tmp / "up")
@@ -149,6 +152,9 @@ async def own_servers(only: set[str], b: Bench, tmp: Path) -> None:
     if "tenant" in only:
         _section("a very large tenant's listing and appends on 3 masters")
         await tenant.tenant(b, tmp / "tenant")
+    if "search" in only:
+        _section("search: engine, index size, lag, what the feed costs")
+        await search.search(b, tmp / "search")
 
 
 def _section(title: str) -> None:

@@ -90,6 +90,7 @@ def api_server(
     http_stack: str = "uvicorn",
     workers: int = 1,
     queue_url: str | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> Iterator[ApiServer]:
     """The real app served by `http_stack` in `workers` processes, access log off.
 
@@ -107,6 +108,7 @@ def api_server(
         env["THREADKEEPER_MAX_PAGE"] = str(max_page)
     if queue_url is not None:
         env["THREADKEEPER_QUEUE_REDIS_URL"] = queue_url
+    env |= extra_env or {}
     command = _serve_command(http_stack, port, workers)
     log_path = tmp / "uvicorn.log"
     with ExitStack() as stack:
