@@ -302,8 +302,7 @@ def _read(env: Mapping[str, str]) -> Settings:
         metrics_users=parse_metrics_users(get("METRICS_USERS")),
         search_index=Path(search_index) if search_index else None,
         search_sweep_interval=duration("SEARCH_SWEEP_INTERVAL", d.search_sweep_interval),
-        search_sweep_interval=duration("SEARCH_SWEEP_INTERVAL", 600),
-        search_feed=_parse_bool(PREFIX + "SEARCH_FEED", get("SEARCH_FEED") or "on"),
+        search_feed=flag("SEARCH_FEED", d.search_feed),
     )
 
 

@@ -197,14 +197,10 @@ class ThreadStore:
             indexes = functools.partial(self._append_indexes, k, now)
             result, *_ = await self.calls.run_with(self.scripts.append, names, args, indexes)
         else:  # one command: the script writes the index buckets too, once the turns are in
-            names += [k.activity, k.dirty, k.listing, k.feed]
+            names += [k.activity, k.dirty, k.listing, *self.with_feed(k, [])]
             result = await self.calls.run(self.scripts.append, names, args)
         appended = appended_from(result, fingerprint)
         if self.cluster and appended.status == Reply.MISSING and not self.cache_ttl_ms:
-            names += [k.activity, k.dirty, k.listing, *self.with_feed(k, [])]
-            result = await self._script(self.scripts.append, names, args)
-        appended = _appended(result, fingerprint)
-        if self.cluster and appended.status == "missing" and not self.cache_ttl_ms:
             await self._undirty(k)  # the index write rode along: no thread, no entry
         if self.cluster and appended.status == Reply.OK and len(result) > 4 and result[4]:
             await self._move_listings(k, as_text(result[4]).split(), now)
