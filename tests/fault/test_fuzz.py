@@ -19,6 +19,7 @@ from schemathesis.checks import (
 )
 
 from live_server import LiveServer
+from search_support import index_now
 from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.settings import Settings
 
@@ -36,6 +37,7 @@ def live_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server = ManagedRedis(home / "redis").start()
     app_settings = Settings(redis_url=server.url, archive_url=(home / "archive").as_uri(),
                             home=home / "home")  # fmt: skip
+    index_now(app_settings)  # built (empty): /v1/search answers rather than 503 not-built
     api = LiveServer(app_settings).start()
     yield api.url
     api.stop()
