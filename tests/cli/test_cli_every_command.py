@@ -234,6 +234,7 @@ def _search(r: Run) -> None:
         assert "rebuilt" in r("reindex").stdout
         hits = r.json("search", "turn", "--limit", "100")["results"]
         assert len(hits) == 3 * len(r.ids)  # type: ignore[arg-type]
+        assert r.json("search", "turn", "--user", "nobody")["results"] == []  # none owned
     finally:
         assert _stop(indexer) == 0
 

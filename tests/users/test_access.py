@@ -33,6 +33,7 @@ TENANT_ROUTES = {
     ("GET", "/ui/health"), ("GET", "/ui/static/{path:path}"),
     ("POST", "/mcp"),  # every tool calls the routes above: tests/mcp_server/test_users.py
     ("POST", "/v1/checkpoints/delete-runs"),  # tenant-wide tokens only (a user token: 403)
+    ("GET", "/v1/search"), ("GET", "/ui/search"),  # tests/search/test_search_users.py
 }  # fmt: skip
 # A body each method carries, valid enough for any route of that method.
 BODIES = {"POST": {"turns": [TURN], "at_seq": 1, "items": [ITEM]}, "PATCH": {"title": "x"}}

@@ -87,8 +87,8 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         (403,),
     ),
     ("/v1/search", "get"): Operation(
-        "Full-text search of the tenant's threads, hot and archived: one hit per turn, "
-        "best first", {200: shapes.SearchResults}, None,
+        "Full-text search of the caller's threads (a user token: its own), hot and "
+        "archived: one hit per turn, best first", {200: shapes.SearchResults}, None,
         ({**_query("q", {"type": "string", "minLength": 1},
                    'words, "phrases" and prefix* (all must match); at most '
                    "THREADKEEPER_MAX_SEARCH_QUERY characters"), "required": True},
@@ -96,7 +96,10 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
                 "at most THREADKEEPER_MAX_SEARCH_RESULTS"),
          CURSOR, _query("tool", {"type": "string"}),
          _query("updated_after", {"type": "string", "format": "date-time"}),
-         _query("updated_before", {"type": "string", "format": "date-time"})),
+         _query("updated_before", {"type": "string", "format": "date-time"}),
+         _query("user_id", {"type": "string", "pattern": ID_REGEX},
+                "the turns of threads this user owns (a user token: its own only, else 403)")),
+        (403,),
     ),
     ("/v1/threads/{thread_id}", "get"): Operation(
         "Read a page of a thread (rehydrated from the archive if needed)",

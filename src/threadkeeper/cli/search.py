@@ -23,6 +23,7 @@ from threadkeeper.search.index import SearchIndex
 from threadkeeper.search.indexer import REBUILD, Indexer, IndexLock
 from threadkeeper.search.reader import ThreadReader
 from threadkeeper.settings import Settings
+from threadkeeper.wire.decode import check_id
 from threadkeeper.wire.shapes import SearchResults
 
 log = logging.getLogger("threadkeeper.search")
@@ -111,18 +112,21 @@ def _ask_indexer(settings: Settings) -> tuple[int, int]:
 @click.argument("query", nargs=-1, required=True)
 @click.option("--tenant", default=DEFAULT_TENANT, show_default=True)
 @click.option("--tool", default=None, help="Only threads of this tool.")
+@click.option("--user", "user_id", default=None, help="Only the threads this user owns.")
 @click.option("--limit", default=20, show_default=True, type=click.IntRange(1))
 @click.option("--json", "as_json", is_flag=True, help="The results as GET /v1/search gives them.")
 def search_command(
-    query: tuple[str, ...], tenant: str, tool: str | None, limit: int, as_json: bool
-) -> None:
+    query: tuple[str, ...], tenant: str, tool: str | None, user_id: str | None, limit: int,
+    as_json: bool,
+) -> None:  # fmt: skip
     """Find turns by what they say: words, "phrases" and prefix* (all must match)."""
     settings = load_settings()
     limit = min(limit, settings.limits.max_search_results)
+    filters = Filters(tool=tool, user_id=None if user_id is None else check_id(user_id, "user"))
 
     async def work(runtime: Runtime) -> Any:
         service = SearchService(settings, runtime.redis)
-        return await service.search(tenant, " ".join(query), Filters(tool=tool), limit, None)
+        return await service.search(tenant, " ".join(query), filters, limit, None)
 
     page = run(settings, work)
     hits = [wire_hit(h) for h in page.hits]

@@ -147,17 +147,20 @@ def _metadata_value(value: object) -> str:
 
 @dataclass(frozen=True, slots=True)
 class SearchFilter:
-    """What `search()` narrows to: a tool, and the thread's last update (exclusive)."""
+    """What `search()` narrows to: a tool, the thread's last update (exclusive), and its
+    owner (a user token searches its own threads whatever this says)."""
 
     tool: str | None = None
     updated_after: datetime | None = None
     updated_before: datetime | None = None
+    user_id: str | None = None
 
 
 def search_call(q: str, filters: SearchFilter, limit: int | None, cursor: str | None) -> Call:
     f = filters
     params = _params(q=q, tool=f.tool, updated_after=f.updated_after,
-                     updated_before=f.updated_before, limit=limit, cursor=cursor)  # fmt: skip
+                     updated_before=f.updated_before, user_id=f.user_id, limit=limit,
+                     cursor=cursor)  # fmt: skip
     return Call("GET", "/v1/search", params)
 
 

@@ -177,12 +177,13 @@ class Client:
         tool: str | None = None,
         updated_after: datetime | None = None,
         updated_before: datetime | None = None,
+        user_id: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> SearchResults:
         """One page of the turns that say `q` (words, "phrases", prefix*), best first; pass
         the page's `next` as `cursor` for the following one (GET /v1/search)."""
-        filters = b.SearchFilter(tool, updated_after, updated_before)
+        filters = b.SearchFilter(tool, updated_after, updated_before, user_id)
         return SearchResults.from_json(self._send(b.search_call(q, filters, limit, cursor)).json())
 
     def fork(self, thread_id: str, at_seq: int, *, id: str | None = None) -> Thread:

@@ -53,11 +53,18 @@ class ThreadAccess:
 
     def listing(self, caller: Caller, page: ThreadQuery) -> ThreadQuery:
         """The listing `caller` may see: a user caller's own threads only."""
-        if caller.tenant_wide or page.user_id == caller.user_id:
-            return page
-        if page.user_id is not None:
-            raise _other_user(caller, "list the threads of")
-        return replace(page, user_id=caller.user_id)
+        owner = self.owner_filter(caller, page.user_id, "list the threads of")
+        return page if owner == page.user_id else replace(page, user_id=owner)
+
+    def owner_filter(self, caller: Caller, asked: str | None, what: str) -> str | None:
+        """The owner a listing or search by `caller` narrows to: what a tenant-wide caller
+        asked (None: every thread, owned or not); a user caller's own id, whatever it
+        asked (another user's: 403, saying it cannot `what` them)."""
+        if caller.tenant_wide or asked == caller.user_id:
+            return asked
+        if asked is not None:
+            raise _other_user(caller, what)
+        return caller.user_id
 
     def reassign(self, caller: Caller) -> None:
         """Only a tenant-wide caller may change who owns a thread."""

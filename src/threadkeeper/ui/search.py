@@ -1,5 +1,6 @@
-"""The console's search page: the tenant's turns that say what was typed, each a link to
-its thread at that turn. Snippets are text: the template escapes them, only the marks
+"""The console's search page: the turns that say what was typed, of the threads this
+browser's token sees (a user token: its own, as the API's search), each a link to its
+thread at that turn. Snippets are text: the template escapes them, only the marks
 around each match are ours."""
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from starlette.responses import Response
 from threadkeeper.search import Filters, Hit, marked
 from threadkeeper.ui import session
 from threadkeeper.ui.render import console, page
-from threadkeeper.web import search_service
+from threadkeeper.web import search_service, thread_service
 
 RESULTS_PER_PAGE = 20
 
@@ -38,7 +39,9 @@ def snippet_parts(snippet: str) -> list[tuple[str, bool]]:
 
 @console
 async def search_page(request: Request) -> Response:
-    tenant = session.tenant(request)
+    caller = session.caller(request)
+    tenant = caller.tenant
+    mine = Filters(user_id=thread_service(request).access.owner_filter(caller, None, "search"))
     q = request.query_params.get("q", "")
     cursor = request.query_params.get("cursor") or None
     results: list[Result] = []
@@ -46,7 +49,7 @@ async def search_page(request: Request) -> Response:
     if q.strip() or cursor:
         most = request.app.state.settings.limits.max_search_results
         found = await search_service(request).search(
-            tenant, q, Filters(), min(RESULTS_PER_PAGE, most), cursor
+            tenant, q, mine, min(RESULTS_PER_PAGE, most), cursor
         )
         results = [Result(h, snippet_parts(h.snippet)) for h in found.hits]
         next_cursor = found.next
