@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 from threadkeeper.runtime import build_runtime
 from threadkeeper.search.index import SearchIndex
@@ -27,5 +28,12 @@ async def _index(settings: Settings, *, rebuild: bool, sweep: bool) -> int:
 
 
 def index_now(settings: Settings, *, rebuild: bool = False, sweep: bool = False) -> int:
-    """Bring the index up to date (building it first if needed); events applied."""
-    return asyncio.run(_index(settings, rebuild=rebuild, sweep=sweep))
+    """Bring the index up to date (building it first if needed); events applied. From an
+    async test too: then on a thread of its own, blocking the test's loop meanwhile."""
+    work = _index(settings, rebuild=rebuild, sweep=sweep)
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(work)
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, work).result()

@@ -113,3 +113,13 @@ def test_503_is_retried_then_reported_as_unavailable(live: LiveServer) -> None:
     assert (down.value.status, down.value.outcome_unknown) == (503, True)
     assert "loading" in down.value.detail
     proxy.close()
+
+
+def test_a_search_index_not_built_is_reported_at_once(live: LiveServer) -> None:
+    """503 search-unavailable lasts minutes (the index is being built): not retried."""
+    proxy = LossyProxy(live.port)
+    with Client(proxy.url, retries=FAST) as tk, pytest.raises(Unavailable) as unbuilt:
+        tk.search("walrus")
+    assert unbuilt.value.status == 503 and unbuilt.value.type.endswith("/search-unavailable")
+    assert proxy.forwarded == 1
+    proxy.close()

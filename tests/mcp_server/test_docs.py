@@ -15,6 +15,7 @@ import pytest
 from mcp_support import THREADKEEPER, call, over_http, over_stdio
 
 from live_server import LiveServer
+from search_support import index_now
 from threadkeeper.auth import add_token
 from threadkeeper.client import Client
 
@@ -68,6 +69,7 @@ def authed(tmp_path: Path, serve: Callable[..., LiveServer]) -> tuple[LiveServer
     with Client(live.url, token) as tk:
         tk.create(id="rust-async", title="Rust async pitfalls", tool="pal",
                   turns=[{"role": "user", "content": "why does my future not run?"}])  # fmt: skip
+    index_now(live.settings)
     return live, token
 
 
@@ -88,7 +90,7 @@ async def test_each_snippet_starts_a_working_server(
         assert headers["Authorization"] == f"Bearer {token}"
         session = over_http(entry["url"].removesuffix("/mcp"), token)
     async with session as client:
-        found = await call(client, "search", query="rust")
+        found = await call(client, "search", query="future")
     assert [r["id"] for r in found["results"]] == ["rust-async"]
 
 
@@ -97,9 +99,10 @@ async def test_the_answers_shown_are_the_real_shapes(live: LiveServer) -> None:
     with Client(live.url) as tk:
         tk.create(id="rust-async", title="Rust async pitfalls", tool="pal",
                   turns=[{"role": "user", "content": "why does my future not run?"}])  # fmt: skip
+    index_now(live.settings)
     async with over_http(live.url) as session:
         real = [
-            await call(session, "search", query="rust"),
+            await call(session, "search", query="future"),
             await call(session, "fetch", id="rust-async"),
         ]
     for doc, got in zip(shown, real, strict=True):

@@ -12,6 +12,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_support import call, fail, over_http
 
 from live_server import LiveServer
+from search_support import index_now
 from threadkeeper.auth import add_token
 from threadkeeper.client import Client
 
@@ -65,9 +66,10 @@ async def test_a_tenant_never_reaches_another_tenants_threads(
         tk.create(
             id="secret", title="Alice's secret", turns=[{"role": "user", "content": "s3cr3t"}]
         )
+    index_now(live.settings)
     async with over_http(live.url, bob) as session:
         found = await call(session, "search", query="")
-        titled = await call(session, "search", query="alice")
+        titled = await call(session, "search", query="s3cr3t")
         listed = await call(session, "list_threads")
         fetched = await fail(session, "fetch", id="secret")
         read = await fail(session, "read_thread", id="secret", max_tokens=100)

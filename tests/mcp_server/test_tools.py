@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from mcp_support import Connect, call, fail
 from mcp_types import PaginatedRequestParams
 
 from live_server import LiveServer
+from search_support import index_now
 from threadkeeper import keys
 from threadkeeper.client import Client
 
@@ -47,20 +49,64 @@ async def test_the_tool_list(live: LiveServer, connect: Connect) -> None:
 
 async def test_search_and_fetch_in_the_connector_shape(live: LiveServer, connect: Connect) -> None:
     _seed(live)
+    index_now(live.settings)
     async with connect(live.url) as session:
-        found = await session.call_tool("search", {"query": "rust"})
+        found = await session.call_tool("search", {"query": "polls"})
         fetched = await session.call_tool("fetch", {"id": "rust-async"})
         everything = await call(session, "search", query="")
     body = found.structured_content
     assert body is not None and [r["id"] for r in body["results"]] == ["rust-async"]
     hit = body["results"][0]
-    assert hit["title"] == "Rust async pitfalls"
-    assert hit["url"] == f"{live.url}/ui/threads/rust-async" and "2 turns" in hit["text"]
+    assert hit["title"] == "Rust async pitfalls" and "note" not in body
+    assert hit["url"] == f"{live.url}/ui/threads/rust-async"
+    assert hit["text"] == "#2 assistant: nothing polls it"
     doc = fetched.structured_content
     assert doc is not None and set(doc) == {"id", "title", "text", "url", "metadata"}
     assert "why does my future not run?" in doc["text"] and "assistant (m1)" in doc["text"]
     assert doc["metadata"]["turn_count"] == 2 and doc["metadata"]["tool"] == "pal"
     assert [r["id"] for r in everything["results"]] == ["grocery", "rust-async"]
+
+
+async def test_search_groups_matching_turns_by_thread_best_first(
+    live: LiveServer, connect: Connect
+) -> None:
+    with Client(live.url) as tk:
+        tk.create(id="many", turns=[{"role": "user", "content": f"kayak trip day {n}"}
+                                    for n in range(1, 6)])  # fmt: skip
+        tk.create(id="once", title="Gear", turns=[
+            {"role": "user", "content": "a kayak kayak kayak, paddles and a kayak"},
+            {"role": "assistant", "content": "nothing about boats here"},
+        ])  # fmt: skip
+        tk.create(id="none", turns=[{"role": "user", "content": "a canoe"}])
+    index_now(live.settings)
+    async with connect(live.url) as session:
+        found = await call(session, "search", query="kayak")
+        phrase = await call(session, "search", query='"trip day 3"')
+        prefixed = await call(session, "search", query="kay*")
+    assert [r["id"] for r in found["results"]] == ["once", "many"]  # the denser turn ranks first
+    once, many = found["results"]
+    assert once["title"] == "Gear" and once["text"].startswith("#1 user: a kayak kayak")
+    assert many["title"] == "many"  # no title: the id
+    assert many["text"].count("\n#") == 2 and many["text"].endswith("(and 2 more matching turns)")
+    assert [(r["id"], r["text"]) for r in phrase["results"]] == [
+        ("many", "#3 user: kayak trip day 3")
+    ]
+    assert [r["id"] for r in prefixed["results"]] == ["once", "many"]
+
+
+async def test_search_without_the_index_lists_by_prefix_and_says_so(
+    serve: Callable[..., LiveServer], connect: Connect
+) -> None:
+    live = serve(indexed=False)
+    _seed(live)
+    async with connect(live.url) as session:
+        found = await call(session, "search", query="rust")
+        words = await call(session, "search", query="polls")
+    assert [r["id"] for r in found["results"]] == ["rust-async"]
+    assert "2 turns" in found["results"][0]["text"]
+    assert "full-text search is unavailable" in found["note"]
+    assert "not built yet" in found["note"] and "id or title starts with" in found["note"]
+    assert words["results"] == [] and "unavailable" in words["note"]
 
 
 async def test_list_threads_by_tool_and_time(live: LiveServer, connect: Connect) -> None:

@@ -11,6 +11,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_support import call, fail, over_http
 
 from live_server import LiveServer
+from search_support import index_now
 from threadkeeper.auth import add_token
 from threadkeeper.client import Client
 
@@ -33,8 +34,9 @@ async def test_a_user_never_reaches_another_users_thread(
         with Client(live.url, token) as tk:
             tk.create(id=thread_id, title=f"{thread_id} of acme",
                       turns=[{"role": "user", "content": f"{thread_id} s3cr3t"}])  # fmt: skip
+    index_now(live.settings)
     async with over_http(live.url, bob) as session:
-        found = await call(session, "search", query="acme")
+        found = await call(session, "search", query="s3cr3t")
         listed = await call(session, "list_threads")
         refused = [
             await fail(session, "fetch", id=thread_id) for thread_id in ("secret", "old")
@@ -60,3 +62,8 @@ async def test_a_user_never_reaches_another_users_thread(
         assert tk.get("old").turn_count == 1  # bob's refused append stored nothing
     async with over_http(live.url, alice) as session:
         assert "secret s3cr3t" in (await call(session, "fetch", id="secret"))["text"]
+        mine = await call(session, "search", query="s3cr3t")
+    assert [r["id"] for r in mine["results"]] == ["secret"]  # not the unowned "old"
+    async with over_http(live.url, wide) as session:
+        everyone = await call(session, "search", query="s3cr3t")
+    assert sorted(r["id"] for r in everyone["results"]) == ["old", "secret"]

@@ -216,10 +216,29 @@ def retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+# 503s that last longer than a call's retries: the search index is being built (minutes);
+# the caller hears it at once and decides (the MCP `search` tool falls back to listing).
+LASTING = ("search-unavailable",)
+
+
 def should_retry_answer(call: Call, response: httpx.Response) -> bool:
     if response.status_code == 429:
         return retry_after(response) is not None
-    return call.safe and response.status_code in RETRY_STATUSES
+    if not (call.safe and response.status_code in RETRY_STATUSES):
+        return False
+    return problem_slug(response) not in LASTING
+
+
+def problem_slug(response: httpx.Response) -> str:
+    """The problem's `type` slug (its last path part), '' when the body is not a problem."""
+    if "problem+json" not in response.headers.get("content-type", ""):
+        return ""
+    try:
+        problem = response.json()
+    except ValueError:
+        return ""
+    kind = problem.get("type", "") if isinstance(problem, dict) else ""
+    return str(kind).rpartition("/")[2]
 
 
 def should_retry_error(call: Call, exc: httpx.TransportError) -> bool:

@@ -12,8 +12,8 @@ ThreadId = Annotated[str, Field(description="A thread id, as search or list_thre
 
 class SearchArgs(BaseModel):
     query: str = Field(
-        description="What to look for. Until full-text search is on this daemon, the start of "
-        "a thread's id or title (titles ignore case); an empty query lists the newest threads"
+        description='Words, "phrases" and prefix* that a thread\'s turns say (all must match; '
+        "case and accents ignored); an empty query lists the newest threads"
     )
 
 

@@ -21,7 +21,7 @@ import httpx
 from starlette.requests import Request
 from starlette.types import ASGIApp
 
-from threadkeeper.client import AsyncClient, Page, Thread, ThreadList
+from threadkeeper.client import AsyncClient, Page, SearchResults, Thread, ThreadList
 from threadkeeper.client._types import Appended, Context, Order
 
 
@@ -40,6 +40,10 @@ class Backend(Protocol):
         limit: int | None = None,
         cursor: str | None = None,
     ) -> ThreadList: ...
+
+    async def search(
+        self, q: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> SearchResults: ...
 
     async def page(
         self,

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from threadkeeper.client import ThreadkeeperError, ThreadNotFound
 from threadkeeper.mcp_server import reading
-from threadkeeper.mcp_server.answers import dumps, thread_summary, thread_url
+from threadkeeper.mcp_server.answers import budget_chars, dumps, thread_summary, thread_url
 from threadkeeper.mcp_server.arguments import (
     AppendArgs,
     FetchArgs,
@@ -29,7 +29,7 @@ from threadkeeper.mcp_server.arguments import (
 )  # fmt: skip
 from threadkeeper.mcp_server.backend import Backend
 from threadkeeper.mcp_server.limits import McpLimits
-from threadkeeper.mcp_server.listing import find_threads, list_page
+from threadkeeper.mcp_server.listing import find_threads, fitting, list_page
 
 Handler = Callable[[Backend, Any, McpLimits], Awaitable[dict[str, Any]]]
 
@@ -49,13 +49,12 @@ class ToolSpec:
 
 
 async def search(backend: Backend, args: SearchArgs, limits: McpLimits) -> dict[str, Any]:
-    threads = await find_threads(backend, args.query, limits.search_results)
-    results = [
-        {"id": t.id, "title": t.title or t.id, "url": thread_url(backend.url, t.id),
-         "text": reading.snippet(t)}
-        for t in threads
-    ]  # fmt: skip
-    return {"results": results}
+    found = await find_threads(backend, args.query, limits.search_results)
+    results = found.results[: fitting(found.results, budget_chars(limits.answer_tokens))]
+    body: dict[str, Any] = {"results": results}
+    if found.note:
+        body["note"] = found.note
+    return body
 
 
 async def fetch(backend: Backend, args: FetchArgs, limits: McpLimits) -> dict[str, Any]:
@@ -94,7 +93,8 @@ _READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 TOOLS: dict[str, ToolSpec] = {
     "search": ToolSpec(
         SearchArgs, search,
-        "Find threads (saved conversations): their ids, titles and links. Pass an id to fetch.",
+        "Find threads (saved conversations) by what their turns say: ids, titles, links and "
+        "the matching passages, best first. Pass an id to fetch.",
         _READ, structured=True,
     ),
     "fetch": ToolSpec(
