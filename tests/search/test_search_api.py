@@ -133,3 +133,14 @@ def test_the_index_lag_shows_in_health_and_metrics(api: TestClient, settings: Se
     search = api.get("/v1/health").json()["search"]
     assert search["built"] is True and search["lag_seconds"] >= 0
     assert "threadkeeper_search_lag_seconds" in api.get("/metrics").text
+
+
+def test_control_characters_in_q_separate_words(api: TestClient, settings: Settings) -> None:
+    """FTS5 reads its query as a C string: a NUL must not cut a quoted term (a 503)."""
+    api.post(
+        "/v1/threads", json={"id": "z", "turns": [{"role": "user", "content": "zebra crossing"}]}
+    )
+    index_now(settings)
+    assert found(api, "zebra\x00crossing") == [("z", 1)]
+    assert found(api, '"zebra\x00crossing"') == [("z", 1)]
+    assert found(api, "\x00\x01zebra\x7f") == [("z", 1)]

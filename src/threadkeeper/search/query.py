@@ -13,6 +13,9 @@ from dataclasses import dataclass
 from threadkeeper.errors import InvalidInput
 
 _TERM = re.compile(r'"([^"]*)"?|(\S+)')
+# Control characters separate words: FTS5 reads its query as a C string, so a NUL would
+# cut it short (an unterminated phrase: a SQLite error, not a 400).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +34,7 @@ def _has_word(text: str) -> bool:
 
 def _terms(text: str) -> list[str]:
     terms = []
-    for phrase, word in _TERM.findall(text):
+    for phrase, word in _TERM.findall(_CONTROL.sub(" ", text)):
         if phrase and _has_word(phrase):
             terms.append(_quoted(phrase))
         elif word:
