@@ -137,8 +137,8 @@ async def measure(
 
 
 async def own_servers(only: set[str], b: Bench, tmp: Path) -> None:
-    """The sections that start their own servers: `up` with its Redis, Redis Clusters, the
-    search indexer with its own Redis."""
+    """The sections that start their own servers: `up` with its Redis, Redis Clusters, and
+    search (its indexer and API processes)."""
     if "up" in only:
         _section("threadkeeper up as it ships (wrk, lean client), floors on its Redis")
         await shipped.shipped(b, tmp / "up")
