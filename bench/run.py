@@ -52,8 +52,7 @@ from threadkeeper.store.connection import async_client  # noqa: E402
 
 SECTIONS = (
     "appends", "http", "growth", "lookup", "continuation", "memory", "durability", "cold",
-    "stacks", "cluster", "tenant", "users", "up", "langgraph",
-    "stacks", "cluster", "tenant", "users", "up", "search",
+    "stacks", "cluster", "tenant", "users", "up", "langgraph", "search",
 )  # fmt: skip
 HTTP_PAGE = 1000  # THREADKEEPER_MAX_PAGE's default: a full read follows `next` cursors
 

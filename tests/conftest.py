@@ -79,7 +79,6 @@ BOTH_KINDS = ("test_store.py", "test_indexes.py", "api/", "tiering/", "cli/test_
               "cli/test_cli_export.py", "cli/test_cli_serve.py", "health/", "conversations/",
               "ui/test_console.py", "tests/users/",
               "checkpoints/test_langgraph_core.py", "tests/search/")  # fmt: skip
-              "ui/test_console.py", "tests/users/", "tests/search/")  # fmt: skip
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

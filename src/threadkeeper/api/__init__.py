@@ -14,7 +14,16 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from threadkeeper import ui
-from threadkeeper.api import checkpoints, conversations, edits, health, mcp, search, threads, tiering
+from threadkeeper.api import (
+    checkpoints,
+    conversations,
+    edits,
+    health,
+    mcp,
+    search,
+    threads,
+    tiering,
+)
 from threadkeeper.api.hosts import HostGuard
 from threadkeeper.api.schema import openapi_document
 from threadkeeper.auth import TokenAuth
