@@ -9,6 +9,7 @@ import pytest
 import redis
 from starlette.testclient import TestClient
 
+from local_client import local_client
 from search_support import index_now
 from threadkeeper import keys
 from threadkeeper.api import create_app
@@ -25,7 +26,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 @pytest.fixture
 def api(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         yield client
 
 
@@ -88,7 +89,7 @@ def search(api: TestClient, q: str) -> set[str]:
 def test_with_the_feed_off_writes_record_nothing(
     make_settings: Callable[..., Settings], hot: redis.Redis
 ) -> None:
-    with TestClient(create_app(make_settings(search_feed=False))) as client:
+    with local_client(create_app(make_settings(search_feed=False))) as client:
         assert client.post("/v1/threads", json={"id": "k", "turns": TURN}).status_code == 201
         more = {"turns": TURN}
         assert client.post("/v1/threads/k/turns", json=more).status_code == 201

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
+from local_client import local_client
 from search_support import index_now
 from threadkeeper.settings import Settings
 
@@ -26,7 +27,7 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 def api(settings: Settings) -> Any:
     from threadkeeper.api import create_app
 
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         yield client
 
 

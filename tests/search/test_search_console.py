@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from starlette.testclient import TestClient
-
+from local_client import local_client
 from search_support import index_now
 from threadkeeper.api import create_app
 from threadkeeper.settings import Settings
@@ -17,7 +16,7 @@ def test_search_page_escapes_snippets_and_links_to_the_turn(
     settings = make_settings()
     turns = [{"role": "user", "content": "hello"},
              {"role": "user", "content": "<script>alert(1)</script> the pelican & co"}]  # fmt: skip
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         client.post("/v1/threads", json={"id": "p", "title": "Birds <b>", "turns": turns})
         assert "not built" in client.get("/ui/search", params={"q": "pelican"}).text
         index_now(settings)

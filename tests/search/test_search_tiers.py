@@ -10,6 +10,7 @@ from pathlib import Path
 import redis
 from starlette.testclient import TestClient
 
+from local_client import local_client
 from search_support import index_now
 from threadkeeper import keys
 from threadkeeper.api import create_app
@@ -36,7 +37,7 @@ def test_an_archived_evicted_thread_is_found_without_rehydrating_it(
 ) -> None:
     settings = make_settings()
     turns = [{"role": "user", "content": "the lighthouse keeper's logbook"}]
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         assert client.post("/v1/threads", json={"id": "old", "turns": turns}).status_code == 201
         archived = client.post("/v1/threads/old/archive", params={"wait": "true"})
         assert archived.status_code == 200, archived.text
@@ -66,7 +67,7 @@ def test_a_thread_removed_by_retention_is_not_found(
 ) -> None:
     settings = make_settings(retention=DAY)
     turns = [{"role": "user", "content": "an expiring albatross"}]
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         client.post("/v1/threads", json={"id": "expiring", "turns": turns})
         index_now(settings)
         assert len(results(client, "albatross")) == 1
@@ -84,7 +85,7 @@ def test_a_tenant_finds_nothing_of_another_tenants(
     _, alice = add_token(path, "alice")
     _, bob = add_token(path, "bob")
     settings = make_settings(tokens_file=path)
-    with TestClient(create_app(settings)) as client:
+    with local_client(create_app(settings)) as client:
         secret = [{"role": "user", "content": "alice's secret saffron plan"}]
         client.post("/v1/threads", json={"id": "s", "turns": secret}, headers=bearer(alice))
         mine = [{"role": "user", "content": "bob's saffron too"}]
