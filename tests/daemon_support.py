@@ -95,7 +95,12 @@ class Daemon:
         return pids
 
     def output(self) -> str:
+        """The log's tail, for a failure message."""
         return self.log_path.read_text(errors="replace")[-4000:]
+
+    def log(self) -> str:
+        """The whole log, for assertions on what was said."""
+        return self.log_path.read_text(errors="replace")
 
     def client(self, **headers: str) -> httpx.Client:
         http = httpx.Client(base_url=self.base, timeout=30, headers=headers)

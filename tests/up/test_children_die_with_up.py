@@ -23,7 +23,7 @@ import pytest
 
 from daemon_support import STOP_TIMEOUT, Daemon, clean_env, wait_gone
 from threadkeeper.daemon.orphans import Leftover
-from threadkeeper.daemon.supervisor import Supervisor
+from threadkeeper.daemon.supervisor import CHILD_COMMANDS, Supervisor
 from threadkeeper.settings import Settings
 
 GONE_WITHIN = 5.0  # what the issue asks: nothing of a killed `up` alive 5 s later
@@ -124,7 +124,7 @@ def home(tmp_path: Path) -> Iterator[Path]:
 
 def _wait_said(daemon: Daemon, text: str) -> None:
     deadline = time.monotonic() + STOP_TIMEOUT
-    while text not in daemon.output():
+    while text not in daemon.log():
         assert daemon.process is not None and daemon.process.poll() is None, daemon.output()
         assert time.monotonic() < deadline, daemon.output()
         time.sleep(0.02)
@@ -140,7 +140,7 @@ def test_kill_9_of_up_leaves_no_child_and_nothing_on_the_port(
 ) -> None:
     daemon = make_daemon(home).start(env=TWO_APIS)
     children = {name: pid for name, pid in daemon.pids.items() if name != "up"}
-    assert set(children) == {"redis-server", "api-2", "worker", "cron"}
+    assert set(children) == {"redis-server", "api-2", *CHILD_COMMANDS}
 
     with KeyedAppends(daemon.base, "kill9") as appends:
         assert daemon.signal(signal.SIGKILL) == -signal.SIGKILL
@@ -150,7 +150,7 @@ def test_kill_9_of_up_leaves_no_child_and_nothing_on_the_port(
     assert not wait_none_of(home, GONE_WITHIN)
 
     again = make_daemon(home).start(env=TWO_APIS)
-    assert "left running by an earlier" not in again.output()
+    assert "left running by an earlier" not in again.log()
     appends.assert_kept(again)
     assert again.stop() == 0
     again.assert_tree_gone()
@@ -174,7 +174,7 @@ def test_sigterm_while_stopping_an_earlier_ups_leftovers_stops_both(
     time.sleep(delay)
     process.send_signal(signal.SIGTERM)
     code = process.wait(STOP_TIMEOUT)
-    said = second.output()
+    said = second.log()
     assert code == 0 or "could not stop" in said, said
     left = wait_none_of(home, GONE_WITHIN)
     assert not left, f"alive after the second up exited ({code}): {left}\n{said}"
