@@ -68,7 +68,7 @@ async def archive_throughput(
 
     async def worker() -> None:
         for thread_id in pending:
-            status = await tiering.archive_thread(TENANT, thread_id)
+            status = await tiering.archiver.archive_thread(TENANT, thread_id)
             statuses[status] = statuses.get(status, 0) + 1
 
     began = time.perf_counter()
@@ -94,7 +94,7 @@ async def evict(kit: Kit, thread_id: str) -> None:
 async def rehydrate_latency(kit: Kit, tag: str, turns: int, reads: int) -> dict[str, list[float]]:
     """Rehydrate (Tiering.rehydrate) and cold lookup (service.read) of an evicted thread."""
     thread_id = await kit.create(f"rehydrate-{tag}", turns)
-    status = await kit.runtime.tiering.archive_thread(TENANT, thread_id)
+    status = await kit.runtime.tiering.archiver.archive_thread(TENANT, thread_id)
     if status != "archived":
         raise RuntimeError(f"archiving {thread_id} answered {status}")
     rehydrate: list[float] = []
@@ -108,7 +108,7 @@ async def rehydrate_latency(kit: Kit, tag: str, turns: int, reads: int) -> dict[
 
 
 async def _rehydrate(kit: Kit, thread_id: str) -> None:
-    outcome = await kit.runtime.tiering.rehydrate(TENANT, thread_id)
+    outcome = await kit.runtime.tiering.restorer.rehydrate(TENANT, thread_id)
     if outcome.status != "restored":
         raise RuntimeError(f"rehydrate of {thread_id} answered {outcome.status}")
 

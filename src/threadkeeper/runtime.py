@@ -68,7 +68,9 @@ def build_runtime(
     redis: Redis | None = None,
     archive: Archive | None = None,
     restart_loss: canary.RestartLossProbe | None = None,
+    counters: redis.Redis | None = None,
 ) -> Runtime:
+    """`counters`: a worker's sync client, so its tiering counts reach the API's /metrics."""
     client = redis if redis is not None else async_client(redis_url(settings))
     if archive is None:
         archive = open_archive(settings.archive_url, _remembered_by(settings))
@@ -80,6 +82,6 @@ def build_runtime(
     )  # fmt: skip
     if restart_loss is None:
         restart_loss = canary.loss_probe(client)
-    tiering = Tiering(store, archive, settings, restart_loss=restart_loss)
+    tiering = Tiering(store, archive, settings, counters=counters, restart_loss=restart_loss)
     service = ThreadService(store, tiering, settings, restart_loss)
     return Runtime(settings, client, archive, store, tiering, service)

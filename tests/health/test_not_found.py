@@ -67,8 +67,8 @@ def test_turns_lost_and_never_archived(client: TestClient, redis_url: str) -> No
 
 def test_turns_lost_with_the_archive_behind(client: TestClient, redis_url: str) -> None:
     create(client, "b1", turns=2)
-    runtime = client.app.state.runtime  # type: ignore[attr-defined]
-    assert client.portal.call(runtime.tiering.archive_thread, "default", "b1") == "archived"  # type: ignore[union-attr]
+    archiver = client.app.state.runtime.tiering.archiver  # type: ignore[attr-defined]
+    assert client.portal.call(archiver.archive_thread, "default", "b1") == "archived"  # type: ignore[union-attr]
     r = client.post("/v1/threads/b1/turns", json={"turns": [TURN, TURN]})
     assert r.status_code == 201
     _delete(redis_url, keys.thread_keys("default", "b1").turns)

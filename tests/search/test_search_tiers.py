@@ -57,7 +57,7 @@ async def _expire(settings: Settings, thread_id: str) -> str:
     try:
         later = runtime.store.clock() + 2 * DAY * 1000
         runtime.store.clock = lambda: later
-        return await runtime.tiering.apply_retention("default", thread_id)
+        return await runtime.tiering.remover.apply_retention("default", thread_id)
     finally:
         await runtime.close()
 

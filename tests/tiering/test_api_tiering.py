@@ -25,7 +25,7 @@ from threadkeeper.jobs.queue import make_queue
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings
 from threadkeeper.snapshot import MAGIC
-from threadkeeper.tiering import base as tiering_base
+from threadkeeper.tiering import archive_access
 
 T = TypeVar("T")
 
@@ -173,7 +173,7 @@ def test_a_snapshot_bomb_is_refused_off_the_event_loop(
     api.backend.archive.put_if_absent(key, bomb)
     api.evict("t1")
     on_loop: list[bool] = []
-    decode = tiering_base.decode_snapshot  # where snapshots are read and decoded
+    decode = archive_access.decode_snapshot  # where snapshots are read and decoded
 
     def watched(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -183,7 +183,7 @@ def test_a_snapshot_bomb_is_refused_off_the_event_loop(
             on_loop.append(False)
         return decode(*args, **kwargs)
 
-    monkeypatch.setattr(tiering_base, "decode_snapshot", watched)
+    monkeypatch.setattr(archive_access, "decode_snapshot", watched)
 
     cold = api.client.get("/v1/threads/t1")
     assert cold.status_code == 502, cold.text

@@ -25,7 +25,8 @@ async def test_a_restart_finds_the_archived_to_directory_gone_and_leaves_it_gone
     first = build_runtime(settings)
     try:
         await new_thread(first, "kept")
-        assert await first.tiering.archive_thread("default", "kept") == ArchiveStatus.ARCHIVED
+        archived = await first.tiering.archiver.archive_thread("default", "kept")
+        assert archived == ArchiveStatus.ARCHIVED
     finally:
         await first.close()
     root.rename(tmp_path / "archive.unmounted")

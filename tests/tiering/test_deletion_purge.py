@@ -49,7 +49,7 @@ async def test_an_owed_purge_is_retried_by_the_sweeper_until_it_lands(
 ) -> None:
     rt = make_runtime(backend.archive)
     await new_thread(rt, "t1")
-    assert await rt.tiering.archive_thread("default", "t1") == "archived"
+    assert await rt.tiering.archiver.archive_thread("default", "t1") == "archived"
     failures = metrics.SHARED.value("archive_failures", "purge")
     backend.cut()
     await rt.service.delete("default", "t1")  # Redis is the store of record: done
@@ -82,13 +82,13 @@ async def test_a_late_purge_spares_a_thread_recreated_under_the_same_id(
 ) -> None:
     rt = make_runtime(local_backend.archive)
     await new_thread(rt, "t1")
-    await rt.tiering.archive_thread("default", "t1")
+    await rt.tiering.archiver.archive_thread("default", "t1")
     local_backend.cut()
     await rt.service.delete("default", "t1")
     local_backend.restore()
     clock.advance(1)
     await new_thread(rt, "t1", turns=2)  # a new thread under the old id, archived
-    await rt.tiering.archive_thread("default", "t1")
+    await rt.tiering.archiver.archive_thread("default", "t1")
 
     await sweep(rt.store, rt.settings, InlineDispatch(rt.tiering), tiering=rt.tiering)
 

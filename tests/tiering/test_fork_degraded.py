@@ -28,7 +28,7 @@ async def test_a_thread_behind_its_archive_forks_from_what_the_archive_holds(
 ) -> None:
     rt = make_runtime(backend.archive)
     await new_thread(rt, "t1", turns=2)
-    await rt.tiering.archive_thread("default", "t1")
+    await rt.tiering.archiver.archive_thread("default", "t1")
     await append(rt, "t1", "only in redis")
     await _lose_stream(rt, "t1")
 
@@ -62,7 +62,7 @@ async def test_an_evicted_archived_thread_forks_whole(
 ) -> None:
     rt = make_runtime(backend.archive)
     await new_thread(rt, "t1", turns=3)
-    await rt.tiering.archive_thread("default", "t1")
+    await rt.tiering.archiver.archive_thread("default", "t1")
     await _lose_stream(rt, "t1")  # the hot TTL lapsed: the archive holds this version
 
     fork = (await rt.service.fork("default", "t1", 3, "f3")).thread

@@ -37,9 +37,9 @@ async def test_a_turn_appended_during_the_snapshot_is_never_lost(
         # a client appends (through the API, say).
         asyncio.run_coroutine_threadsafe(append(rt, "t1", "racing turn"), loop).result(30)
 
-    rt.tiering.archive = AfterPut(backend.archive, race)
-    assert await rt.tiering.archive_thread("default", "t1") == "moved"
-    rt.tiering.archive = backend.archive
+    rt.tiering.archiver.archive = AfterPut(backend.archive, race)
+    assert await rt.tiering.archiver.archive_thread("default", "t1") == "moved"
+    rt.tiering.archiver.archive = backend.archive
 
     thread = await meta(rt, "t1")
     assert thread.version == first.version + 1 and thread.turn_count == 4
@@ -57,7 +57,7 @@ async def test_a_turn_appended_during_the_snapshot_is_never_lost(
     # Only the newest snapshot is kept, and it holds the racing turn.
     [name] = backend.snapshots("t1")
     assert keys.snapshot_version(name) == (first.created_at, thread.version)
-    snap = await rt.tiering.load("default", "t1", first.created_at, thread.version)
+    snap = await rt.tiering.restorer.load("default", "t1", first.created_at, thread.version)
     assert len(snap.turns) == 4
 
 
@@ -94,7 +94,7 @@ async def test_a_damaged_snapshot_is_refused_and_redis_is_left_alone(
 ) -> None:
     rt = make_runtime(backend.archive)
     await new_thread(rt, "t1")
-    assert await rt.tiering.archive_thread("default", "t1") == "archived"
+    assert await rt.tiering.archiver.archive_thread("default", "t1") == "archived"
     [name] = backend.snapshots("t1")
     raw = backend.archive.get(name, 1 << 20)
     bad = raw[: len(raw) // 2] if damage == "truncated" else raw[:-1] + bytes([raw[-1] ^ 1])
@@ -105,7 +105,7 @@ async def test_a_damaged_snapshot_is_refused_and_redis_is_left_alone(
     before = await rt.redis.hgetall(k.meta)
 
     with pytest.raises(SnapshotCorrupt) as refused:
-        await rt.tiering.rehydrate("default", "t1")
+        await rt.tiering.restorer.rehydrate("default", "t1")
     assert name in refused.value.detail and "failed verification" in refused.value.detail
     assert await rt.redis.hgetall(k.meta) == before
     assert not await rt.redis.exists(k.turns, k.idempotency)
@@ -116,13 +116,13 @@ async def test_a_damaged_snapshot_never_touches_a_hot_copy(
 ) -> None:
     rt = make_runtime(backend.archive)
     await new_thread(rt, "t1")
-    await rt.tiering.archive_thread("default", "t1")
+    await rt.tiering.archiver.archive_thread("default", "t1")
     [name] = backend.snapshots("t1")
     backend.archive.delete(name)
     backend.archive.put_if_absent(name, b"TKSNAP garbage")
     k = keys.thread_keys("default", "t1")
     turns = await rt.redis.xrange(k.turns)
-    assert (await rt.tiering.rehydrate("default", "t1")).status == "present"
+    assert (await rt.tiering.restorer.rehydrate("default", "t1")).status == "present"
     assert await rt.redis.xrange(k.turns) == turns
 
 
@@ -133,7 +133,7 @@ async def test_workers_down_longer_than_the_hot_ttl_lose_nothing(
     for i in range(3):
         await new_thread(rt, f"dirty{i}")
     await new_thread(rt, "clean")
-    await rt.tiering.archive_thread("default", "clean")
+    await rt.tiering.archiver.archive_thread("default", "clean")
     assert 0 < await turns_ttl(rt, "clean") <= 1000
     deadline = time.monotonic() + 30
     while await rt.store.turns_exist("default", "clean"):  # the clean one's TTL lapses...
@@ -152,7 +152,7 @@ async def test_retention_deletes_both_tiers_and_says_so(
 ) -> None:
     rt = make_runtime(backend.archive, retention=86400, snapshot_idle=60)
     await new_thread(rt, "old")
-    await rt.tiering.archive_thread("default", "old")
+    await rt.tiering.archiver.archive_thread("default", "old")
     clock.advance(86400 - 10)
     await new_thread(rt, "recent")
     clock.advance(61)
@@ -168,7 +168,8 @@ async def test_retention_deletes_both_tiers_and_says_so(
         await rt.service.read("default", "old", TurnWindow(limit=10))
     assert gone.value.extra["reason"] == "retention" and gone.value.extra["deleted_at"]
     assert (await meta(rt, "recent")).turn_count == 3
-    assert await rt.tiering.apply_retention("default", "old") == "deleted"  # a re-run is fine
+    rerun = await rt.tiering.remover.apply_retention("default", "old")
+    assert rerun == "deleted"  # a re-run is fine
 
 
 async def test_retention_spares_a_thread_touched_since_it_was_picked(
@@ -178,7 +179,7 @@ async def test_retention_spares_a_thread_touched_since_it_was_picked(
     await new_thread(rt, "t1")
     clock.advance(3601)
     await append(rt, "t1", "back again")  # after the sweep picked it, before the job ran
-    assert await rt.tiering.apply_retention("default", "t1") == "kept"
+    assert await rt.tiering.remover.apply_retention("default", "t1") == "kept"
     assert (await meta(rt, "t1")).turn_count == 4
 
 
@@ -187,12 +188,12 @@ async def test_turns_past_the_archived_version_are_reported_missing_not_papered_
 ) -> None:
     rt = make_runtime(backend.archive)
     await new_thread(rt, "t1", turns=2)
-    await rt.tiering.archive_thread("default", "t1")
+    await rt.tiering.archiver.archive_thread("default", "t1")
     await append(rt, "t1", "only in redis")
     k = keys.thread_keys("default", "t1")
     await rt.redis.delete(k.turns)  # lost: Redis restarted without persistence, say
 
-    outcome = await rt.tiering.rehydrate("default", "t1")
+    outcome = await rt.tiering.restorer.rehydrate("default", "t1")
 
     assert outcome.status == "behind" and outcome.missing == (3, 3)
     assert len(outcome.turns) == 2

@@ -36,7 +36,7 @@ async def rt(
     """Archived, deleted (the archive takes its tombstone), then Redis loses everything."""
     rt = make_runtime(backend.archive)
     await new_thread(rt, "t1")
-    assert await rt.tiering.archive_thread("default", "t1") == "archived"
+    assert await rt.tiering.archiver.archive_thread("default", "t1") == "archived"
     [name] = backend.snapshots("t1")
     raw = backend.archive.get(name, MAX_SNAPSHOT)
     await rt.service.delete("default", "t1")

@@ -30,9 +30,9 @@ async def test_a_thread_recreated_during_its_snapshot_stays_dirty(
         if keys.snapshot_version(key) is not None:  # not the deletion's own tombstone
             asyncio.run_coroutine_threadsafe(reset(), loop).result(30)
 
-    rt.tiering.archive = AfterPut(backend.archive, race)
-    assert await rt.tiering.archive_thread("default", "t1") == "missing"
-    rt.tiering.archive = backend.archive
+    rt.tiering.archiver.archive = AfterPut(backend.archive, race)
+    assert await rt.tiering.archiver.archive_thread("default", "t1") == "missing"
+    rt.tiering.archiver.archive = backend.archive
 
     new = await meta(rt, "t1")
     assert new.created_at != old.created_at and new.version == old.version == 1

@@ -40,10 +40,10 @@ class DiesAfterPut:
 
 
 async def _killed_mid_snapshot(rt: Runtime, backend: Backend, thread_id: str) -> None:
-    rt.tiering.archive = DiesAfterPut(backend.archive)
+    rt.tiering.archiver.archive = DiesAfterPut(backend.archive)
     with pytest.raises(Killed):
-        await rt.tiering.archive_thread("default", thread_id)
-    rt.tiering.archive = backend.archive
+        await rt.tiering.archiver.archive_thread("default", thread_id)
+    rt.tiering.archiver.archive = backend.archive
 
 
 async def test_a_snapshot_put_again_after_reads_is_accepted(
@@ -72,8 +72,8 @@ async def test_a_snapshot_records_no_read_time(
     thread = await new_thread(rt, "t1")
     clock.advance(120)
     await rt.service.read("default", "t1", TurnWindow(limit=10))  # touched_at moves on
-    await rt.tiering.archive_thread("default", "t1")
-    snap = await rt.tiering.load("default", "t1", thread.created_at, thread.version)
+    await rt.tiering.archiver.archive_thread("default", "t1")
+    snap = await rt.tiering.restorer.load("default", "t1", thread.created_at, thread.version)
     # Only what defines the version: its bytes are the same however often it was read.
     assert snap.thread["touched_at"] == thread.updated_at
 
@@ -98,7 +98,7 @@ async def test_an_existing_object_of_the_same_version_is_taken_as_the_snapshot(
     await new_thread(rt, "t1")
     # Same version, other bytes (an older encoding kept a read's touched_at, say).
     await _put_by_hand(rt, backend, "t1", fields={"touched_at": 12345, "archived_at": 1})
-    assert await rt.tiering.archive_thread("default", "t1") == "archived"
+    assert await rt.tiering.archiver.archive_thread("default", "t1") == "archived"
     assert not (await meta(rt, "t1")).dirty
 
 
@@ -111,7 +111,7 @@ async def test_an_existing_object_with_other_turns_is_still_refused(
     await _put_by_hand(rt, backend, "t1", blobs=other)
     failed = metrics.SHARED.value("snapshots", "failed")
     with pytest.raises(ArchiveObjectExists):
-        await rt.tiering.archive_thread("default", "t1")
+        await rt.tiering.archiver.archive_thread("default", "t1")
     assert metrics.SHARED.value("snapshots", "failed") == failed + 1
     assert (await meta(rt, "t1")).dirty
 
@@ -126,7 +126,7 @@ async def test_a_thread_too_large_to_read_back_stays_hot_and_dirty(
     await rt.service.create("default", parse_new_thread(body, limits))
     too_large = metrics.SHARED.value("snapshots", "too_large")
 
-    assert await rt.tiering.archive_thread("default", "t1") == "too_large"
+    assert await rt.tiering.archiver.archive_thread("default", "t1") == "too_large"
 
     assert metrics.SHARED.value("snapshots", "too_large") == too_large + 1
     thread = await meta(rt, "t1")
@@ -147,7 +147,7 @@ async def test_a_thread_over_the_decompressed_cap_is_not_archived(
     body = {"id": "t1", "turns": [{"role": "user", "content": big}]}
     await rt.service.create("default", parse_new_thread(body, limits))
 
-    assert await rt.tiering.archive_thread("default", "t1") == "too_large"
+    assert await rt.tiering.archiver.archive_thread("default", "t1") == "too_large"
     assert (await meta(rt, "t1")).dirty and backend.snapshots("t1") == []
 
 
@@ -156,7 +156,7 @@ async def test_a_lost_mark_falls_back_to_the_newer_snapshot(
 ) -> None:
     rt = make_runtime(backend.archive)
     first = await new_thread(rt, "t1", turns=2)
-    assert await rt.tiering.archive_thread("default", "t1") == "archived"
+    assert await rt.tiering.archiver.archive_thread("default", "t1") == "archived"
     await append(rt, "t1", "three")
     # Version 2 is archived and version 1 pruned, but Redis lost the mark in a crash
     # (appendfsync everysec): it still says version 1, which is gone, and the TTL lapsed.
@@ -165,7 +165,7 @@ async def test_a_lost_mark_falls_back_to_the_newer_snapshot(
     k = keys.thread_keys("default", "t1")
     await rt.redis.delete(k.turns, k.idempotency)
 
-    outcome = await rt.tiering.rehydrate("default", "t1")
+    outcome = await rt.tiering.restorer.rehydrate("default", "t1")
 
     assert outcome.status == "restored"
     page = await rt.service.read("default", "t1", TurnWindow(limit=10))

@@ -40,7 +40,7 @@ async def test_picks_idle_and_overdue_dirty_threads_not_fresh_or_clean(
     await new_thread(rt, "idle")  # written once, then silent
     await new_thread(rt, "busy")  # written every 30 s: never idle, dirty all along
     await new_thread(rt, "clean")
-    await rt.tiering.archive_thread("default", "clean")
+    await rt.tiering.archiver.archive_thread("default", "clean")
     for _ in range(11):  # 330 s: past the backup interval
         clock.advance(30)
         await append(rt, "busy", "more")

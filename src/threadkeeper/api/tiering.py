@@ -37,7 +37,7 @@ def _queue_archive(settings: Settings, member: str, version: int) -> tuple[str, 
 async def archive_thread(request: Request) -> Response:
     """202 with the job queued, or with `?wait=true` 200 once the snapshot is verified."""
     tenant, thread_id = await visible_thread(request)
-    thread = await thread_service(request).archivable(tenant, thread_id)
+    thread = await thread_service(request).tiers.archivable(tenant, thread_id)
     if choice_param(request, "wait", ("true", "false"), "false") == "true":
         return await _archive_now(request, thread)
     job_id, queued = await asyncio.to_thread(
@@ -53,15 +53,15 @@ async def archive_thread(request: Request) -> Response:
 
 async def _archive_now(request: Request, thread: Thread) -> Response:
     service = thread_service(request)
-    status, thread = await service.archive_now(thread)
-    body = ArchiveDone(status=status, thread=thread_info(thread, await service.state(thread)))
+    status, thread = await service.tiers.archive_now(thread)
+    body = ArchiveDone(status=status, thread=thread_info(thread, await service.tiers.state(thread)))
     return wire_response(body)
 
 
 async def rehydrate_thread(request: Request) -> Response:
     """200 with the thread back in Redis, or what nothing holds any more (degraded)."""
     tenant, thread_id = await visible_thread(request)
-    outcome, thread = await thread_service(request).rehydrate_named(tenant, thread_id)
+    outcome, thread = await thread_service(request).tiers.rehydrate_named(tenant, thread_id)
     return _rehydrated(outcome, thread)
 
 

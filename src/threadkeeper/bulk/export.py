@@ -58,7 +58,7 @@ _encode = msgspec.json.Encoder().encode
 
 async def read_portable(runtime: Runtime, tenant: str, thread_id: str) -> Portable:
     """The whole thread, rehydrating it first if its turns are only in the archive."""
-    return await runtime.service.whole(tenant, thread_id)
+    return await runtime.service.tiers.whole(tenant, thread_id)
 
 
 def export_line(item: Portable) -> str:
@@ -262,4 +262,4 @@ def check_lines(lines: Iterable[str], limits: Limits) -> tuple[int, list[str]]:
 
 async def import_thread(runtime: Runtime, item: Portable) -> str:
     """Write one thread as new and dirty, in one step: imported | exists | tombstoned."""
-    return await runtime.service.import_whole(item)
+    return await runtime.service.tiers.import_whole(item)

@@ -188,7 +188,7 @@ async def archive_all(
     """Snapshot each thread now, inline: archived | clean | moved | missing | incomplete."""
 
     async def step(ref: Ref) -> str:
-        return await runtime.service.archive(ref.tenant, ref.thread_id)
+        return await runtime.service.tiers.archive(ref.tenant, ref.thread_id)
 
     return await tally(refs, step, Report(ARCHIVE_PROBLEMS, ARCHIVE_ABSENT), progress)
 
@@ -199,7 +199,7 @@ async def rehydrate_all(
     """Bring each thread's turns back: restored | present | behind | lost | never_archived."""
 
     async def step(ref: Ref) -> str:
-        outcome = await runtime.service.rehydrate(ref.tenant, ref.thread_id)
+        outcome = await runtime.service.tiers.rehydrate(ref.tenant, ref.thread_id)
         return outcome.status
 
     return await tally(refs, step, Report(REHYDRATE_PROBLEMS, REHYDRATE_ABSENT), progress)

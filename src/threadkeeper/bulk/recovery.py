@@ -87,4 +87,4 @@ async def count_archived(runtime: Runtime) -> int:
 
 async def _recover_one(runtime: Runtime, item: ArchivedThread) -> str:
     """One thread the scan found: restored | present | tombstoned | behind | missing."""
-    return await runtime.service.recover(item.ref.tenant, item.ref.thread_id, item.held)
+    return await runtime.service.tiers.recover(item.ref.tenant, item.ref.thread_id, item.held)

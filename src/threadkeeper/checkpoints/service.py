@@ -66,7 +66,7 @@ class CheckpointService:
             if result.status == "ok":
                 return result.seqs[0]
             if result.status == "archived":
-                await self.threads.rehydrate_for_write(tenant, thread_id)
+                await self.threads.tiers.rehydrate_for_write(tenant, thread_id)
             elif result.status == "missing" and await self._create(tenant, thread_id, title, turn):
                 return 1
             elif result.status == "full":
@@ -129,7 +129,9 @@ class CheckpointService:
         raise Conflict(f"thread {thread_id!r} kept changing while it was read; retry")
 
     async def _rehydrate(self, tenant: str, thread_id: str) -> None:
-        degraded = await self.threads.rehydrate_for_read(tenant, thread_id, TurnWindow(limit=1))
+        degraded = await self.threads.tiers.rehydrate_for_read(
+            tenant, thread_id, TurnWindow(limit=1)
+        )
         if degraded is not None:
             raise Conflict(
                 f"thread {thread_id!r} has lost turns ({degraded.missing_detail}): its "
@@ -205,13 +207,13 @@ class CheckpointService:
 
     async def _records_of(self, tenant: str, thread_id: str) -> list[TurnIn]:
         if await self._found(tenant, thread_id, ns="", limit=1) is None:
-            raise await self.threads.not_found(tenant, thread_id)
+            raise await self.threads.explainer.not_found(tenant, thread_id)
         found: list[TurnIn] = []
         page = TurnWindow(limit=self.settings.limits.max_page)
         while True:
             read = await self.store.read(tenant, thread_id, page)
             if read is None:
-                raise await self.threads.not_found(tenant, thread_id)
+                raise await self.threads.explainer.not_found(tenant, thread_id)
             found += [turn for seq, blob in read.turns if (turn := records.copied(seq, blob))]
             if not read.more:
                 return found

@@ -56,7 +56,7 @@ class Conversations:
     async def retrieve(self, tenant: str, conv_id: str) -> Thread:
         thread = await self.service.store.get(tenant, conv_id)
         if thread is None:
-            raise await self.service.not_found(tenant, conv_id)
+            raise await self.service.explainer.not_found(tenant, conv_id)
         return thread
 
     async def update(self, tenant: str, conv_id: str, metadata: dict[str, Any]) -> Thread:

@@ -55,8 +55,7 @@ def _process() -> _Process:
 def _build(settings: Settings) -> _Process:
     loop = asyncio.new_event_loop()
     sync = sync_client(redis_url(settings))
-    runtime = build_runtime(settings)
-    runtime.tiering.counters = sync
+    runtime = build_runtime(settings, counters=sync)
     return _Process(os.getpid(), loop, runtime, sync, queue_connection(settings))
 
 
@@ -81,12 +80,12 @@ def _run(work: Callable[[Runtime], Awaitable[T]]) -> T:
 
 def archive_batch(members: list[str]) -> dict[str, str]:
     """Snapshot each thread (`tenant:id`) at its current version; outcome per thread."""
-    return _run(lambda rt: run_batch(rt.tiering.archive_thread, members))
+    return _run(lambda rt: run_batch(rt.tiering.archiver.archive_thread, members))
 
 
 def retention_batch(members: list[str]) -> dict[str, str]:
     """Delete each thread still idle past the retention, from both tiers."""
-    return _run(lambda rt: run_batch(rt.tiering.apply_retention, members))
+    return _run(lambda rt: run_batch(rt.tiering.remover.apply_retention, members))
 
 
 def rehydrate(member: str) -> dict[str, Any]:
@@ -94,7 +93,7 @@ def rehydrate(member: str) -> dict[str, Any]:
     k = keys.from_member(member)
 
     async def work(rt: Runtime) -> dict[str, Any]:
-        outcome = await rt.tiering.rehydrate(k.tenant, k.thread_id)
+        outcome = await rt.tiering.restorer.rehydrate(k.tenant, k.thread_id)
         return {"status": outcome.status, "missing": outcome.missing}
 
     return _run(work)

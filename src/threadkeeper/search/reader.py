@@ -102,7 +102,7 @@ class ThreadReader:
         if not w.full or self.tiering is None or self.tiering.archive is None:
             return ThreadChange(w.tenant, w.thread_id, row)  # the rows already held stand
         try:
-            snap = await self.tiering.load(
+            snap = await self.tiering.restorer.load(
                 thread.tenant, thread.id, thread.created_at, thread.archived_version
             )
         except (ArchiveError, ThreadkeeperError) as exc:

@@ -4,8 +4,9 @@ Reads and appends find a thread hot or archived (rehydrating it first), and when
 a thread is gone they say exactly what, when and why.
 
     threads.py    ThreadService: create, append, read, list, delete, fork
-    outcomes.py   what each tier outcome means (rehydrate, archive, export, import)
-    not_found.py  every thread 404, said precisely (not_found, _never_stored)
+    outcomes.py   TierOutcomes (`service.tiers`): what each tier outcome means
+                  (rehydrate, archive, export, import)
+    not_found.py  NotFoundExplainer (`service.explainer`): every thread 404, said precisely
     views.py      a page as served (ThreadRead), an append's outcome
 """
 

@@ -96,7 +96,7 @@ class Editor:
                 if thread is not None:
                     return thread
             elif result.status == Reply.ARCHIVED:
-                await self.service.rehydrate_for_write(tenant, thread_id)
+                await self.service.tiers.rehydrate_for_write(tenant, thread_id)
             else:
                 await self._refuse(tenant, thread_id, 0, result)
         raise Conflict(f"thread {thread_id!r} kept changing while being updated; retry")
@@ -108,10 +108,10 @@ class Editor:
             return blob
         thread = await self.service.store.get(tenant, thread_id)
         if thread is None:
-            raise await self.service.not_found(tenant, thread_id)
+            raise await self.service.explainer.not_found(tenant, thread_id)
         if not 1 <= seq <= thread.turn_count:
             raise _no_turn(thread_id, seq, thread.turn_count)
-        await self.service.rehydrate_for_write(tenant, thread_id)
+        await self.service.tiers.rehydrate_for_write(tenant, thread_id)
         blob = await self.revisions.turn_blob(tenant, thread_id, seq)
         if blob is None:
             raise Conflict(f"thread {thread_id!r} changed while it was being rehydrated; retry")
@@ -120,7 +120,7 @@ class Editor:
     async def _version(self, tenant: str, thread_id: str) -> int:
         thread = await self.service.store.get(tenant, thread_id)
         if thread is None:
-            raise await self.service.not_found(tenant, thread_id)
+            raise await self.service.explainer.not_found(tenant, thread_id)
         return thread.version
 
     async def _settled(self, tenant: str, thread_id: str, seq: int, result: Revised) -> bool:
@@ -130,7 +130,7 @@ class Editor:
         if result.status == Reply.CHANGED:
             return False
         if result.status == Reply.ARCHIVED:
-            await self.service.rehydrate_for_write(tenant, thread_id)
+            await self.service.tiers.rehydrate_for_write(tenant, thread_id)
             return False
         await self._refuse(tenant, thread_id, seq, result)
         return False
@@ -140,7 +140,7 @@ class Editor:
             raise version_conflict(thread_id, result.version)
         if result.status == Reply.NO_TURN:
             raise _no_turn(thread_id, seq, None)
-        raise await self.service.not_found(tenant, thread_id)
+        raise await self.service.explainer.not_found(tenant, thread_id)
 
 
 def _turn(seq: int, blob: bytes) -> dict[str, Any]:

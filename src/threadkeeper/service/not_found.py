@@ -1,7 +1,8 @@
 """Not found, said precisely: deleted (when, and why), lost in a restart, or never stored.
 
-Every thread 404 is worded here (`ThreadService.not_found`), and so is what a
-degraded read says of the turns that nothing holds any more.
+Every thread 404 is worded here (`NotFoundExplainer.not_found`, the service's
+`explainer`), and so is what a degraded read says of the turns that nothing holds any
+more.
 """
 
 from __future__ import annotations
@@ -13,17 +14,24 @@ from threadkeeper.errors import ArchiveError, ThreadNotFound
 from threadkeeper.models import GoneReason, Thread, rfc3339
 from threadkeeper.store.canary import RECOVER, DataLoss, RestartLossProbe
 from threadkeeper.store.thread_store import ThreadStore
-from threadkeeper.tiering import Tiering
+from threadkeeper.tiering.restoring import Restorer
 
 log = logging.getLogger("threadkeeper.service")
 
 
-class Explaining:
-    """The service's part that says why a thread, or some of its turns, is not here."""
+class NotFoundExplainer:
+    """Says why a thread, or some of its turns, is not here.
 
-    store: ThreadStore
-    tiering: Tiering
-    restart_loss: RestartLossProbe | None
+    The restorer reads the archive's tombstones, and its archive being None means the
+    daemon runs cache-only.
+    """
+
+    def __init__(
+        self, store: ThreadStore, restorer: Restorer, restart_loss: RestartLossProbe | None
+    ) -> None:
+        self.store = store
+        self.restorer = restorer
+        self.restart_loss = restart_loss
 
     async def not_found(self, tenant: str, thread_id: str) -> ThreadNotFound:
         tomb = await self.store.tombstone(tenant, thread_id)
@@ -31,17 +39,17 @@ class Explaining:
             archived = await self._archive_tombstone(tenant, thread_id)
             if archived is not None:
                 return gone(thread_id, archived.reason, archived.at)
-            return await self._never_stored(tenant, thread_id)
+            return await self.never_stored(tenant, thread_id)
         return gone(thread_id, tomb.reason, tomb.at)
 
     async def _archive_tombstone(self, tenant: str, thread_id: str) -> Any:
         try:
-            return await self.tiering.archive_tombstone(tenant, thread_id)
+            return await self.restorer.archive_tombstone(tenant, thread_id)
         except ArchiveError:
             log.warning("archive unreachable while explaining a missing thread %s", thread_id)
             return None
 
-    async def _never_stored(self, tenant: str, thread_id: str) -> ThreadNotFound:
+    async def never_stored(self, tenant: str, thread_id: str) -> ThreadNotFound:
         loss = await self.restart_loss(tenant, thread_id) if self.restart_loss else None
         detail = f"no thread {thread_id!r} is stored here, in Redis or in the archive"
         extra: dict[str, Any] = {}
@@ -59,7 +67,7 @@ class Explaining:
 
     def loss_detail(self, thread: Thread, first: int, last: int) -> str:
         """What a degraded read says of turns `first`-`last`, which nothing holds."""
-        if self.tiering.archive is None:
+        if self.restorer.archive is None:
             return (
                 f"turns {first}-{last} expired: this daemon runs cache-only (no "
                 "THREADKEEPER_ARCHIVE_URL), so turns leave Redis after THREADKEEPER_HOT_TTL "

@@ -14,15 +14,22 @@ from dataclasses import replace
 from threadkeeper import metrics
 from threadkeeper.errors import Conflict, SnapshotCorrupt
 from threadkeeper.models import ArchiveStatus, RehydrateStatus, Thread, ThreadState
-from threadkeeper.service.not_found import Explaining
+from threadkeeper.service.not_found import NotFoundExplainer
 from threadkeeper.service.views import Portable, ThreadRead, page_view
 from threadkeeper.store.paging import TurnWindow
 from threadkeeper.store.records import Reply
-from threadkeeper.tiering import Held, Rehydrated
+from threadkeeper.store.thread_store import ThreadStore
+from threadkeeper.tiering import Held, Rehydrated, Tiering
+from threadkeeper.tiering.archive_access import require_archive
 
 
-class TierOutcomes(Explaining):
+class TierOutcomes:
     """The service's part that moves threads between tiers and judges what came of it."""
+
+    def __init__(self, store: ThreadStore, tiering: Tiering, explainer: NotFoundExplainer) -> None:
+        self.store = store
+        self.tiering = tiering
+        self.explainer = explainer
 
     # -- a thread asked for by name ----------------------------------------------
 
@@ -30,7 +37,7 @@ class TierOutcomes(Explaining):
         """The thread's metadata, or its not-found."""
         thread = await self.store.get(tenant, thread_id)
         if thread is None:
-            raise await self.not_found(tenant, thread_id)
+            raise await self.explainer.not_found(tenant, thread_id)
         return thread
 
     async def state(self, thread: Thread) -> ThreadState:
@@ -40,7 +47,7 @@ class TierOutcomes(Explaining):
 
     async def archivable(self, tenant: str, thread_id: str) -> Thread:
         """A thread to archive on request: an archive is configured and the thread is here."""
-        self.tiering.require_archive()
+        require_archive(self.tiering.archive)
         return await self.existing(tenant, thread_id)
 
     async def archive_now(self, thread: Thread) -> tuple[ArchiveStatus, Thread]:
@@ -52,23 +59,23 @@ class TierOutcomes(Explaining):
         """Bring one thread's turns back now; a thread not here is its not-found."""
         outcome = await self.rehydrate(tenant, thread_id)
         if outcome.absent or outcome.thread is None:
-            raise await self.not_found(tenant, thread_id)
+            raise await self.explainer.not_found(tenant, thread_id)
         return outcome, outcome.thread
 
     # -- any thread: every outcome, for the bulk commands to count ----------------
 
     async def archive(self, tenant: str, thread_id: str) -> ArchiveStatus:
         """Snapshot now: archived | clean | moved | missing (no such thread) | incomplete."""
-        return await self.tiering.archive_thread(tenant, thread_id)
+        return await self.tiering.archiver.archive_thread(tenant, thread_id)
 
     async def rehydrate(self, tenant: str, thread_id: str) -> Rehydrated:
         """Bring the turns back: restored | present, or partial, or absent (`Rehydrated`)."""
-        return await self.tiering.rehydrate(tenant, thread_id)
+        return await self.tiering.restorer.rehydrate(tenant, thread_id)
 
     async def recover(self, tenant: str, thread_id: str, held: Held) -> str:
         """Rebuild a thread Redis lost from what a scan of the archive found (`recover`):
         restored | present | tombstoned | behind | missing."""
-        outcome = await self.tiering.recover_thread(tenant, thread_id, held)
+        outcome = await self.tiering.restorer.recover_thread(tenant, thread_id, held)
         # Its tombstone gone since the scan, a thread with no snapshot has nothing to recover.
         return "missing" if outcome.status == RehydrateStatus.NEVER_ARCHIVED else outcome.status
 
@@ -85,7 +92,7 @@ class TierOutcomes(Explaining):
             return self._degraded(outcome, page)
         if outcome.absent:
             # tombstoned: deleted here, while its snapshots still await the owed purge.
-            raise await self.not_found(tenant, thread_id)
+            raise await self.explainer.not_found(tenant, thread_id)
         return None
 
     def _degraded(self, outcome: Rehydrated, page: TurnWindow) -> ThreadRead:
@@ -98,7 +105,7 @@ class TierOutcomes(Explaining):
             chosen.reverse()
         view = page_view(thread, chosen[: page.limit], len(chosen) > page.limit, page, "archive")
         first, last = outcome.missing
-        detail = self.loss_detail(thread, first, last)
+        detail = self.explainer.loss_detail(thread, first, last)
         return replace(view, source="archive", state=ThreadState.ARCHIVED,
                        missing=outcome.missing, missing_detail=detail)  # fmt: skip
 
@@ -146,7 +153,7 @@ class TierOutcomes(Explaining):
                 )
             state = await self.store.all_turns(tenant, thread_id)
         if state is None:
-            raise await self.not_found(tenant, thread_id)
+            raise await self.explainer.not_found(tenant, thread_id)
         return Portable(*state)
 
     async def import_whole(self, item: Portable) -> str:

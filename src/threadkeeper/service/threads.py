@@ -1,7 +1,7 @@
 """ThreadService: create, append, read, list, delete and fork threads, in either tier.
 
-Its other parts: outcomes.py (what each tier outcome means), not_found.py (every
-thread 404), views.py (what a read hands back).
+It owns two collaborators: `tiers` (outcomes.py, what each tier outcome means) and
+`explainer` (not_found.py, every thread 404); views.py holds what a read hands back.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from threadkeeper.errors import (
 )
 from threadkeeper.models import GoneReason, Thread
 from threadkeeper.service.access import ThreadAccess
+from threadkeeper.service.not_found import NotFoundExplainer
 from threadkeeper.service.outcomes import TierOutcomes
 from threadkeeper.service.views import AppendResult, ThreadRead, page_view
 from threadkeeper.settings import Settings
@@ -68,8 +69,12 @@ def _request_create_key() -> str:
     return "~" + secrets.token_urlsafe(16)
 
 
-class ThreadService(TierOutcomes):
-    """What a chat tool can do with its threads: create, append, read, list, delete, fork."""
+class ThreadService:
+    """What a chat tool can do with its threads: create, append, read, list, delete, fork.
+
+    Moving threads between tiers and judging what came of it is `tiers`'s; saying why a
+    thread is not here is `explainer`'s; who may touch a thread is `access`'s.
+    """
 
     def __init__(
         self,
@@ -81,8 +86,9 @@ class ThreadService(TierOutcomes):
         self.store = store
         self.tiering = tiering
         self.settings = settings
-        self.restart_loss = restart_loss
-        self.access = ThreadAccess(store, self._never_stored)
+        self.explainer = NotFoundExplainer(store, tiering.restorer, restart_loss)
+        self.tiers = TierOutcomes(store, tiering, self.explainer)
+        self.access = ThreadAccess(store, self.explainer.never_stored)
 
     # -- create / append -------------------------------------------------------
 
@@ -156,7 +162,7 @@ class ThreadService(TierOutcomes):
             )  # fmt: skip
             if result.status != Reply.ARCHIVED or attempt:
                 break
-            await self.rehydrate_for_write(tenant, thread_id)
+            await self.tiers.rehydrate_for_write(tenant, thread_id)
         return await self._append_outcome(tenant, thread_id, result)
 
     async def _append_outcome(self, tenant: str, thread_id: str, result: Appended) -> AppendResult:
@@ -177,7 +183,7 @@ class ThreadService(TierOutcomes):
             raise _too_many_turns(thread_id, result.version, self.settings.limits.max_turns)
         if result.status == Reply.ARCHIVED:
             raise Conflict(f"thread {thread_id!r} could not be rehydrated for writing; retry")
-        raise await self.not_found(tenant, thread_id)
+        raise await self.explainer.not_found(tenant, thread_id)
 
     # -- read ------------------------------------------------------------------
 
@@ -189,7 +195,7 @@ class ThreadService(TierOutcomes):
                 await self._maybe_touch(tenant, found.thread)
                 metrics.record_lookup("hot" if source == "redis" else "archive")
                 return page_view(found.thread, found.turns, found.more, page, source)
-            degraded = await self.rehydrate_for_read(tenant, thread_id, page)
+            degraded = await self.tiers.rehydrate_for_read(tenant, thread_id, page)
             if degraded is not None:
                 return degraded
             source = "archive"
@@ -216,9 +222,9 @@ class ThreadService(TierOutcomes):
     ) -> None:
         version = await self.store.delete(tenant, thread_id, reason.value)
         if version is None:
-            raise await self.not_found(tenant, thread_id)
+            raise await self.explainer.not_found(tenant, thread_id)
         try:
-            await self.tiering.purge(tenant, thread_id, reason, self.store.clock())
+            await self.tiering.remover.purge(tenant, thread_id, reason, self.store.clock())
         except ArchiveError as exc:
             # Owed in Redis: the sweeper retries it every tick until the archive takes it.
             log.error(
@@ -236,7 +242,7 @@ class ThreadService(TierOutcomes):
                 f"at_seq {at_seq} is past the thread's last turn ({parent.turn_count})",
                 field="at_seq",
             )
-        blobs = await self.fork_turns(parent, at_seq)
+        blobs = await self.tiers.fork_turns(parent, at_seq)
         now = self.store.clock()
         thread = Thread(
             id=new_id or new_thread_id(), tenant=tenant, created_at=now, updated_at=now,

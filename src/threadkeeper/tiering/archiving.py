@@ -7,18 +7,31 @@ in mark_archived.lua); a snapshot this daemon could not read back is never writt
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
+
+import redis
 
 from threadkeeper import keys
 from threadkeeper.archive import Archive
 from threadkeeper.errors import ArchiveError, ArchiveObjectExists, SnapshotTooLarge
+from threadkeeper.metrics import record_snapshot
 from threadkeeper.models import ArchiveStatus, Thread
+from threadkeeper.settings import Limits
 from threadkeeper.snapshot import Snapshot, check_readable, encode_snapshot
 from threadkeeper.store.records import Reply
-from threadkeeper.tiering.base import TierBase, log
+from threadkeeper.store.thread_store import ThreadStore
+from threadkeeper.tiering.archive_access import count_failure, log, read_snapshot, require_archive
 
 
-class Archiving(TierBase):
+@dataclass(slots=True)
+class Archiver:
     """Snapshot a thread to the archive."""
+
+    store: ThreadStore
+    archive: Archive | None
+    limits: Limits
+    counters: redis.Redis | None = None  # a worker's client: its counts reach /metrics
+    _archive_remembered: bool = field(default=False, init=False)
 
     async def archive_thread(self, tenant: str, thread_id: str) -> ArchiveStatus:
         """Snapshot the thread's current version: archived | clean | moved | missing | incomplete.
@@ -26,7 +39,7 @@ class Archiving(TierBase):
         Idempotent: a re-run finds the thread clean, or re-puts identical bytes (which the
         archive accepts) and repeats the compare-and-set.
         """
-        archive = self.require_archive()
+        archive = require_archive(self.archive)
         current = await self.store.get(tenant, thread_id)
         if current is None:
             return ArchiveStatus.MISSING
@@ -71,7 +84,7 @@ class Archiving(TierBase):
 
     def _unreadable(self, raw: bytes) -> str | None:
         """Why this daemon could not read `raw` back (it would refuse it as too large), if so."""
-        limits = self.settings.limits
+        limits = self.limits
         if len(raw) > limits.max_snapshot_bytes:
             return (
                 f"makes a {len(raw)}-byte snapshot, over the {limits.max_snapshot_bytes} bytes "
@@ -118,7 +131,7 @@ class Archiving(TierBase):
         older encoding: what defines the version matches, so it can be marked archived.
         """
         try:
-            snap = await asyncio.to_thread(self._fetch, archive, key)
+            snap = await asyncio.to_thread(read_snapshot, archive, key, self.limits)
             held = Thread.from_hash(snap.thread)
         except (ArchiveError, KeyError, ValueError):
             return False
@@ -127,9 +140,12 @@ class Archiving(TierBase):
         )  # fmt: skip
         return same and snap.turns == blobs
 
+    def _count_snapshot(self, outcome: str) -> None:
+        record_snapshot(outcome, self.counters)
+
     def _count_put_failure(self, exc: ArchiveError) -> None:
         self._count_snapshot("failed")
-        self._count_failure("put", exc)
+        count_failure("put", exc, self.counters)
 
     async def _prune(self, archive: Archive, thread: Thread) -> None:
         """Delete the snapshot this one supersedes (only now that the new one is verified)."""

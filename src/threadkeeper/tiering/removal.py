@@ -8,15 +8,26 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import dataclass
+
+import redis
 
 from threadkeeper import keys
+from threadkeeper.archive import Archive
 from threadkeeper.errors import ArchiveError, StoreFull
 from threadkeeper.models import GoneReason
-from threadkeeper.tiering.base import TierBase, log
+from threadkeeper.store.thread_store import ThreadStore
+from threadkeeper.tiering.archive_access import count_failure, log
 
 
-class Removal(TierBase):
+@dataclass(slots=True)
+class Remover:
     """Purge deleted threads from the archive; delete threads idle past the retention."""
+
+    store: ThreadStore
+    archive: Archive | None
+    retention: float | None  # seconds idle; None keeps threads for ever
+    counters: redis.Redis | None = None  # a worker's client: its counts reach /metrics
 
     async def purge(self, tenant: str, thread_id: str, reason: GoneReason, at: int) -> None:
         """Purge a thread deleted at `at` from the archive, owed in Redis until it succeeds.
@@ -35,7 +46,7 @@ class Removal(TierBase):
         try:
             await self.purge_archive(tenant, thread_id, reason, at)
         except ArchiveError as exc:
-            self._count_failure("purge", exc)
+            count_failure("purge", exc, self.counters)
             raise
         await self.store.indexes.purge_done(tenant, thread_id, reason.value, at)
 
@@ -67,7 +78,7 @@ class Removal(TierBase):
         deletes only the version it judged; a re-run after a failed archive purge
         finishes the purge.
         """
-        retention = self.settings.retention
+        retention = self.retention
         if retention is None:
             return "kept"
         thread = await self.store.get(tenant, thread_id)

@@ -9,31 +9,47 @@ says exactly which.
 from __future__ import annotations
 
 import asyncio
+import json
+from dataclasses import dataclass
+
+import redis
 
 from threadkeeper import keys
+from threadkeeper.archive import Archive
 from threadkeeper.errors import ArchiveError, ArchiveObjectMissing, SnapshotCorrupt, StoreFull
 from threadkeeper.metrics import record_rehydration
-from threadkeeper.models import RehydrateStatus, Thread
+from threadkeeper.models import GoneReason, RehydrateStatus, Thread
+from threadkeeper.settings import Limits
 from threadkeeper.snapshot import Snapshot
+from threadkeeper.store.canary import RestartLossProbe
 from threadkeeper.store.records import Reply
-from threadkeeper.tiering.base import ArchiveTombstone, Held, Rehydrated, TierBase, log
+from threadkeeper.store.thread_store import ThreadStore
+from threadkeeper.tiering.archive_access import count_failure, log, read_snapshot, require_archive
+from threadkeeper.tiering.records import ArchiveTombstone, Held, Rehydrated
 
 
-class Restoring(TierBase):
-    """Rehydrate and recover threads from the archive."""
+@dataclass(slots=True)
+class Restorer:
+    """Rehydrate and recover threads from the archive, and read its tombstones."""
+
+    store: ThreadStore
+    archive: Archive | None
+    limits: Limits
+    counters: redis.Redis | None = None  # a worker's client: its counts reach /metrics
+    restart_loss: RestartLossProbe | None = None  # marks what a loss may have cut short
 
     async def load(self, tenant: str, thread_id: str, created_at: int, version: int) -> Snapshot:
-        archive = self.require_archive()
+        archive = require_archive(self.archive)
         key = keys.snapshot_key(tenant, thread_id, created_at, version)
         try:
-            snap = await asyncio.to_thread(self._fetch, archive, key)
+            snap = await asyncio.to_thread(read_snapshot, archive, key, self.limits)
         except SnapshotCorrupt as exc:
-            self._count_failure("verify", exc)
+            count_failure("verify", exc, self.counters)
             raise _named(exc, archive.url, key, thread_id) from exc
         except ArchiveObjectMissing:
             raise
         except ArchiveError as exc:
-            self._count_failure("get", exc)
+            count_failure("get", exc, self.counters)
             raise
         thread = Thread.from_hash(snap.thread)
         if (thread.tenant, thread.id, thread.version) != (tenant, thread_id, version):
@@ -91,7 +107,7 @@ class Restoring(TierBase):
         the set (a crash under `appendfsync everysec`), it points at the pruned object
         while a newer one of this same thread holds the turns.
         """
-        archive = self.require_archive()
+        archive = require_archive(self.archive)
         prefix = keys.snapshot_prefix(thread.tenant, thread.id)
         names = await asyncio.to_thread(lambda: list(archive.list_keys(prefix)))
         found = [v for v in map(keys.snapshot_version, names) if v is not None]
@@ -157,7 +173,7 @@ class Restoring(TierBase):
 
     async def _held(self, tenant: str, thread_id: str) -> Held:
         """What the archive holds of one thread, asked of the archive itself."""
-        archive = self.require_archive()
+        archive = require_archive(self.archive)
         snapshots, tombstones = await asyncio.to_thread(
             lambda: (
                 list(archive.list_keys(keys.snapshot_prefix(tenant, thread_id))),
@@ -166,6 +182,19 @@ class Restoring(TierBase):
         )
         versions = sorted(v for v in map(keys.snapshot_version, snapshots) if v is not None)
         return Held(versions[-1] if versions else None, bool(tombstones))
+
+    async def archive_tombstone(self, tenant: str, thread_id: str) -> ArchiveTombstone | None:
+        """The newest tombstone the archive holds of a thread (None without an archive)."""
+        if self.archive is None:
+            return None
+        archive = self.archive
+        prefix = keys.tombstone_prefix(tenant, thread_id)
+        names = await asyncio.to_thread(lambda: sorted(archive.list_keys(prefix)))
+        if not names:
+            return None
+        raw = await asyncio.to_thread(archive.get, names[-1], 4096)
+        data = json.loads(raw)
+        return ArchiveTombstone(GoneReason(data["reason"]), int(data["at"]), 0)
 
     async def _bury(
         self, tenant: str, thread_id: str, tomb: ArchiveTombstone, thread: Thread | None

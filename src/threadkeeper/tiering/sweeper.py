@@ -27,6 +27,7 @@ from threadkeeper.settings import Settings
 from threadkeeper.store.connection import redis_errors
 from threadkeeper.store.thread_store import ThreadStore
 from threadkeeper.tiering import Tiering
+from threadkeeper.tiering.removal import Remover
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,7 @@ async def sweep(
 ) -> SweepReport:
     """One pass: owed purges, retention (no point snapshotting what is about to go), snapshots."""
     await store.indexes.adopt_legacy()
-    purges = await retry_purges(tiering, settings.sweep_batch) if tiering is not None else {}
+    purges = {} if tiering is None else await retry_purges(tiering.remover, settings.sweep_batch)
     now = store.clock()
     limit = settings.sweep_batch * MAX_BATCHES
     expired = await _expired(store, settings, now, limit)
@@ -88,17 +89,17 @@ async def sweep(
     return report
 
 
-async def retry_purges(tiering: Tiering, limit: int) -> dict[str, str]:
+async def retry_purges(remover: Remover, limit: int) -> dict[str, str]:
     """Retry the oldest owed archive purges: purged | failed: ..., per `tenant:id:at`.
 
     Stops at an unreachable archive (the rest would only wait out the same timeouts);
     the next sweep tries again.
     """
     outcomes: dict[str, str] = {}
-    for tenant, thread_id, reason, at in await tiering.store.indexes.owed_purges(limit):
+    for tenant, thread_id, reason, at in await remover.store.indexes.owed_purges(limit):
         name = f"{tenant}:{thread_id}:{at}"
         try:
-            await tiering.purge(tenant, thread_id, GoneReason(reason), at)
+            await remover.purge(tenant, thread_id, GoneReason(reason), at)
         except ThreadkeeperError as exc:
             outcomes[name] = f"failed: {exc.title}"
             if isinstance(exc, ArchiveUnavailable):
@@ -194,7 +195,7 @@ class InlineDispatch:
         return 0
 
     async def archive(self, batch_id: str, members: list[str]) -> None:
-        self.outcomes |= await run_batch(self.tiering.archive_thread, members)
+        self.outcomes |= await run_batch(self.tiering.archiver.archive_thread, members)
 
     async def retention(self, batch_id: str, members: list[str]) -> None:
-        self.outcomes |= await run_batch(self.tiering.apply_retention, members)
+        self.outcomes |= await run_batch(self.tiering.remover.apply_retention, members)

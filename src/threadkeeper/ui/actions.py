@@ -75,14 +75,14 @@ async def _acting(request: Request) -> tuple[str, str, dict[str, str]]:
 async def archive(request: Request) -> Response:
     tenant, thread_id, _ = await _acting(request)
     service = _service(request)
-    status, _ = await service.archive_now(await service.archivable(tenant, thread_id))
+    status, _ = await service.tiers.archive_now(await service.tiers.archivable(tenant, thread_id))
     return see_other(_thread_url(thread_id, status))
 
 
 @console
 async def rehydrate(request: Request) -> Response:
     tenant, thread_id, _ = await _acting(request)
-    outcome, _ = await _service(request).rehydrate_named(tenant, thread_id)
+    outcome, _ = await _service(request).tiers.rehydrate_named(tenant, thread_id)
     return see_other(_thread_url(thread_id, outcome.status))
 
 
