@@ -36,7 +36,7 @@ from threadkeeper.codec import encode_turn, turn_json
 from threadkeeper.errors import InvalidInput
 from threadkeeper.models import Thread, ThreadState, now_ms, parse_rfc3339
 from threadkeeper.runtime import Runtime
-from threadkeeper.service.views import Portable
+from threadkeeper.service.views import ImportOutcome, Portable
 from threadkeeper.settings import Limits
 from threadkeeper.wire.decode import check_id, check_metadata, turn_from_dict
 from threadkeeper.wire.shapes import MAX_LABEL
@@ -260,6 +260,6 @@ def check_lines(lines: Iterable[str], limits: Limits) -> tuple[int, list[str]]:
 # -- import: write ---------------------------------------------------------------
 
 
-async def import_thread(runtime: Runtime, item: Portable) -> str:
+async def import_thread(runtime: Runtime, item: Portable) -> ImportOutcome:
     """Write one thread as new and dirty, in one step: imported | exists | tombstoned."""
     return await runtime.service.tiers.import_whole(item)

@@ -29,8 +29,9 @@ from threadkeeper.cli.common import (
     run,
 )
 from threadkeeper.errors import ThreadkeeperError, ThreadNotFound
-from threadkeeper.models import DEFAULT_TENANT, RehydrateStatus
+from threadkeeper.models import DEFAULT_TENANT
 from threadkeeper.runtime import Runtime
+from threadkeeper.service import ImportOutcome
 
 MAX_SHOWN = 20
 
@@ -108,7 +109,7 @@ def import_command(file: Path, as_json: bool) -> None:
     done: list[dict[str, object]] = []
 
     async def work(runtime: Runtime) -> Report:
-        report = Report(frozenset({RehydrateStatus.TOMBSTONED}))
+        report = Report(frozenset({ImportOutcome.TOMBSTONED}))
         with file.open(encoding="utf-8") as again, progress_bar(count, "importing") as advance:
             for line, item in export.parse_lines(again, settings.limits):
                 member = keys.thread_keys(item.thread.tenant, item.thread.id).member

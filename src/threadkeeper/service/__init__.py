@@ -7,7 +7,7 @@ a thread is gone they say exactly what, when and why.
     outcomes.py   TierOutcomes (`service.tiers`): what each tier outcome means
                   (rehydrate, archive, export, import)
     not_found.py  NotFoundExplainer (`service.explainer`): every thread 404, said precisely
-    views.py      a page as served (ThreadRead), an append's outcome
+    views.py      a page as served (ThreadRead), an append's and an import's outcome
 """
 
 from threadkeeper.service.threads import (
@@ -15,10 +15,11 @@ from threadkeeper.service.threads import (
     fingerprint,
     version_conflict,
 )
-from threadkeeper.service.views import AppendResult, ThreadRead
+from threadkeeper.service.views import AppendResult, ImportOutcome, ThreadRead
 
 __all__ = [
     "AppendResult",
+    "ImportOutcome",
     "ThreadService",
     "ThreadRead",
     "fingerprint",

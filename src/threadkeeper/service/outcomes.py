@@ -15,7 +15,7 @@ from threadkeeper import metrics
 from threadkeeper.errors import Conflict, SnapshotCorrupt
 from threadkeeper.models import ArchiveStatus, RehydrateStatus, Thread, ThreadState
 from threadkeeper.service.not_found import NotFoundExplainer
-from threadkeeper.service.views import Portable, ThreadRead, page_view
+from threadkeeper.service.views import ImportOutcome, Portable, ThreadRead, page_view
 from threadkeeper.store.paging import TurnWindow
 from threadkeeper.store.records import Reply
 from threadkeeper.store.thread_store import ThreadStore
@@ -156,11 +156,11 @@ class TierOutcomes:
             raise await self.explainer.not_found(tenant, thread_id)
         return Portable(*state)
 
-    async def import_whole(self, item: Portable) -> str:
+    async def import_whole(self, item: Portable) -> ImportOutcome:
         """Write one thread as new and dirty, in one step: imported | exists | tombstoned."""
         thread = item.thread
         if await self.store.get(thread.tenant, thread.id) is not None:
-            return "exists"
+            return ImportOutcome.EXISTS
         # Dirty on arrival, so this machine's sweeper archives it; nothing dirty carries
         # a TTL unless the daemon runs cache-only.
         result = await self.store.restore(
@@ -168,8 +168,10 @@ class TierOutcomes:
             ttl=self.tiering.archive is None,
         )  # fmt: skip
         if result.status == Reply.OK:
-            return "imported"
-        return "exists" if result.status in (Reply.PRESENT, Reply.BEHIND) else result.status
+            return ImportOutcome.IMPORTED
+        if result.status in (Reply.PRESENT, Reply.BEHIND):
+            return ImportOutcome.EXISTS
+        return ImportOutcome(result.status)  # tombstoned: deleted here, not revived
 
 
 def _unforkable(parent: Thread, at_seq: int, held: int) -> Conflict:

@@ -1,8 +1,10 @@
-"""What the service hands back: a page of a thread as stored, a whole thread, an append."""
+"""What the service hands back: a page of a thread as stored, a whole thread, an append,
+an import."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import msgspec
@@ -56,6 +58,17 @@ class AppendResult:
     seqs: list[int]
     version: int
     replayed: bool
+
+
+class ImportOutcome(StrEnum):
+    """What importing one whole thread came to (`TierOutcomes.import_whole`).
+
+    A StrEnum: each member equals the word `threadkeeper import` reports for its line.
+    """
+
+    IMPORTED = "imported"  # written as new and dirty
+    EXISTS = "exists"  # a thread of that id is here already: left as it is
+    TOMBSTONED = "tombstoned"  # deleted here (its Redis tombstone stands): not revived
 
 
 COMPACT_CODES = len(ROLES)

@@ -10,7 +10,7 @@ deleted by request or by retention.
     removal.py         Remover: deletion purges and retention
     archive_access.py  what the three share over the archive: requiring it, reading a
                        snapshot within the limits, counting a failure
-    records.py         what they hand back (Rehydrated, Held, ArchiveTombstone)
+    records.py         what they hand back (Rehydrated, Held, RetentionOutcome...)
     sweeper.py         the periodic pass that hands them batches
 """
 
@@ -23,11 +23,11 @@ from threadkeeper.settings import Settings
 from threadkeeper.store.canary import RestartLossProbe
 from threadkeeper.store.thread_store import ThreadStore
 from threadkeeper.tiering.archiving import Archiver
-from threadkeeper.tiering.records import ArchiveTombstone, Held, Rehydrated
+from threadkeeper.tiering.records import ArchiveTombstone, Held, Rehydrated, RetentionOutcome
 from threadkeeper.tiering.removal import Remover
 from threadkeeper.tiering.restoring import Restorer
 
-__all__ = ["ArchiveTombstone", "Held", "Rehydrated", "Tiering"]
+__all__ = ["ArchiveTombstone", "Held", "Rehydrated", "RetentionOutcome", "Tiering"]
 
 
 class Tiering:

@@ -1,9 +1,10 @@
 """What the tiering hands back: a rehydration's outcome, what the archive holds of a
-thread, and its tombstone there."""
+thread, its tombstone there, and what retention came to."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from threadkeeper.models import (
     REHYDRATE_ABSENT,
@@ -47,3 +48,14 @@ class ArchiveTombstone:
     reason: GoneReason
     at: int
     version: int
+
+
+class RetentionOutcome(StrEnum):
+    """What applying the retention to one thread came to (`Remover.apply_retention`).
+
+    A StrEnum: each member equals the word a retention batch reports.
+    """
+
+    DELETED = "deleted"  # idle past the retention: gone from both tiers
+    KEPT = "kept"  # no retention, not idle long enough, or touched meanwhile
+    MISSING = "missing"  # no such thread, or deleted by request meanwhile

@@ -18,6 +18,7 @@ from threadkeeper.errors import ArchiveError, StoreFull
 from threadkeeper.models import GoneReason
 from threadkeeper.store.thread_store import ThreadStore
 from threadkeeper.tiering.archive_access import count_failure, log
+from threadkeeper.tiering.records import RetentionOutcome
 
 
 @dataclass(slots=True)
@@ -71,7 +72,7 @@ class Remover:
                 continue
             await asyncio.to_thread(archive.delete, name)
 
-    async def apply_retention(self, tenant: str, thread_id: str) -> str:
+    async def apply_retention(self, tenant: str, thread_id: str) -> RetentionOutcome:
         """Delete a thread idle past the retention from both tiers: deleted | kept | missing.
 
         Re-checks idleness against the thread itself (the index is only a hint) and
@@ -80,21 +81,21 @@ class Remover:
         """
         retention = self.retention
         if retention is None:
-            return "kept"
+            return RetentionOutcome.KEPT
         thread = await self.store.get(tenant, thread_id)
         if thread is None:
             return await self._finish_retention(tenant, thread_id)
         idle_since = max(thread.touched_at or 0, thread.updated_at)
         if self.store.clock() - idle_since < retention * 1000:
-            return "kept"
+            return RetentionOutcome.KEPT
         reason = GoneReason.RETENTION.value
         if await self.store.delete(tenant, thread_id, reason, thread.version) is None:
-            return "kept"  # touched or deleted meanwhile
+            return RetentionOutcome.KEPT  # touched or deleted meanwhile
         return await self._finish_retention(tenant, thread_id)
 
-    async def _finish_retention(self, tenant: str, thread_id: str) -> str:
+    async def _finish_retention(self, tenant: str, thread_id: str) -> RetentionOutcome:
         tomb = await self.store.tombstone(tenant, thread_id)
         if tomb is None or tomb.reason is not GoneReason.RETENTION:
-            return "missing"
+            return RetentionOutcome.MISSING
         await self.purge(tenant, thread_id, GoneReason.RETENTION, tomb.at)
-        return "deleted"
+        return RetentionOutcome.DELETED
