@@ -15,6 +15,7 @@ from threadkeeper import keys
 from threadkeeper.codec import TURN_FIELD, as_text
 from threadkeeper.errors import StoreError
 from threadkeeper.store.connection import translated
+from threadkeeper.store.index_writes import Moved
 from threadkeeper.store.records import Reply
 from threadkeeper.store.thread_store import ThreadStore
 
@@ -62,10 +63,10 @@ class RevisionStore:
         now = self.store.clock()
         expected = "" if expected_version is None else expected_version
         args = [seq, sha, blob, now, expected, self.store.cache_ttl_ms]
-        names = self.store.with_feed(k, k.edited)
+        names = self.store.index_writes.with_feed(k, k.edited)
         result = _revised(await self.store.scripts.replace_turn(names, args))
         if result.status == Reply.OK:
-            await self._index_change(k, now, "edit", seq)
+            await self.store.index_writes.edited(k, now, "edit", seq)
         return result
 
     @translated
@@ -88,15 +89,15 @@ class RevisionStore:
         if moved is not None:
             pairs += ["listings", " ".join(moved[1])]
         args = [now, expected, self.store.cache_ttl_ms, *pairs]
-        names = self.store.with_feed(k, k.edited)
+        names = self.store.index_writes.with_feed(k, k.edited)
         result = _revised(await self.store.scripts.update_thread(names, args))
         if result.status == Reply.OK:
-            await self._index_change(k, now, "meta", moved=moved)
+            await self.store.index_writes.edited(k, now, "meta", moved=moved)
         return result
 
     async def _listings_after(
         self, tenant: str, thread_id: str, fields: dict[str, Any]
-    ) -> tuple[list[str], list[str]] | None:
+    ) -> Moved | None:
         """(before, after) of the owner's and metadata listings holding the thread, when
         `fields` may move it between them; None otherwise (or no such thread)."""
         if "metadata" not in fields and "user_id" not in fields:
@@ -105,28 +106,5 @@ class RevisionStore:
         if thread is None:
             return None
         changed = {name: fields[name] for name in ("metadata", "user_id") if name in fields}
-        return self.store.listings(thread), self.store.listings(replace(thread, **changed))
-
-    async def _index_change(
-        self,
-        k: keys.ThreadKeys,
-        now: int,
-        kind: str,
-        seq: int = 0,
-        moved: tuple[list[str], list[str]] | None = None,
-    ) -> None:
-        if moved is None:  # the same listings as before: the hash names them
-            listed = await self.redis.hget(k.meta, "listings")
-            moved = ([], as_text(listed).split() if listed else [])
-        before, after = moved
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(k.activity, {k.member: now}, xx=True)
-            if not self.store.cache_ttl_ms:
-                pipe.zadd(k.dirty, {k.member: now}, nx=True)
-            pipe.zadd(k.listing, {k.thread_id: now}, xx=True)
-            for name in set(before) - set(after):
-                pipe.zrem(name, k.thread_id)
-            for name in after:  # a listing it joins gets it too (not XX)
-                pipe.zadd(name, {k.thread_id: now}, gt=True)
-            self.store.feed_beside(pipe, k, kind, seq)
-            await pipe.execute()
+        listings = self.store.index_writes.listings
+        return listings(thread), listings(replace(thread, **changed))

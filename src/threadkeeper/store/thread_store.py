@@ -4,8 +4,8 @@ Indexes (activity, dirty, per-tenant listing) are written after the thread's own
 atomic change, in the same round trip (on a standalone Redis an append's script writes
 them itself: one command; on a cluster they live in other slots); they are hints that
 the sweeper and the listing check against the thread itself, so a stale entry never
-loses data. Each thread's entries sit in one index bucket (keys.py); reads across all
-buckets are in indexes.py.
+loses data. Each thread's entries sit in one index bucket (keys.py); index_writes.py
+writes them, indexes.py reads across all buckets.
 """
 
 from __future__ import annotations
@@ -24,11 +24,8 @@ from threadkeeper.codec import TURN_FIELD, as_text
 from threadkeeper.errors import StoreError
 from threadkeeper.models import Thread, Tombstone, now_ms
 from threadkeeper.store.connection import RAW_ENTRIES, translated
-from threadkeeper.store.feed import queue_event
-from threadkeeper.store.indexes import (
-    Indexes,
-    owned_listings,
-)
+from threadkeeper.store.index_writes import IndexWrites
+from threadkeeper.store.indexes import Indexes
 from threadkeeper.store.listing import LIST_SCAN, ThreadListing
 from threadkeeper.store.masters import is_cluster_client
 from threadkeeper.store.paging import TurnWindow
@@ -70,7 +67,8 @@ class ThreadStore:
     """A thread's reads and writes in the hot tier. The client is passed in, never global.
 
     Composed of the parts each concern lives in: `calls` runs the Lua scripts,
-    `indexes` reads and repairs the sharded indexes, `listing` lists a tenant's threads.
+    `index_writes` writes the index entries after each change, `indexes` reads and
+    repairs the sharded indexes, `listing` lists a tenant's threads.
     """
 
     def __init__(
@@ -100,18 +98,12 @@ class ThreadStore:
         self.clock = clock
         self.indexed_metadata = indexed_metadata  # THREADKEEPER_INDEXED_METADATA
         self.listing = ThreadListing(redis, list_scan, indexed_metadata)
+        self.index_writes = IndexWrites(
+            redis, cluster=self.cluster, feed=feed, cache_ttl_ms=self.cache_ttl_ms,
+            indexed_metadata=indexed_metadata,
+        )  # fmt: skip
         timeout_ms = int(replica_ack_timeout * 1000)
         self.acks = ReplicaAcks(redis, replica_acks, timeout_ms) if replica_acks else None
-
-    def with_feed(self, k: keys.ThreadKeys, names: list[str]) -> list[str]:
-        """A feed-writing script's keys: on a standalone Redis the feed bucket goes last,
-        and the script records the event itself (feed.py)."""
-        return names if self.cluster or not self.feed else [*names, k.feed]
-
-    def feed_beside(self, pipe: Pipeline, k: keys.ThreadKeys, kind: str, seq: int = 0) -> None:
-        """On a cluster, the event the script could not write (another slot)."""
-        if self.cluster and self.feed:
-            queue_event(pipe, k, kind, seq)
 
     # -- writes ---------------------------------------------------------------
 
@@ -129,41 +121,23 @@ class ThreadStore:
         indexes the first attempt never got to write are written now.
         """
         k = keys.thread_keys(thread.tenant, thread.id)
-        fields = thread.to_hash() | {"create_key": create_key, **self._listings_field(thread)}
+        fields = thread.to_hash() | {
+            "create_key": create_key,
+            **self.index_writes.listings_field(thread),
+        }
         args = [self.cache_ttl_ms, create_key, len(fields), *_flatten(fields), *blobs]
         # The indexes follow in their own round trip, once the script says the id was free.
-        names = self.with_feed(k, k.all)
+        names = self.index_writes.with_feed(k, k.all)
         (result,) = await self.calls.run_with(self.scripts.create, names, args, nothing)
         status = reply_of(result)
         if status is Reply.REPLAY:
             stored = await self.get(thread.tenant, thread.id)
             if stored is not None:
-                await self._index_new(k, stored, again=True)
+                await self.index_writes.created(k, stored, again=True)
         if status is not Reply.OK:
             return False
-        await self._index_new(k, thread)
+        await self.index_writes.created(k, thread)
         return True
-
-    def listings(self, thread: Thread) -> list[str]:
-        """The listings beyond its tenant's that hold `thread` (its owner's, its indexed
-        metadata's): kept in its hash, so that the writes that move it find them."""
-        return owned_listings(thread, self.indexed_metadata)
-
-    def _listings_field(self, thread: Thread) -> dict[str, str]:
-        names = self.listings(thread)
-        return {"listings": " ".join(names)} if names else {}
-
-    async def _index_new(self, k: keys.ThreadKeys, thread: Thread, *, again: bool = False) -> None:
-        # Again (a replayed create): never move an index back past a later write.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(k.activity, {k.member: thread.updated_at}, gt=again)
-            if not self.cache_ttl_ms and thread.dirty:
-                since = thread.dirty_since or thread.updated_at
-                pipe.zadd(k.dirty, {k.member: since}, nx=True)
-            for listing in (k.listing, *self.listings(thread)):
-                pipe.zadd(listing, {thread.id: thread.updated_at}, gt=again)
-            self.feed_beside(pipe, k, "create")
-            await pipe.execute()
 
     @translated
     async def append(
@@ -194,35 +168,19 @@ class ThreadStore:
                 request, RECENT_TTL_MS, RECENT_MAX, k.member, thread_id, *blobs]  # fmt: skip
         names = k.appended
         if self.cluster:
-            indexes = functools.partial(self._append_indexes, k, now)
+            indexes = functools.partial(self.index_writes.appended, k, now)
             result, *_ = await self.calls.run_with(self.scripts.append, names, args, indexes)
         else:  # one command: the script writes the index buckets too, once the turns are in
-            names += [k.activity, k.dirty, k.listing, *self.with_feed(k, [])]
+            names += [k.activity, k.dirty, k.listing, *self.index_writes.with_feed(k, [])]
             result = await self.calls.run(self.scripts.append, names, args)
         appended = appended_from(result, fingerprint)
         if self.cluster and appended.status == Reply.MISSING and not self.cache_ttl_ms:
-            await self._undirty(k)  # the index write rode along: no thread, no entry
+            await self.index_writes.undirty(k)  # the index write rode along: no thread, no entry
         if self.cluster and appended.status == Reply.OK and len(result) > 4 and result[4]:
-            await self._move_listings(k, as_text(result[4]).split(), now)
+            await self.index_writes.move_listings(k, as_text(result[4]).split(), now)
         if self.acks is not None and appended.status in STORED:
             await self.acks.confirm(k, key, request, now)  # a resent duplicate confirms too
         return appended
-
-    def _append_indexes(self, k: keys.ThreadKeys, now: int, pipe: Pipeline) -> None:
-        """On a cluster, the index writes an append's script cannot make (other slots)."""
-        pipe.zadd(k.activity, {k.member: now}, xx=True)
-        if not self.cache_ttl_ms:
-            pipe.zadd(k.dirty, {k.member: now}, nx=True)
-        pipe.zadd(k.listing, {k.thread_id: now}, xx=True)
-        self.feed_beside(pipe, k, "append")  # the first seq is the script's to know: 0
-
-    async def _move_listings(self, k: keys.ThreadKeys, names: list[str], now: int) -> None:
-        """On a cluster, the owner's and metadata listings after a write (a second round
-        trip, only for threads that have them: the script said which)."""
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for name in names:
-                pipe.zadd(name, {k.thread_id: now}, xx=True, gt=True)
-            await pipe.execute()
 
     @translated
     async def delete(
@@ -231,21 +189,12 @@ class ThreadStore:
         """Remove the thread from Redis leaving a tombstone; its version, or None."""
         k = keys.thread_keys(tenant, thread_id)
         expected = "" if expected_version is None else expected_version
-        names = self.with_feed(k, k.all)
+        names = self.index_writes.with_feed(k, k.all)
         result = await self.scripts.delete(names, [reason, self.clock(), expected])
         if reply_of(result) is not Reply.OK:
             return None
-        await self._unindex(k, as_text(result[2]).split() if len(result) > 2 else [])
+        await self.index_writes.deleted(k, as_text(result[2]).split() if len(result) > 2 else [])
         return int(result[1])
-
-    async def _unindex(self, k: keys.ThreadKeys, listings: list[str]) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(k.activity, k.member)
-            pipe.zrem(k.dirty, k.member)
-            for listing in (k.listing, *listings):
-                pipe.zrem(listing, k.thread_id)
-            self.feed_beside(pipe, k, "delete")
-            await pipe.execute()
 
     @translated
     async def mark_archived(
@@ -262,18 +211,8 @@ class ThreadStore:
         )
         status = reply_of(result)
         if status is Reply.CLEAN:
-            await self._undirty(k)
+            await self.index_writes.undirty(k)
         return status
-
-    async def _undirty(self, k: keys.ThreadKeys) -> None:
-        # ZREM, then re-check (in that order, one round trip): an append that landed
-        # meanwhile puts the thread back.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zrem(k.dirty, k.member)
-            pipe.hmget(k.meta, ["version", "archived_version", "dirty_since"])
-            _, state = await pipe.execute()
-        if state[0] is not None and int(state[0]) > int(state[1]):
-            await self.redis.zadd(k.dirty, {k.member: int(state[2] or 0)}, nx=True)
 
     @translated
     async def restore(
@@ -290,26 +229,16 @@ class ThreadStore:
         k = keys.thread_keys(thread.tenant, thread.id)
         meta: dict[str, Any] = {}
         if create_meta:
-            meta = thread.to_hash() | self._listings_field(thread)
+            meta = thread.to_hash() | self.index_writes.listings_field(thread)
         buckets = idempotency.buckets(records)
         args = [thread.version, self.hot_ttl_ms if ttl else 0, len(meta), len(buckets),
                 *_flatten(meta), *_flatten(buckets), *blobs]  # fmt: skip
-        result = await self.scripts.restore(self.with_feed(k, k.all), args)
+        result = await self.scripts.restore(self.index_writes.with_feed(k, k.all), args)
         status = reply_of(result)
         if status is Reply.OK and create_meta:
-            await self._index_restored(k, thread)
+            await self.index_writes.restored(k, thread)
         values = [int(v) for v in result[1:]]
         return Restored(status, *values)
-
-    async def _index_restored(self, k: keys.ThreadKeys, thread: Thread) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.zadd(k.activity, {k.member: thread.updated_at})
-            for listing in (k.listing, *self.listings(thread)):
-                pipe.zadd(listing, {thread.id: thread.updated_at})
-            if thread.dirty:
-                pipe.zadd(k.dirty, {k.member: thread.dirty_since or thread.updated_at})
-            self.feed_beside(pipe, k, "restore")
-            await pipe.execute()
 
     @translated
     async def touch(self, tenant: str, thread_id: str) -> None:

@@ -116,7 +116,7 @@ end
 -- keeps their names): in the tenant listing's slot, so written here on a standalone
 -- Redis; on a cluster the store writes them from the names returned.
 local listings = redis.call('HGET', meta, 'listings') or ''
-if #KEYS >= 9 then  -- the indexes, as ThreadStore._append_indexes writes them on a cluster
+if #KEYS >= 9 then  -- the indexes, as IndexWrites.appended writes them on a cluster
   redis.call('ZADD', KEYS[7], 'XX', now, member)
   if cache_ttl == 0 then
     redis.call('ZADD', KEYS[8], 'NX', now, member)
