@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -21,6 +22,9 @@ from threadkeeper.client._errors import ThreadkeeperError, Unavailable, error_fr
 from threadkeeper.client._types import Appended, Order
 
 DEFAULT_URL = "http://127.0.0.1:8750"
+# The server's id rule (keys.ID_PATTERN), which this client cannot import: one test
+# (tests/client/test_server_facts.py) fails if the two copies ever differ.
+ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 RETRY_STATUSES = frozenset({502, 503, 504})
 TurnInput = Mapping[str, Any]
 

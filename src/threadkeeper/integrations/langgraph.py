@@ -13,10 +13,7 @@ form and are decoded here only, never by the server. Install with
 from __future__ import annotations
 
 import base64
-import hashlib
-import json
-import re
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
@@ -33,24 +30,10 @@ from langgraph.checkpoint.base import (
 from langgraph.checkpoint.serde.base import SerializerProtocol
 
 from threadkeeper.client import AsyncClient, Client, ThreadNotFound
+from threadkeeper.integrations import _langgraph_wire as wire
+from threadkeeper.integrations._langgraph_wire import thread_key
 
 __all__ = ["ThreadkeeperSaver", "thread_key"]
-
-_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
-PAGE = 100  # checkpoints per listing request
-MESSAGES = "messages"  # the channel whose newest message titles a checkpoint's turn
-_ROLES = {"human": "user", "ai": "assistant", "system": "system", "tool": "tool"}
-
-
-def thread_key(thread_id: str) -> str:
-    """The threadkeeper thread id of a LangGraph thread_id: itself when it is a valid id."""
-    if _ID.fullmatch(thread_id):
-        return thread_id
-    return "lg-" + hashlib.sha256(thread_id.encode()).hexdigest()[:40]
-
-
-def _path(thread_id: str, tail: str) -> str:
-    return f"/v1/threads/{thread_key(thread_id)}{tail}"
 
 
 class ThreadkeeperSaver(BaseCheckpointSaver[int]):
@@ -63,7 +46,7 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
         *,
         serde: SerializerProtocol | None = None,
         timeout: float = 30.0,
-        messages_channel: str = MESSAGES,
+        messages_channel: str = wire.MESSAGES,
     ) -> None:
         super().__init__(serde=serde)
         self.url, self.token, self.timeout = url, token, timeout
@@ -126,14 +109,16 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
             "thread": conf["thread_id"], "ns": conf.get("checkpoint_ns", ""),
             "id": checkpoint["id"], "parent_id": conf.get("checkpoint_id"),
             "checkpoint": self._typed(rest), "versions": checkpoint["channel_versions"],
-            "metadata": _jsonable(get_serializable_checkpoint_metadata(config, metadata)),
+            "metadata": wire.jsonable(get_serializable_checkpoint_metadata(config, metadata)),
             "values": [
                 {"channel": ch, "version": version,
                  "value": self._typed(values[ch]) if ch in values else ["empty", ""]}
                 for ch, version in new_versions.items()
             ],
         }  # fmt: skip
-        preview = _preview(values.get(self.messages_channel), self.messages_channel, new_versions)
+        preview = wire.preview(
+            values.get(self.messages_channel), self.messages_channel, new_versions
+        )
         if preview is not None:
             body["preview"] = preview
         return body
@@ -158,10 +143,10 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
         checkpoint["channel_values"] = {ch: self._value(v) for ch, v in found["values"].items()}
         parent = found["parent_id"]
         return CheckpointTuple(
-            config=_config(thread_id, ns, found["id"]),
+            config=wire.config_of(thread_id, ns, found["id"]),
             checkpoint=checkpoint,
             metadata=found["metadata"],
-            parent_config=_config(thread_id, ns, parent) if parent else None,
+            parent_config=wire.config_of(thread_id, ns, parent) if parent else None,
             pending_writes=[
                 (w["task_id"], w["channel"], self._value(w["value"])) for w in found["writes"]
             ],
@@ -174,21 +159,23 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:  # fmt: skip
         body = self._put_body(config, checkpoint, metadata, new_versions)
-        await self.aclient.request("POST", _path(body["thread"], "/checkpoints"), json=body)
-        return _config(body["thread"], body["ns"], checkpoint["id"])
+        await self.aclient.request("POST", wire.path(body["thread"], "/checkpoints"), json=body)
+        return wire.config_of(body["thread"], body["ns"], checkpoint["id"])
 
     async def aput_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
         task_path: str = "",
     ) -> None:  # fmt: skip
         body = self._writes_body(config, writes, task_id, task_path)
-        await self.aclient.request("POST", _path(body["thread"], "/checkpoints/writes"), json=body)
+        await self.aclient.request(
+            "POST", wire.path(body["thread"], "/checkpoints/writes"), json=body
+        )
 
     async def aget_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        thread_id, params = _one(config)
+        thread_id, params = wire.one_checkpoint(config)
         try:
             found = await self.aclient.request(
-                "GET", _path(thread_id, "/checkpoint"), params=params
+                "GET", wire.path(thread_id, "/checkpoint"), params=params
             )
         except ThreadNotFound:
             return None
@@ -201,33 +188,35 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
         if config is None:
             async for thread_id in self._athreads():
                 async for item in self.alist(
-                    _config(thread_id, None, None), filter=filter, before=before, limit=limit
+                    wire.config_of(thread_id, None, None), filter=filter, before=before, limit=limit
                 ):
                     yield item
                     limit = None if limit is None else limit - 1
                 if limit is not None and limit <= 0:
                     return
             return
-        thread_id, params = _listing(config, filter, before)
+        thread_id, params = wire.listing_query(config, filter, before)
         if get_checkpoint_id(config):
             found = await self.aget_tuple(config)
-            if found is not None and _matches(found.metadata, filter):
+            if found is not None and wire.matches(found.metadata, filter):
                 yield found
             return
-        pages = _Pages(_path(thread_id, "/checkpoints"), params, "checkpoints", "before", limit)
+        pages = wire.Pages(
+            wire.path(thread_id, "/checkpoints"), params, "checkpoints", "before", limit
+        )
         while (query := pages.query()) is not None:
             for row in pages.take(await self.aclient.request("GET", pages.path, params=query)):
                 yield self._tuple(thread_id, row)
 
     async def _athreads(self) -> AsyncIterator[str]:
-        pages = _thread_pages()
+        pages = wire.thread_pages()
         while (query := pages.query()) is not None:
             for thread in pages.take(await self.aclient.request("GET", pages.path, params=query)):
                 yield thread["title"] or thread["id"]
 
     async def adelete_thread(self, thread_id: str) -> None:
         try:
-            await self.aclient.request("DELETE", _path(thread_id, ""))
+            await self.aclient.request("DELETE", wire.path(thread_id, ""))
         except ThreadNotFound:
             pass
 
@@ -240,7 +229,7 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
         body = {"target_id": thread_key(target_thread_id), "target_thread": target_thread_id}
         try:
             await self.aclient.request(
-                "POST", _path(source_thread_id, "/checkpoints/copy"), json=body
+                "POST", wire.path(source_thread_id, "/checkpoints/copy"), json=body
             )
         except ThreadNotFound:
             pass  # nothing to copy
@@ -249,7 +238,7 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
         for thread_id in thread_ids:
             try:
                 await self.aclient.request(
-                    "POST", _path(thread_id, "/checkpoints/prune"), json={"strategy": strategy}
+                    "POST", wire.path(thread_id, "/checkpoints/prune"), json={"strategy": strategy}
                 )
             except ThreadNotFound:
                 pass
@@ -261,20 +250,20 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
         new_versions: ChannelVersions,
     ) -> RunnableConfig:  # fmt: skip
         body = self._put_body(config, checkpoint, metadata, new_versions)
-        self.client.request("POST", _path(body["thread"], "/checkpoints"), json=body)
-        return _config(body["thread"], body["ns"], checkpoint["id"])
+        self.client.request("POST", wire.path(body["thread"], "/checkpoints"), json=body)
+        return wire.config_of(body["thread"], body["ns"], checkpoint["id"])
 
     def put_writes(
         self, config: RunnableConfig, writes: Sequence[tuple[str, Any]], task_id: str,
         task_path: str = "",
     ) -> None:  # fmt: skip
         body = self._writes_body(config, writes, task_id, task_path)
-        self.client.request("POST", _path(body["thread"], "/checkpoints/writes"), json=body)
+        self.client.request("POST", wire.path(body["thread"], "/checkpoints/writes"), json=body)
 
     def get_tuple(self, config: RunnableConfig) -> CheckpointTuple | None:
-        thread_id, params = _one(config)
+        thread_id, params = wire.one_checkpoint(config)
         try:
-            found = self.client.request("GET", _path(thread_id, "/checkpoint"), params=params)
+            found = self.client.request("GET", wire.path(thread_id, "/checkpoint"), params=params)
         except ThreadNotFound:
             return None
         return self._tuple(thread_id, found)
@@ -286,33 +275,35 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
         if config is None:
             for thread_id in self._threads():
                 for item in self.list(
-                    _config(thread_id, None, None), filter=filter, before=before, limit=limit
+                    wire.config_of(thread_id, None, None), filter=filter, before=before, limit=limit
                 ):
                     yield item
                     limit = None if limit is None else limit - 1
                 if limit is not None and limit <= 0:
                     return
             return
-        thread_id, params = _listing(config, filter, before)
+        thread_id, params = wire.listing_query(config, filter, before)
         if get_checkpoint_id(config):
             found = self.get_tuple(config)
-            if found is not None and _matches(found.metadata, filter):
+            if found is not None and wire.matches(found.metadata, filter):
                 yield found
             return
-        pages = _Pages(_path(thread_id, "/checkpoints"), params, "checkpoints", "before", limit)
+        pages = wire.Pages(
+            wire.path(thread_id, "/checkpoints"), params, "checkpoints", "before", limit
+        )
         while (query := pages.query()) is not None:
             for row in pages.take(self.client.request("GET", pages.path, params=query)):
                 yield self._tuple(thread_id, row)
 
     def _threads(self) -> Iterator[str]:
-        pages = _thread_pages()
+        pages = wire.thread_pages()
         while (query := pages.query()) is not None:
             for thread in pages.take(self.client.request("GET", pages.path, params=query)):
                 yield thread["title"] or thread["id"]
 
     def delete_thread(self, thread_id: str) -> None:
         try:
-            self.client.request("DELETE", _path(thread_id, ""))
+            self.client.request("DELETE", wire.path(thread_id, ""))
         except ThreadNotFound:
             pass
 
@@ -325,7 +316,7 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
     def copy_thread(self, source_thread_id: str, target_thread_id: str) -> None:
         body = {"target_id": thread_key(target_thread_id), "target_thread": target_thread_id}
         try:
-            self.client.request("POST", _path(source_thread_id, "/checkpoints/copy"), json=body)
+            self.client.request("POST", wire.path(source_thread_id, "/checkpoints/copy"), json=body)
         except ThreadNotFound:
             pass
 
@@ -333,89 +324,7 @@ class ThreadkeeperSaver(BaseCheckpointSaver[int]):
         for thread_id in thread_ids:
             try:
                 self.client.request(
-                    "POST", _path(thread_id, "/checkpoints/prune"), json={"strategy": strategy}
+                    "POST", wire.path(thread_id, "/checkpoints/prune"), json={"strategy": strategy}
                 )
             except ThreadNotFound:
                 pass
-
-
-class _Pages:
-    """A listing followed page by page, the same for the sync and the async saver: `query`
-    gives the next request's parameters (None when done), `take` reads its answer."""
-
-    def __init__(
-        self, path: str, params: dict[str, object], items: str, cursor: str, limit: int | None
-    ) -> None:
-        self.path, self.params, self.items, self.cursor = path, dict(params), items, cursor
-        self.limit = limit
-        self.done = False
-
-    def query(self) -> dict[str, object] | None:
-        if self.done or (self.limit is not None and self.limit <= 0):
-            return None
-        return {**self.params, "limit": PAGE if self.limit is None else min(PAGE, self.limit)}
-
-    def take(self, answer: dict[str, Any]) -> list[dict[str, Any]]:
-        found: list[dict[str, Any]] = answer[self.items]
-        if self.limit is not None:
-            self.limit -= len(found)
-        self.done = not answer["next"]
-        self.params[self.cursor] = answer["next"]
-        return found
-
-
-def _thread_pages() -> _Pages:
-    return _Pages("/v1/threads", {"tool": "langgraph"}, "threads", "cursor", None)
-
-
-def _config(thread_id: str, ns: str | None, checkpoint_id: str | None) -> RunnableConfig:
-    conf: dict[str, Any] = {"thread_id": thread_id}
-    if ns is not None:
-        conf["checkpoint_ns"] = ns
-    if checkpoint_id is not None:
-        conf["checkpoint_id"] = checkpoint_id
-    return {"configurable": conf}
-
-
-def _one(config: RunnableConfig) -> tuple[str, dict[str, object]]:
-    conf = config["configurable"]
-    params: dict[str, object] = {"ns": conf.get("checkpoint_ns", "")}
-    if checkpoint_id := get_checkpoint_id(config):
-        params["id"] = checkpoint_id
-    return conf["thread_id"], params
-
-
-def _listing(
-    config: RunnableConfig, filter: dict[str, Any] | None, before: RunnableConfig | None
-) -> tuple[str, dict[str, object]]:
-    conf = config["configurable"]
-    ns = conf.get("checkpoint_ns")
-    params: dict[str, object] = {"all_ns": "true"} if ns is None else {"ns": ns}
-    if filter:
-        params["metadata"] = json.dumps(_jsonable(filter))
-    if before is not None and (before_id := get_checkpoint_id(before)):
-        params["before"] = before_id
-    return conf["thread_id"], params
-
-
-def _matches(metadata: Mapping[str, Any], wanted: dict[str, Any] | None) -> bool:
-    return not wanted or all(metadata.get(k) == v for k, v in wanted.items())
-
-
-def _jsonable(value: Any) -> Any:
-    """Metadata as JSON (the server filters on it): what JSON cannot hold becomes its repr."""
-    return json.loads(json.dumps(value, default=repr))
-
-
-def _preview(messages: Any, channel: str, new_versions: ChannelVersions) -> dict[str, str] | None:
-    """The newest message of a messages channel this checkpoint changed, as text."""
-    if channel not in new_versions or not isinstance(messages, list) or not messages:
-        return None
-    last = messages[-1]
-    role = _ROLES.get(getattr(last, "type", ""))
-    if role is None:
-        return None
-    content = getattr(last, "content", "")
-    if isinstance(content, list):  # content blocks: their text
-        content = " ".join(b.get("text", "") if isinstance(b, dict) else str(b) for b in content)
-    return {"role": role, "content": str(content)}
