@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from threadkeeper.errors import ConfigError
+from threadkeeper.keys import ID_PATTERN
 
 PREFIX = "THREADKEEPER_"
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"  # every process logs this way
@@ -308,17 +309,18 @@ def _read(env: Mapping[str, str]) -> Settings:
 
 MAX_INDEXED_METADATA = 16  # each key indexed costs every write of a thread holding it
 MAX_METRICS_USERS = 100  # label sets /metrics may carry for per-user thread counts
-_USER_PAIR = re.compile(r"[A-Za-z0-9_-]{1,128}:[A-Za-z0-9_-]{1,128}")
+MAX_INDEXED_KEY = 128  # characters in a metadata key named there
+_USER_PAIR = re.compile(f"{ID_PATTERN.pattern}:{ID_PATTERN.pattern}")  # tenant:user
 
 
 def parse_indexed_metadata(raw: str | None) -> tuple[str, ...]:
     """THREADKEEPER_INDEXED_METADATA: `project,env`: the metadata keys listings index."""
     name = PREFIX + "INDEXED_METADATA"
     keys = tuple(dict.fromkeys(k.strip() for k in (raw or "").split(",") if k.strip()))
-    if len(keys) > MAX_INDEXED_METADATA or any(len(k) > 128 for k in keys):
+    if len(keys) > MAX_INDEXED_METADATA or any(len(k) > MAX_INDEXED_KEY for k in keys):
         raise ConfigError(
             f"{name}={raw!r}: name at most {MAX_INDEXED_METADATA} metadata keys of at most "
-            "128 characters, comma-separated (e.g. project,env)"
+            f"{MAX_INDEXED_KEY} characters, comma-separated (e.g. project,env)"
         )
     return keys
 

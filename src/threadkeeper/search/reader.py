@@ -90,7 +90,10 @@ class ThreadReader:
             return (await self.read([Wanted(w.tenant, w.thread_id)]))[0]
         if thread.turn_count > 0 and not present:
             return await self._archived(w, thread, raw)
-        turns = [turn_text(codec.seq_of(entry_id), fields[b"t"]) for entry_id, fields in entries]
+        turns = [
+            turn_text(codec.seq_of(entry_id), fields[codec.TURN_FIELD])
+            for entry_id, fields in entries
+        ]
         if not w.full and w.seqs:
             turns = [t for t in turns if t.seq in w.seqs]
         row = indexed_thread(thread, raw, thread.turn_count)
