@@ -19,6 +19,7 @@ first (service.py). Its keys live as long as the turns, and go with the thread.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from importlib import resources
 from typing import Any
 
@@ -26,20 +27,26 @@ from redis.asyncio import Redis
 
 from threadkeeper import keys
 from threadkeeper.checkpoints.records import Op
+from threadkeeper.codec import as_text
 from threadkeeper.store.connection import translated
+
+
+class IndexReply(StrEnum):
+    """The first word of the fold and read scripts' replies (checkpoints/lua/*.lua)."""
+
+    OK = "ok"
+    MISSING = "missing"  # no such thread in Redis
+    ARCHIVED = "archived"  # its turns are only in the archive: rehydrate first (read)
+    BEHIND = "behind"  # the index has not folded every turn: fold them first
 
 
 def _source(name: str) -> str:
     return resources.files("threadkeeper.checkpoints").joinpath(f"lua/{name}.lua").read_text()
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 @dataclass(frozen=True, slots=True)
 class Folded:
-    status: str  # ok | behind | missing
+    status: IndexReply  # ok | behind | missing
     through: int = 0
     count: int = 0
 
@@ -48,7 +55,7 @@ class Folded:
 class Found:
     """What the read script answered: members, their writes, and the turns they name."""
 
-    status: str  # ok | behind | archived | missing
+    status: IndexReply  # ok | behind | archived | missing
     members: list[bytes]
     writes: list[list[bytes]]
     held: dict[int, bytes]
@@ -74,8 +81,8 @@ class CheckpointIndex:
     ) -> Folded:
         """Fold the records of turns expected+1..through, if the index is at `expected`."""
         result = await self._fold(self._keys(tenant, thread_id), [expected, through, *ops])
-        status = _text(result[0])
-        if status == "behind":
+        status = IndexReply(as_text(result[0]))
+        if status is IndexReply.BEHIND:
             return Folded(status, int(result[1]), int(result[2]))
         return Folded(status)
 
@@ -94,9 +101,9 @@ class CheckpointIndex:
         args = ["one" if one else "page", ns or "", checkpoint_id, before, limit,
                 "1" if ns is None else "0"]  # fmt: skip
         result = await self._read(self._keys(tenant, thread_id), args)
-        status = _text(result[0])
-        if status != "ok":
-            through = int(result[1]) if status == "behind" else 0
+        status = IndexReply(as_text(result[0]))
+        if status is not IndexReply.OK:
+            through = int(result[1]) if status is IndexReply.BEHIND else 0
             return Found(status, [], [], {}, through)
         flat = result[3]
         held = {int(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}

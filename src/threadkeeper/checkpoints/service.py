@@ -14,15 +14,16 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from threadkeeper.checkpoints import records
-from threadkeeper.checkpoints.index import CheckpointIndex, Found
+from threadkeeper.checkpoints.index import CheckpointIndex, Found, IndexReply
 from threadkeeper.codec import encode_turn
 from threadkeeper.errors import Conflict, LimitExceeded, ThreadExists, ThreadNotFound
 from threadkeeper.service import ThreadService
 from threadkeeper.settings import Settings
 from threadkeeper.store.paging import ThreadQuery, TurnWindow
+from threadkeeper.store.records import Reply
 from threadkeeper.store.thread_store import ThreadStore
 from threadkeeper.wire.checkpoints import CheckpointOut, CheckpointPut, WritesPut
-from threadkeeper.wire.shapes import NewThread, TurnIn
+from threadkeeper.wire.shapes import MAX_LABEL, NewThread, TurnIn
 
 log = logging.getLogger("threadkeeper.checkpoints")
 
@@ -53,7 +54,7 @@ class CheckpointService:
         seq = await self._append(tenant, thread_id, title, turn)
         ops = records.ops(seq, records.record_of(turn))
         folded = await self.index.fold(tenant, thread_id, seq - 1, seq, ops)
-        if folded.status == "behind":  # another write's fold not in yet: fold from the turns
+        if folded.status is IndexReply.BEHIND:  # another write's fold not in: fold from the turns
             await self._catch_up(tenant, thread_id, folded.through)
         return seq
 
@@ -63,13 +64,14 @@ class CheckpointService:
         limit = self.settings.limits.max_turns
         for _ in range(ATTEMPTS):
             result = await self.store.append(tenant, thread_id, [blob], max_turns=limit)
-            if result.status == "ok":
+            status = result.status
+            if status is Reply.OK:
                 return result.seqs[0]
-            if result.status == "archived":
+            if status is Reply.ARCHIVED:
                 await self.threads.tiers.rehydrate_for_write(tenant, thread_id)
-            elif result.status == "missing" and await self._create(tenant, thread_id, title, turn):
+            elif status is Reply.MISSING and await self._create(tenant, thread_id, title, turn):
                 return 1
-            elif result.status == "full":
+            elif status is Reply.FULL:
                 raise LimitExceeded(
                     f"thread {thread_id!r} holds {limit} turns (THREADKEEPER_MAX_TURNS): prune "
                     "it (POST /v1/threads/{id}/checkpoints/prune) or raise the limit",
@@ -88,7 +90,7 @@ class CheckpointService:
             )  # fmt: skip
 
     async def _create(self, tenant: str, thread_id: str, title: str, turn: TurnIn) -> bool:
-        new = NewThread(id=thread_id, title=title[:512], tool=records.TOOL, turns=[turn])
+        new = NewThread(id=thread_id, title=title[:MAX_LABEL], tool=records.TOOL, turns=[turn])
         try:
             await self.threads.create(tenant, new)
         except ThreadExists:
@@ -109,20 +111,20 @@ class CheckpointService:
                    for op in records.ops(seq, records.stored_record(seq, blob))]  # fmt: skip
             last = read.turns[-1][0]
             folded = await self.index.fold(tenant, thread_id, through, last, ops)
-            if folded.status == "missing":
+            if folded.status is IndexReply.MISSING:
                 return
-            through = last if folded.status == "ok" else folded.through
+            through = last if folded.status is IndexReply.OK else folded.through
 
     async def _found(self, tenant: str, thread_id: str, **query: Any) -> Found | None:
         """The index's answer, once it is caught up and the turns are in Redis; None if no
         such thread."""
         for _ in range(ATTEMPTS):
             found = await self.index.read(tenant, thread_id, **query)
-            if found.status == "ok":
+            if found.status is IndexReply.OK:
                 return found
-            if found.status == "missing":
+            if found.status is IndexReply.MISSING:
                 return None
-            if found.status == "behind":
+            if found.status is IndexReply.BEHIND:
                 await self._catch_up(tenant, thread_id, found.through)
             else:
                 await self._rehydrate(tenant, thread_id)

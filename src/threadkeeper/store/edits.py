@@ -16,14 +16,14 @@ from threadkeeper.codec import TURN_FIELD, as_text
 from threadkeeper.errors import StoreError
 from threadkeeper.store.connection import translated
 from threadkeeper.store.index_writes import Moved
-from threadkeeper.store.records import Reply
+from threadkeeper.store.records import Reply, reply_of
 from threadkeeper.store.thread_store import ThreadStore
 
 
 @dataclass(frozen=True, slots=True)
 class Revised:
     # ok | same (nothing to change) | missing | archived | version | no_turn | changed
-    status: str
+    status: Reply
     version: int = 0
 
 
@@ -32,7 +32,7 @@ _REVISED = {Reply.OK, Reply.SAME, Reply.MISSING, Reply.ARCHIVED, Reply.VERSION, 
 
 
 def _revised(result: list[Any]) -> Revised:
-    status = as_text(result[0])
+    status = reply_of(result)
     if status not in _REVISED:
         raise StoreError(f"unexpected answer from a revision script: {status}")
     return Revised(status, int(result[1]) if len(result) > 1 else 0)

@@ -45,7 +45,7 @@ STORED = (Reply.OK, Reply.DUPLICATE, Reply.MISMATCH)  # appends whose turns are 
 
 @dataclass(frozen=True, slots=True)
 class Appended:
-    status: str  # a Reply: ok | duplicate | mismatch | missing | archived | version | full
+    status: Reply  # ok | duplicate | mismatch | missing | archived | version | full
     seqs: list[int]
     version: int
 
@@ -71,7 +71,7 @@ class Listed:
 
 @dataclass(frozen=True, slots=True)
 class Restored:
-    status: str  # a Reply: ok | present | behind | missing | tombstoned
+    status: Reply  # ok | present | behind | missing | tombstoned
     version: int = 0
     turn_count: int = 0
 
