@@ -37,6 +37,7 @@ from typing import Any
 import msgpack
 import msgspec
 
+from threadkeeper import models
 from threadkeeper.errors import SnapshotCorrupt
 from threadkeeper.models import rfc3339
 from threadkeeper.wire.shapes import Turn, TurnIn
@@ -44,7 +45,7 @@ from threadkeeper.wire.shapes import Turn, TurnIn
 TURN_FIELD = b"t"
 JSON_TURN = ord("{")  # the first byte of a turn stored whole, `{"seq":N,` included
 SEQLESS_TURN = ord('"')  # the first byte of a turn stored without its `{"seq":N,`
-ROLES = (b"user", b"assistant", b"system", b"tool")  # a compact turn's first byte indexes it
+ROLES = tuple(role.encode() for role in models.ROLES)  # a compact turn's first byte indexes it
 _ROLE_CODES = {role.decode(): bytes([code]) for code, role in enumerate(ROLES)}
 TIME_LENGTH = len("2025-01-01T00:00:00.000Z")  # a compact turn's last bytes: its created_at
 _SEQ_OPENING = b'{"seq":0,'

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 
 DEFAULT_TENANT = "default"
 _EPOCH = date(1970, 1, 1)
@@ -18,11 +18,12 @@ _SECOND = [f"{s:02d}." for s in range(60)]
 _MILLI = [f"{ms:03d}Z" for ms in range(1000)]
 
 
-class Role(StrEnum):
-    USER = "user"
-    ASSISTANT = "assistant"
-    SYSTEM = "system"
-    TOOL = "tool"
+# A turn's role. A Literal, not an enum, so the API's schema lists the roles inline. A
+# compact stored turn's first byte is its role's index here (codec.ROLES): add at the end.
+Role = Literal["user", "assistant", "system", "tool"]
+ROLES: tuple[Role, ...] = get_args(Role)
+Order = Literal["asc", "desc"]  # of a page of turns: oldest first, or newest first
+ORDERS: tuple[Order, ...] = get_args(Order)
 
 
 class ThreadState(StrEnum):

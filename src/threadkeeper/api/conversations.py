@@ -19,7 +19,7 @@ from starlette.routing import Route
 from threadkeeper.conversations.items import check_items
 from threadkeeper.conversations.service import Conversations
 from threadkeeper.errors import InvalidInput, ThreadkeeperError
-from threadkeeper.models import Thread
+from threadkeeper.models import ORDERS, Thread
 from threadkeeper.web import (
     app_settings,
     choice_param,
@@ -163,7 +163,7 @@ async def create_items(request: Request) -> Response:
 async def list_items(request: Request) -> Response:
     tenant, conv_id = await _conversation(request)
     limit = int_param(request, "limit", low=1, high=MAX_LIMIT) or DEFAULT_LIMIT
-    order = choice_param(request, "order", ("asc", "desc"), "desc")
+    order = choice_param(request, "order", ORDERS, "desc")
     after = request.query_params.get("after") or None
     page = await _conversations(request).list_items(tenant, conv_id, limit, order, after)  # type: ignore[arg-type]
     # The OpenAI shape has no room to say so: turns lost are named in the header, as natively.

@@ -15,6 +15,7 @@ import msgspec
 
 from threadkeeper.idempotency import MAX_KEY
 from threadkeeper.keys import MAX_ID
+from threadkeeper.models import ORDERS
 from threadkeeper.wire import checkpoints, openai, shapes
 from threadkeeper.wire.shapes import ID_REGEX
 
@@ -60,6 +61,7 @@ IDEMPOTENCY = {
 }  # fmt: skip
 LIMIT = _query("limit", {"type": "integer", "minimum": 1}, "at most THREADKEEPER_MAX_PAGE")
 CURSOR = _query("cursor", {"type": "string"}, "the `next` of the previous page")
+ORDER = _query("order", {"type": "string", "enum": list(ORDERS)})
 TEXT = ("text/plain", {"type": "string"})
 HEADERS = {
     "Location": {"type": "string"},
@@ -104,7 +106,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/v1/threads/{thread_id}", "get"): Operation(
         "Read a page of a thread (rehydrated from the archive if needed)",
         {200: shapes.ThreadView}, None,
-        (LIMIT, CURSOR, _query("order", {"type": "string", "enum": ["asc", "desc"]}),
+        (LIMIT, CURSOR, ORDER,
          _query("after", {"type": "integer", "minimum": 0}),
          _query("before", {"type": "integer", "minimum": 1})),
         (409, 502), headers={200: ("Threadkeeper-Source", "Threadkeeper-Degraded")},
@@ -201,7 +203,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
     ("/v1/conversations/{conversation_id}/items", "get"): Operation(
         "OpenAI: list items", {200: openai.ItemList}, None,
         (_query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
-         _query("order", {"type": "string", "enum": ["asc", "desc"]}),
+         ORDER,
          _query("after", {"type": "string"}, "the last item id of the previous page"),
          INCLUDE), openai=True, headers={200: ("Threadkeeper-Degraded",)},
     ),

@@ -7,6 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from threadkeeper.errors import InvalidInput
+from threadkeeper.models import ORDERS
 from threadkeeper.service import ThreadRead, fingerprint
 from threadkeeper.service.context import fill_context
 from threadkeeper.store.paging import DEFAULT_PAGE, TurnWindow
@@ -47,7 +48,7 @@ def _turn_page(request: Request) -> TurnWindow:
     cursor = request.query_params.get("cursor")
     if cursor:
         return TurnWindow.decode(cursor, limit)
-    order = choice_param(request, "order", ("asc", "desc"), "asc")
+    order = choice_param(request, "order", ORDERS, "asc")
     after = int_param(request, "after", high=MAX_SEQ)
     before = int_param(request, "before", low=1, high=MAX_SEQ)
     return TurnWindow(order, after, before, limit)  # type: ignore[arg-type]

@@ -9,10 +9,10 @@ from typing import Any
 
 from threadkeeper.conversations.items import item_of_turn, public_item, seq_in_id
 from threadkeeper.errors import TurnNotFound
-from threadkeeper.models import Thread
+from threadkeeper.models import Order, Thread
 from threadkeeper.service import ThreadService, fingerprint
 from threadkeeper.service.editor import Editor, Patch
-from threadkeeper.store.paging import Order, TurnWindow
+from threadkeeper.store.paging import TurnWindow
 from threadkeeper.wire.openai import ItemTurn
 from threadkeeper.wire.shapes import NewThread, NewTurns
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, Field
+
+from threadkeeper.client._types import Order
 
 ThreadId = Annotated[str, Field(description="A thread id, as search or list_threads give it")]
 
@@ -32,7 +34,7 @@ class ListArgs(BaseModel):
 
 class ReadArgs(BaseModel):
     id: ThreadId
-    order: Literal["asc", "desc"] = Field("asc", description="Oldest first, or newest first")
+    order: Order = Field("asc", description="Oldest first, or newest first")
     after: int | None = Field(None, ge=0, description="Only turns with a seq above this")
     before: int | None = Field(None, ge=1, description="Only turns with a seq below this")
     limit: int = Field(50, ge=1, le=1000, description="Most turns in this answer")

@@ -5,12 +5,10 @@ from __future__ import annotations
 import base64
 import json
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from threadkeeper.errors import InvalidInput
-
-Order = Literal["asc", "desc"]
-
+from threadkeeper.models import ORDERS, Order
 
 DEFAULT_PAGE = 50  # turns or threads, when a request names no limit
 
@@ -41,7 +39,7 @@ class TurnWindow:
     @classmethod
     def decode(cls, cursor: str, limit: int) -> TurnWindow:
         data = _decode(cursor, "t")
-        if data.get("o") not in ("asc", "desc"):
+        if data.get("o") not in ORDERS:
             raise _bad_cursor()
         return cls(data["o"], _opt_int(data.get("a")), _opt_int(data.get("b")), limit)
 

@@ -12,16 +12,15 @@ from typing import Annotated, Any, Literal
 
 from msgspec import Meta, Raw, Struct
 
+from threadkeeper import models
 from threadkeeper.keys import ID_PATTERN, ID_RULE
+from threadkeeper.models import ThreadState
 
 MAX_LABEL = 512  # title, tool, model, tool_name
 MAX_TOKENS = 2**53  # any real count; keeps the value inside what a snapshot can hold
 ID_REGEX = f"^{ID_PATTERN.pattern}$"
 
-Role = Annotated[
-    Literal["user", "assistant", "system", "tool"],
-    Meta(description="a role: use one of user, assistant, system, tool"),
-]
+Role = Annotated[models.Role, Meta(description=f"a role: use one of {', '.join(models.ROLES)}")]
 Id = Annotated[str, Meta(pattern=ID_REGEX, description=ID_RULE)]
 Label = Annotated[str, Meta(max_length=MAX_LABEL, description="a string")]
 Text = Annotated[str, Meta(description="a string")]
@@ -125,7 +124,7 @@ class ThreadInfo(Struct, kw_only=True):
     version: int
     parent_id: str | None
     fork_seq: int | None
-    state: Literal["hot", "archived"]
+    state: ThreadState
     archived_version: int
     archived_at: Time | None
     possibly_missing: PossiblyMissing | None = None

@@ -17,7 +17,7 @@ def thread_info(thread: Thread, state: ThreadState) -> ThreadInfo:
         metadata=thread.metadata, created_at=rfc3339(thread.created_at),
         updated_at=rfc3339(thread.updated_at), turn_count=thread.turn_count,
         bytes=thread.byte_count, version=thread.version, parent_id=thread.parent_id,
-        fork_seq=thread.fork_seq, state=state.value, archived_version=thread.archived_version,
+        fork_seq=thread.fork_seq, state=state, archived_version=thread.archived_version,
         archived_at=rfc3339(thread.archived_at), possibly_missing=_gap(thread),
         user_id=thread.user_id,
     )  # fmt: skip
