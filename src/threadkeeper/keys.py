@@ -222,34 +222,38 @@ class ThreadKeys:
     def metadata_listing(self, key: str, value: str) -> str:
         return metadata_index(self.tenant, key, value, self.bucket)
 
+    # The Lua scripts receive a thread's keys in one order, each script the part it needs
+    # (bury.lua takes meta and tombstone; replication.py's probe lists its own):
+    #   meta, turns, idempotency          `edited`: replace_turn, update_thread
+    #   + legacy, legacy old              `hot` (+ the LangGraph index): touch, mark_archived,
+    #                                     read_all
+    #   + recent                          `appended`: append (its index buckets follow)
+    #   + tombstone, the LangGraph index  `all`: create, delete, restore
+    # and on a standalone Redis a feed writer gets the feed bucket last (ThreadStore.with_feed).
+
+    @property
+    def edited(self) -> list[str]:
+        """meta, turns and the idempotency records: what the in-place edit scripts take."""
+        return [self.meta, self.turns, self.idempotency]
+
     @property
     def hot(self) -> list[str]:
-        """meta, turns and the idempotency records, old forms too, and the LangGraph index:
-        what a TTL change touches, and what read_all reads."""
-        return [self.meta, self.turns, self.idempotency, self.legacy_idempotency,
-                self.legacy_idempotency_old, *self.checkpoint_index]  # fmt: skip
-
-    @property
-    def all(self) -> list[str]:
-        """The thread's own keys, as create, delete and restore receive them (the LangGraph
-        index last: only delete.lua reads it).
-
-        The other scripts take their own lists: `appended`, `edited`, `hot`.
-        """
-        return [self.meta, self.turns, self.idempotency, self.tombstone, self.recent,
-                self.legacy_idempotency_old, self.legacy_idempotency,
+        """`edited`, the older forms of the records and the LangGraph index: what a TTL
+        change touches, and what read_all reads."""
+        return [*self.edited, self.legacy_idempotency, self.legacy_idempotency_old,
                 *self.checkpoint_index]  # fmt: skip
 
     @property
     def appended(self) -> list[str]:
-        """The thread's keys as append.lua receives them (the index buckets follow)."""
-        return [self.meta, self.turns, self.idempotency, self.recent, self.legacy_idempotency,
-                self.legacy_idempotency_old]  # fmt: skip
+        """`edited`, the older forms of the records, then recent: what append.lua takes."""
+        return [*self.edited, self.legacy_idempotency, self.legacy_idempotency_old,
+                self.recent]  # fmt: skip
 
     @property
-    def edited(self) -> list[str]:
-        """The keys the in-place edit scripts receive: meta, turns, idempotency records."""
-        return [self.meta, self.turns, self.idempotency]
+    def all(self) -> list[str]:
+        """`appended`, then the tombstone and the LangGraph index (only delete.lua reads
+        the index): every key of the thread, as create, delete and restore take them."""
+        return [*self.appended, self.tombstone, *self.checkpoint_index]
 
 
 def thread_keys(tenant: str, thread_id: str) -> ThreadKeys:

@@ -1,6 +1,6 @@
 -- Append turns: validate everything, then write (Lua never rolls back).
--- KEYS: meta, turns, idem (records), recent, legacy idem, legacy idem (previous
---       generation), then, on a standalone Redis only, the thread's index buckets:
+-- KEYS: meta, turns, idem (records), legacy idem, legacy idem (previous generation),
+--       recent (keys.ThreadKeys.appended), then, on a standalone Redis only, the thread's index buckets:
 --       activity, dirty, tenant listing (on a cluster they live in other slots: the
 --       store writes them beside the script, in the same round trip), then (standalone)
 --       the feed bucket (feed.lua)
@@ -17,8 +17,8 @@
 -- few minutes, in a short list. Older versions'
 -- records (a hash per generation, key -> "first:last:version:fingerprint") still answer:
 -- 'legacy' and the record, for the caller to compare the fingerprint.
-local meta, turns, idem, recent = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local legacy, legacy_old = KEYS[5], KEYS[6]
+local meta, turns, idem = KEYS[1], KEYS[2], KEYS[3]
+local legacy, legacy_old, recent = KEYS[4], KEYS[5], KEYS[6]
 local now, expected, key, tag = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local max_turns = tonumber(ARGV[5])
 local cache_ttl = tonumber(ARGV[6])

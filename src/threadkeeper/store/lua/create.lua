@@ -1,6 +1,7 @@
 -- Create a thread: its metadata hash and its first turns, or nothing.
--- KEYS: meta, turns, idem, tomb, recent, legacy idem (both generations), then on a
---       standalone Redis the feed bucket (feed.lua)
+-- KEYS: meta, turns, idem, legacy idem (both generations), recent, tomb, the LangGraph
+--       index keys (keys.ThreadKeys.all), then on a standalone Redis the feed bucket
+--       (feed.lua)
 -- ARGV: cache_ttl_ms (0 = none), create_key ('' = none), n_pairs, field, value, ...
 --       (n_pairs pairs), then one blob per turn
 -- A thread that exists with this create_key is this very create, resent (a retry after
@@ -26,7 +27,7 @@ for i = 4 + 2 * n_pairs, #ARGV do
   seq = seq + 1
   redis.call('XADD', KEYS[2], '0-' .. seq, 't', ARGV[i])
 end
-redis.call('DEL', KEYS[4])
+redis.call('DEL', KEYS[7])
 if cache_ttl > 0 and seq > 0 then
   redis.call('PEXPIRE', KEYS[2], cache_ttl)
 end

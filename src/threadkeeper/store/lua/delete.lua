@@ -2,9 +2,9 @@
 -- Delete a thread from Redis and leave a tombstone saying when and why.
 -- allow-oom: at maxmemory a delete is how an operator frees memory; it writes a
 -- small tombstone and removes the thread's keys.
--- KEYS: meta, turns, idem, tomb, recent, legacy idem (both generations), then the
---       LangGraph index keys (keys.ThreadKeys.checkpoint_index), then on a standalone
---       Redis the feed bucket (feed.lua)
+-- KEYS: meta, turns, idem, legacy idem (both generations), recent, tomb, the LangGraph
+--       index keys (keys.ThreadKeys.all), then on a standalone Redis the feed bucket
+--       (feed.lua)
 -- ARGV: reason, now_ms, expected_version ('' = any; retention passes the version it judged)
 local state = redis.call('HMGET', KEYS[1], 'version', 'turn_count', 'user_id', 'listings')
 if not state[1] then
@@ -13,12 +13,12 @@ end
 if ARGV[3] ~= '' and tonumber(ARGV[3]) ~= tonumber(state[1]) then
   return {'moved', state[1]}
 end
-redis.call('HSET', KEYS[4], 'reason', ARGV[1], 'at', ARGV[2],
+redis.call('HSET', KEYS[7], 'reason', ARGV[1], 'at', ARGV[2],
   'version', state[1], 'turn_count', state[2])
 if state[3] then  -- its owner's token may still be told when and why it went
-  redis.call('HSET', KEYS[4], 'user_id', state[3])
+  redis.call('HSET', KEYS[7], 'user_id', state[3])
 end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[5], KEYS[6], KEYS[7])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 for i = 8, #KEYS do
   if not string.match(KEYS[i], '^tk:idx:{[^}]*}:feed$') then  -- the feed stays
     redis.call('DEL', KEYS[i])

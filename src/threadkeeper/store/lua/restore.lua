@@ -1,8 +1,9 @@
 -- Put a verified snapshot's turns back into Redis (rehydrate, recover, import).
 -- Restores only if Redis has no turns for the thread and its metadata (when present)
 -- is at exactly the snapshot's version; otherwise says why not.
--- KEYS: meta, turns, idem (records), tomb, recent, legacy idem (both generations), then
---       on a standalone Redis the feed bucket (feed.lua)
+-- KEYS: meta, turns, idem (records), legacy idem (both generations), recent, tomb, the
+--       LangGraph index keys (keys.ThreadKeys.all), then on a standalone Redis the feed
+--       bucket (feed.lua)
 -- ARGV: version, hot_ttl_ms (0 = none), n_meta_pairs, n_bucket_pairs, meta pairs...,
 --       the idempotency records' buckets (idempotency.buckets; older forms converted),
 --       then one blob per turn
@@ -21,7 +22,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 elseif n_meta == 0 then
   return {'missing'}
 else
-  if redis.call('EXISTS', KEYS[4]) == 1 then
+  if redis.call('EXISTS', KEYS[7]) == 1 then
     return {'tombstoned'}
   end
   local fields = {}
@@ -45,7 +46,7 @@ for i = buckets, buckets + 2 * n_buckets - 1, 2 do
 end
 -- The snapshot's records are every key the thread had seen at its version, old forms
 -- included: the older forms' hashes go.
-redis.call('DEL', KEYS[6], KEYS[7])
+redis.call('DEL', KEYS[4], KEYS[5])
 if ttl > 0 then
   redis.call('PEXPIRE', KEYS[2], ttl)
   redis.call('PEXPIRE', KEYS[3], ttl)
