@@ -88,6 +88,11 @@ def feed_stream(bucket: int) -> str:
     return f"{NAMESPACE}:idx:{{{bucket_tag(bucket)}}}:feed"
 
 
+# Every feed_stream name, as a Lua pattern: how feed.lua tells the feed bucket among a
+# script's keys (a tenant's listing may end in ':feed' too).
+FEED_LUA_PATTERN = f"^{NAMESPACE}:idx:{{[^}}]*}}:feed$"
+
+
 # Entries each feed bucket keeps at most (XADD MAXLEN ~), not a setting: the Lua scripts
 # are loaded with it (scripts.py). An indexer that falls further behind sees the gap
 # (XINFO's max-deleted-entry-id) and sweeps instead (search/indexer.py).

@@ -1,6 +1,6 @@
 """The change feed: one Redis stream per index bucket, an event per change of a thread.
 
-Every script that changes what a thread says (scripts.FEED_WRITERS) records an event:
+Every script that changes what a thread says (scripts.PRELUDES: feed.lua) records an event:
 on a standalone Redis inside the script, atomically with the change (the store passes
 the thread's feed bucket as the script's last key); on a cluster the bucket lives in
 another slot, so the store writes the event beside the script in the same round trip,

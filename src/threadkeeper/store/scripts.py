@@ -10,25 +10,41 @@ from redis.commands.core import AsyncScript
 
 from threadkeeper import keys
 
-# The scripts that change what a thread says: each records an event in the change feed.
-FEED_WRITERS = ("create", "append", "delete", "restore", "replace_turn", "update_thread")
+# What each script's source begins with: feed.lua's `record_change` for the scripts that
+# change what a thread says (each records an event in the change feed), and edit_guard.lua's
+# checks for the in-place edits.
+PRELUDES = {
+    "create": ("feed",),
+    "append": ("feed",),
+    "delete": ("feed",),
+    "restore": ("feed",),
+    "replace_turn": ("feed", "edit_guard"),
+    "update_thread": ("feed", "edit_guard"),
+}
+# Facts the Lua cannot import, written into the preludes.
+_FILLED = {"FEED_CAP": str(keys.FEED_CAP), "FEED_PATTERN": keys.FEED_LUA_PATTERN}
 
 
 def _read(name: str) -> str:
     return resources.files("threadkeeper.store").joinpath(f"lua/{name}.lua").read_text()
 
 
-def _source(name: str) -> str:
-    """A script's source; a feed writer's with feed.lua's `record_change` put first
-    (after the script's `#!lua` flags line, which must stay the first)."""
+def _prelude(name: str) -> str:
     source = _read(name)
-    if name not in FEED_WRITERS:
-        return source
-    feed = _read("feed").replace("FEED_CAP", str(keys.FEED_CAP))
+    for placeholder, value in _FILLED.items():
+        source = source.replace(placeholder, value)
+    return source
+
+
+def _source(name: str) -> str:
+    """A script's source with its preludes put first (after its `#!lua` flags line, which
+    must stay the first)."""
+    source = _read(name)
+    preludes = "".join(_prelude(part) for part in PRELUDES.get(name, ()))
     if source.startswith("#!"):
         flags, _, body = source.partition("\n")
-        return f"{flags}\n{feed}{body}"
-    return feed + source
+        return f"{flags}\n{preludes}{body}"
+    return preludes + source
 
 
 @dataclass(frozen=True, slots=True)

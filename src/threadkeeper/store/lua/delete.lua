@@ -20,7 +20,7 @@ if state[3] then  -- its owner's token may still be told when and why it went
 end
 redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
 for i = 8, #KEYS do
-  if not string.match(KEYS[i], '^tk:idx:{[^}]*}:feed$') then  -- the feed stays
+  if not is_feed(KEYS[i]) then  -- the feed stays (feed.lua)
     redis.call('DEL', KEYS[i])
   end
 end

@@ -3,9 +3,15 @@
 -- as the last KEY and the event is written with the change, atomically; on a cluster
 -- the bucket is in another slot and the store writes the event beside the script.
 -- Events carry ids only: the indexer reads the text from the thread itself.
+-- A feed bucket's name (keys.feed_stream), and nothing else: not a tenant's listing
+-- whose name ends in ':feed' too.
+local function is_feed(key)
+  return string.match(key, 'FEED_PATTERN') ~= nil
+end
+
 local function record_change(kind, seq)
   local feed = KEYS[#KEYS]
-  if not string.match(feed, '^tk:idx:{[^}]*}:feed$') then  -- keys.feed_stream, nothing else
+  if not is_feed(feed) then
     return
   end
   local tenant, id = string.match(KEYS[1], '{([^:}]*):([^}]*)}')

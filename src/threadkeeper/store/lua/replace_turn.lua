@@ -1,5 +1,5 @@
 -- Replace one turn in place (an edit, or a deletion's marker), keeping every seq.
--- Validate everything, then write (Lua never rolls back).
+-- Validate everything (edit_guard.lua first), then write (Lua never rolls back).
 -- KEYS: meta, turns, idem, then on a standalone Redis the feed bucket (feed.lua)
 -- ARGV: seq, sha1 of the turn as the caller read it, the new blob, now_ms,
 --       expected_version ('' = any), cache_ttl_ms (0 = persist: the archive will hold it)
@@ -9,16 +9,9 @@ local meta, turns, idem = KEYS[1], KEYS[2], KEYS[3]
 local seq, read_sha, blob, now = tonumber(ARGV[1]), ARGV[2], ARGV[3], ARGV[4]
 local expected, cache_ttl = ARGV[5], tonumber(ARGV[6])
 
-local state = redis.call('HMGET', meta, 'version', 'turn_count', 'archived_version', 'bytes')
-if not state[1] then
-  return {'missing'}
-end
-local version, count = tonumber(state[1]), tonumber(state[2])
-if count > 0 and redis.call('EXISTS', turns) == 0 then
-  return {'archived'}
-end
-if expected ~= '' and tonumber(expected) ~= version then
-  return {'version', version}
+local refused, state, version, count = edit_guard(meta, turns, expected, 'bytes')
+if refused then
+  return refused
 end
 if seq < 1 or seq > count then
   return {'no_turn', version}
@@ -48,9 +41,7 @@ end
 local new_version = version + 1
 redis.call('HSET', meta, 'version', new_version, 'bytes',
   tonumber(state[4]) - string.len(old) + string.len(blob), 'updated_at', now, 'touched_at', now)
-if tonumber(state[3]) >= version then
-  redis.call('HSET', meta, 'dirty_since', now)
-end
+mark_dirty(meta, state, version, now)
 if cache_ttl > 0 then
   redis.call('PEXPIRE', turns, cache_ttl)
   redis.call('PEXPIRE', idem, cache_ttl)

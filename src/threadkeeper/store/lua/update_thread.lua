@@ -1,4 +1,5 @@
--- Change a thread's title and/or metadata. Validate everything, then write.
+-- Change a thread's title and/or metadata. Validate everything (edit_guard.lua first), then
+-- write.
 -- KEYS: meta, turns, idem, then on a standalone Redis the feed bucket (feed.lua)
 -- ARGV: now_ms, expected_version ('' = any), cache_ttl_ms, then field, value pairs
 -- (only 'title', 'metadata', 'user_id' and 'listings'). The same values again change
@@ -6,16 +7,9 @@
 local meta, turns, idem = KEYS[1], KEYS[2], KEYS[3]
 local now, expected, cache_ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
 
-local state = redis.call('HMGET', meta, 'version', 'turn_count', 'archived_version')
-if not state[1] then
-  return {'missing'}
-end
-local version, count = tonumber(state[1]), tonumber(state[2])
-if count > 0 and redis.call('EXISTS', turns) == 0 then
-  return {'archived'}
-end
-if expected ~= '' and tonumber(expected) ~= version then
-  return {'version', version}
+local refused, state, version = edit_guard(meta, turns, expected)
+if refused then
+  return refused
 end
 local fields, changed = {}, false
 for i = 4, #ARGV, 2 do
@@ -31,9 +25,7 @@ end
 
 redis.call('HSET', meta, 'version', version + 1, 'updated_at', now, 'touched_at', now,
   unpack(fields))
-if tonumber(state[3]) >= version then
-  redis.call('HSET', meta, 'dirty_since', now)
-end
+mark_dirty(meta, state, version, now)
 if cache_ttl > 0 then
   redis.call('PEXPIRE', turns, cache_ttl)
 else
