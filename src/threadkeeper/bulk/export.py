@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import typing
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -38,17 +39,15 @@ from threadkeeper.models import Thread, ThreadState, now_ms, parse_rfc3339
 from threadkeeper.runtime import Runtime
 from threadkeeper.service.views import ImportOutcome, Portable
 from threadkeeper.settings import Limits
-from threadkeeper.wire.decode import check_id, check_metadata, turn_from_dict
-from threadkeeper.wire.shapes import MAX_LABEL
+from threadkeeper.wire.decode import check_id, check_metadata, check_turn, refusal, refused_at
+from threadkeeper.wire.shapes import Dedupe, ExportLine, GapIn, ThreadIn, TurnIn
 from threadkeeper.wire.threads import thread_info
 
-LINE_FIELDS = frozenset({"thread", "turns", "idempotency"})
-THREAD_REQUIRED = ("id", "tenant", "created_at", "updated_at", "version", "turn_count")
-# Served by the API, and describing this store rather than the thread: not imported.
-THREAD_LOCAL = frozenset({"state", "bytes", "archived_version", "archived_at"})
-THREAD_FIELDS = frozenset(THREAD_REQUIRED) | THREAD_LOCAL | {
-    "title", "tool", "metadata", "parent_id", "fork_seq", "possibly_missing", "user_id",
-}  # fmt: skip
+# What a line must be, said the way the shapes (wire/shapes.py) declare it.
+_FIELDS = msgspec.structs.fields(ThreadIn)
+_REQUIRED = ", ".join(f.encode_name for f in _FIELDS if f.required)
+_KNOWN = frozenset(f.encode_name for f in _FIELDS)
+_IDS = {"thread.id": "thread id", "thread.tenant": "tenant", "thread.user_id": "thread.user_id"}
 
 _encode = msgspec.json.Encoder().encode
 
@@ -85,118 +84,100 @@ def _parse(text: str, limits: Limits) -> Portable:
         record = json.loads(text)
     except ValueError as exc:
         raise InvalidInput(f"not valid JSON ({exc})") from None
-    if not isinstance(record, dict) or not {"thread", "turns"} <= set(record) <= LINE_FIELDS:
-        raise InvalidInput(
-            'expected {"thread": {...}, "turns": [...]} as the API serves a thread, '
-            'optionally with "idempotency": {...}'
-        )
-    blobs = _parse_turns(record["turns"], limits)
-    thread = _parse_thread(record["thread"], limits, sum(map(len, blobs)))
+    try:
+        line = msgspec.convert(record, ExportLine)
+    except msgspec.ValidationError as exc:
+        raise _refused(record, str(exc)) from None
+    blobs = _stored_turns(line.turns, limits)
+    thread = _thread(line.thread, limits, sum(map(len, blobs)))
     if thread.turn_count != len(blobs):
         raise InvalidInput(
             f"thread says turn_count {thread.turn_count}, the line holds {len(blobs)} turns "
             "(a single page of a longer thread? export it with `threadkeeper export`)"
         )
-    return Portable(thread, blobs, _parse_idempotency(record.get("idempotency", ""), thread))
+    return Portable(thread, blobs, _parse_idempotency(line.idempotency, thread))
 
 
-def _parse_thread(raw: object, limits: Limits, byte_count: int) -> Thread:
-    if not isinstance(raw, dict) or any(name not in raw for name in THREAD_REQUIRED):
-        raise InvalidInput(f"thread must be an object with at least {', '.join(THREAD_REQUIRED)}")
-    unknown = sorted(set(raw) - THREAD_FIELDS)
-    if unknown:
-        raise InvalidInput(f"thread has fields threadkeeper does not know: {', '.join(unknown)}")
-    check_id(raw["id"])
-    check_id(raw["tenant"], "tenant")
-    user_id = raw.get("user_id")
-    if user_id is not None:
-        check_id(user_id, "thread.user_id")
-    metadata = raw.get("metadata") or {}
-    if not isinstance(metadata, dict):
-        raise InvalidInput("thread.metadata must be a JSON object")
-    check_metadata(metadata, limits, "thread.metadata")
-    for name in ("title", "tool", "parent_id"):
-        value = raw.get(name)
-        if value is not None and (not isinstance(value, str) or len(value) > MAX_LABEL):
-            raise InvalidInput(f"thread.{name} must be null or a string of at most {MAX_LABEL}")
+def _refused(record: Any, message: str) -> InvalidInput:
+    """What ExportLine's decoding refused, said for a line (the field, what it must be)."""
+    what, path = refused_at(message)
+    if not path:
+        return InvalidInput(
+            'expected {"thread": {...}, "turns": [...]} as the API serves a thread, '
+            'optionally with "idempotency": {...}'
+        )
+    if path == "thread" and what.startswith("Object contains unknown field"):
+        unknown = sorted(set(record["thread"]) - _KNOWN)
+        return InvalidInput(f"thread has fields threadkeeper does not know: {', '.join(unknown)}")
+    if path == "thread":
+        return InvalidInput(f"thread must be an object with at least {_REQUIRED}")
+    if path in _IDS:
+        check_id(record["thread"][path.partition(".")[2]], _IDS[path])
+    if path == "idempotency":
+        return InvalidInput(f"idempotency must be {_described(Dedupe)}")
+    return refusal(ExportLine, message)
+
+
+def _described(annotation: Any) -> str:
+    return str(typing.get_args(annotation)[1].description)
+
+
+def _thread(raw: ThreadIn, limits: Limits, byte_count: int) -> Thread:
+    check_metadata(raw.metadata, limits, "thread.metadata")
     now = now_ms()
     thread = Thread(
-        id=raw["id"], tenant=raw["tenant"], created_at=_time(raw, "created_at"),
-        updated_at=_time(raw, "updated_at"), title=raw.get("title"), tool=raw.get("tool"),
-        metadata=metadata, parent_id=raw.get("parent_id"),
-        fork_seq=_whole(raw, "fork_seq", optional=True), turn_count=_whole(raw, "turn_count"),
-        byte_count=byte_count, version=_whole(raw, "version"), archived_version=0,
-        archived_at=None, dirty_since=now, touched_at=now, user_id=user_id, **_gap(raw),
+        id=raw.id, tenant=raw.tenant, created_at=_time(raw.created_at, "thread.created_at"),
+        updated_at=_time(raw.updated_at, "thread.updated_at"), title=raw.title, tool=raw.tool,
+        metadata=raw.metadata, parent_id=raw.parent_id, fork_seq=raw.fork_seq,
+        turn_count=raw.turn_count, byte_count=byte_count, version=raw.version,
+        archived_version=0, archived_at=None, dirty_since=now, touched_at=now,
+        user_id=raw.user_id, **_gap(raw.possibly_missing),
     )  # fmt: skip
-    if thread.version < 1 or thread.created_at < 1 or thread.updated_at < thread.created_at:
+    if thread.created_at < 1 or thread.updated_at < thread.created_at:
         raise InvalidInput("thread version, created_at or updated_at is out of range")
     return thread
 
 
-def _gap(raw: dict[str, Any]) -> dict[str, int]:
+def _gap(gap: GapIn | None) -> dict[str, int]:
     """`possibly_missing` (turns a Redis data loss may have taken) travels with the thread."""
-    gap = raw.get("possibly_missing")
     if gap is None:
         return {}
-    if not isinstance(gap, dict):
-        raise InvalidInput("thread.possibly_missing must be null or an object")
-    where = "thread.possibly_missing"
-    return {"gap_after": _whole(gap, "after_seq"), "gap_until": _time(gap, "lost_at", where)}
+    lost_at = _time(gap.lost_at, "thread.possibly_missing.lost_at")
+    return {"gap_after": gap.after_seq, "gap_until": lost_at}
 
 
-def _time(raw: dict[str, Any], name: str, where: str = "thread") -> int:
-    value = raw.get(name)
+def _time(value: object, where: str) -> int:
     try:
         if not isinstance(value, str):
             raise ValueError(value)
         return parse_rfc3339(value)
     except ValueError:
         raise InvalidInput(
-            f"{where}.{name} is {value!r}: write an RFC 3339 time, e.g. 2026-11-22T03:58:16.512Z"
+            f"{where} is {value!r}: write an RFC 3339 time, e.g. 2026-11-22T03:58:16.512Z"
         ) from None
 
 
-def _whole(raw: dict[str, Any], name: str, optional: bool = False) -> Any:
-    value = raw.get(name)
-    if optional and value is None:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise InvalidInput(f"thread.{name} must be a whole number, not {value!r}")
-    return value
-
-
-def _parse_turns(raw: object, limits: Limits) -> list[bytes]:
-    if not isinstance(raw, list):
-        raise InvalidInput("turns must be a list")
-    if len(raw) > limits.max_turns:
+def _stored_turns(turns: list[TurnIn], limits: Limits) -> list[bytes]:
+    if len(turns) > limits.max_turns:
         raise InvalidInput(
-            f"{len(raw)} turns; a thread holds at most {limits.max_turns} (THREADKEEPER_MAX_TURNS)"
+            f"{len(turns)} turns; a thread holds at most {limits.max_turns} "
+            "(THREADKEEPER_MAX_TURNS)"
         )
-    return [_parse_turn(turn, seq, limits) for seq, turn in enumerate(raw, start=1)]
+    return [_stored_turn(turn, seq, limits) for seq, turn in enumerate(turns, start=1)]
 
 
-def _parse_turn(raw: object, seq: int, limits: Limits) -> bytes:
+def _stored_turn(turn: TurnIn, seq: int, limits: Limits) -> bytes:
     """An API-shaped turn -> its stored bytes (what the API will serve for it)."""
     where = f"turns[{seq - 1}]"
-    if not isinstance(raw, dict):
-        raise InvalidInput(f"{where} must be a turn object")
-    if raw.get("seq", seq) != seq:
-        raise InvalidInput(f"{where} has seq {raw.get('seq')!r}; turns run 1, 2, 3... in order")
-    turn = turn_from_dict(raw, limits, where)
-    return encode_turn(turn, _time(raw, "created_at", where))
+    if turn.seq is not None and turn.seq != seq:
+        raise InvalidInput(f"{where} has seq {turn.seq!r}; turns run 1, 2, 3... in order")
+    check_turn(turn, limits, where)
+    return encode_turn(turn, _time(turn.created_at, f"{where}.created_at"))
 
 
-def _parse_idempotency(raw: object, thread: Thread) -> bytes:
+def _parse_idempotency(raw: str | dict[str, str], thread: Thread) -> bytes:
     if isinstance(raw, str):
         return _parse_records(raw, thread)
-    if not isinstance(raw, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) and len(k) <= idempotency.MAX_KEY
-        for k, v in raw.items()
-    ):
-        raise InvalidInput(
-            "idempotency must be the base64 of the thread's records, or (as older versions "
-            f"exported it) map keys (at most {idempotency.MAX_KEY} characters) to strings"
-        )
     for key, value in raw.items():
         _check_dedupe_record(key, value, thread)
     return idempotency.from_legacy({key: value.encode() for key, value in raw.items()})

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import types
+import typing
 from typing import Any, TypeVar
 
 import msgspec
@@ -19,15 +21,17 @@ from threadkeeper.errors import InvalidInput, InvalidJSON, LimitExceeded
 from threadkeeper.keys import ID_PATTERN, ID_RULE
 from threadkeeper.settings import Limits
 from threadkeeper.wire.nesting import check_nesting, too_deep
-from threadkeeper.wire.shapes import MAX_LABEL, NewThread, NewTurns, TurnIn
+from threadkeeper.wire.shapes import NewThread, NewTurns, TurnIn
 
 T = TypeVar("T")
 
 MAX_NESTING = 32
 INT_RANGE = (-(2**63), 2**64 - 1)  # what msgpack, and so an old snapshot, can hold
 _DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}
-# "Object contains unknown field `x` - at `$.turns[0]`" and its siblings.
-_AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+# "Object contains unknown field `x` - at `$.turns[0]`" and its siblings; a map's key
+# refused: "Expected `str` of length <= 255 - at `key` in `$.idempotency`".
+_AT = re.compile(r"^(?P<what>.*?)(?: - at (?:`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_LONGER = re.compile(r"length <= (\d+)")
 _QUOTED = re.compile(r"`([^`]*)`")
 
 
@@ -46,7 +50,7 @@ def decode_body(raw: bytes | object, shape: type[T], limits: Limits) -> T:
         check_nesting(raw, depth)
         return _decoder(shape).decode(raw)
     except msgspec.ValidationError as exc:
-        raise _refusal(shape, str(exc)) from None
+        raise refusal(shape, str(exc)) from None
     except msgspec.DecodeError as exc:
         raise _undecodable(raw, exc) from None  # type: ignore[arg-type]
     except RecursionError:
@@ -105,10 +109,16 @@ def _not_finite(where: str) -> InvalidInput:
     )
 
 
-def _refusal(shape: type, message: str) -> InvalidInput:
+def refused_at(message: str) -> tuple[str, str]:
+    """A msgspec refusal's (what, where): the field's path as the problem names it."""
     match = _AT.match(message)
     assert match is not None  # the pattern matches any text
-    what, path = match["what"], _path(match["path"] or "")
+    return match["what"], _path(match["path"] or "")
+
+
+def refusal(shape: type, message: str) -> InvalidInput:
+    """A msgspec refusal of `shape` in the project's words: the field, what it must be."""
+    what, path = refused_at(message)
     named = _QUOTED.findall(what)
     if what.startswith("Number out of range") and path.endswith("metadata"):
         return _not_finite(path)  # free-form: its own description ("a JSON object") misleads
@@ -116,8 +126,9 @@ def _refusal(shape: type, message: str) -> InvalidInput:
         return _unknown(shape, path, named[0])
     if what.startswith("Object missing required field"):
         path = f"{path}.{named[0]}" if path else named[0]
-    if "length <=" in what and "`str`" in what:
-        return LimitExceeded(f"{path} is longer than {MAX_LABEL} characters", field=path)
+    longer = _LONGER.search(what)
+    if longer and "`str`" in what:
+        return LimitExceeded(f"{path} is longer than {longer[1]} characters", field=path)
     wanted = _requirement(shape, path)
     if wanted is None:
         return InvalidInput(f"the request body is refused: {message}", field=path or None)
@@ -130,31 +141,58 @@ def _path(raw: str) -> str:
 
 
 def _unknown(shape: type, path: str, name: str) -> InvalidInput:
-    where = path or "request body"
-    target = TurnIn if path.startswith("turns[") else shape
+    where = path or "the request body"
+    target = _struct(_declared(shape, path))
+    assert target is not None  # msgspec finds unknown fields in Structs only
     allowed = sorted(msgspec.structs.fields(target), key=lambda f: f.encode_name)
     return InvalidInput(
-        f"unknown field(s) {name} in the {where}; "
-        f"allowed: {', '.join(f.encode_name for f in allowed)}",
+        f"unknown field(s) {name} in {where}; allowed: {', '.join(f.encode_name for f in allowed)}",
         fields=[name],
     )
 
 
 def _requirement(shape: type, path: str) -> str | None:
     """The description of the field at `path`, which says what it must be."""
-    if not path:
-        return "a JSON object"
+    declared = _declared(shape, path)
+    if _struct(declared) is not None:
+        return _description(declared) or "a JSON object"
+    return _description(declared)
+
+
+def _declared(shape: type, path: str) -> Any:
+    """The type `shape` declares at `path` (`turns[0].role`), None if it declares none."""
     target: Any = shape
-    for part in path.split("."):
-        name = part.partition("[")[0]
-        if "[" in part:
-            target = TurnIn
-            continue
-        fields = {f.encode_name: f for f in msgspec.structs.fields(target)}
+    for part in path.split(".") if path else ():
+        name, _, index = part.partition("[")
+        struct = _struct(target)
+        if struct is None:
+            return None
+        fields = {f.encode_name: f for f in msgspec.structs.fields(struct)}
         if name not in fields:
             return None
         target = fields[name].type
-    return _description(target)
+        if index:
+            target = typing.get_args(_bare(target))[0]  # a list's items
+    return target
+
+
+def _struct(annotation: Any) -> type[msgspec.Struct] | None:
+    """The Struct `annotation` declares (`X`, `X | None`, Annotated), if it is one."""
+    bare = _bare(annotation)
+    return bare if isinstance(bare, type) and issubclass(bare, msgspec.Struct) else None
+
+
+def _bare(annotation: Any) -> Any:
+    """`annotation` without Annotated's metadata and without `| None`."""
+    while True:
+        if typing.get_origin(annotation) is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1:
+            annotation = args[0]
+            continue
+        return annotation
 
 
 def _description(annotation: Any) -> str | None:
@@ -289,13 +327,3 @@ def parse_new_turns(raw: bytes | object, limits: Limits) -> NewTurns:
     body = decode_body(raw, NewTurns, limits)
     check_turns(body.turns, limits)
     return body
-
-
-def turn_from_dict(raw: object, limits: Limits, where: str) -> TurnIn:
-    """A turn given as a Python object (an import line), checked like a request's."""
-    try:
-        turn = msgspec.convert(raw, TurnIn)
-    except msgspec.ValidationError as exc:
-        detail = _refusal(TurnIn, str(exc).replace("`$", f"`$.{where}", 1)).detail
-        raise InvalidInput(detail.replace(f"the {where}", where)) from None
-    return check_turn(turn, limits, where)

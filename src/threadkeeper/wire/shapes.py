@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from msgspec import Meta, Raw, Struct
 
 from threadkeeper import models
+from threadkeeper.idempotency import MAX_KEY
 from threadkeeper.keys import ID_PATTERN, ID_RULE
 from threadkeeper.models import ThreadState
 
@@ -31,6 +32,7 @@ Tokens = Annotated[
 ]
 WholeNumber = Annotated[int, Meta(description="a whole number")]
 Seq = Annotated[int, Meta(ge=0, description="a whole number >= 0")]
+Version = Annotated[int, Meta(ge=1, description="a whole number >= 1")]
 Time = Annotated[str, Meta(description="an RFC 3339 time (UTC, milliseconds)")]
 
 
@@ -229,6 +231,61 @@ class Liveness(Struct):
 class Readiness(Struct):
     ready: bool
     problems: list[str]
+
+
+# -- an export line (`threadkeeper export`, read back by `threadkeeper import`) ---------
+
+Ignored = Annotated[Any, Meta(description="describes the exporting store: ignored")]
+LegacyKey = Annotated[str, Meta(max_length=MAX_KEY)]
+Dedupe = Annotated[
+    str | dict[LegacyKey, str],
+    Meta(
+        description="the base64 of the thread's records, or (as older versions exported it) "
+        f"map keys (at most {MAX_KEY} characters) to strings"
+    ),
+]
+
+
+class GapIn(Struct, kw_only=True):
+    """PossiblyMissing read back: its `detail` is written anew."""
+
+    after_seq: Seq
+    lost_at: Time
+    detail: Ignored = None
+
+
+Gap = Annotated[GapIn | None, Meta(description="null or an object: {after_seq, lost_at}")]
+
+
+class ThreadIn(Struct, forbid_unknown_fields=True, kw_only=True):
+    """ThreadInfo read back, with the fields a thread cannot do without (the rest take their
+    defaults); what describes the exporting store (state, bytes, archived_*) is ignored."""
+
+    id: Id
+    tenant: Id
+    created_at: Time
+    updated_at: Time
+    version: Version
+    turn_count: Seq
+    title: Label | None = None
+    tool: Label | None = None
+    metadata: Metadata = {}
+    parent_id: Label | None = None
+    fork_seq: Seq | None = None
+    possibly_missing: Gap = None
+    user_id: Id | None = None
+    state: Ignored = None
+    bytes: Ignored = None
+    archived_version: Ignored = None
+    archived_at: Ignored = None
+
+
+class ExportLine(Struct, forbid_unknown_fields=True, kw_only=True):
+    """One thread whole, as GET /v1/threads/{id} shows it, and its dedupe records."""
+
+    thread: ThreadIn
+    turns: TurnList
+    idempotency: Dedupe = ""
 
 
 HealthReport = Annotated[
