@@ -28,10 +28,11 @@ async def test_the_feed_pattern_knows_every_feed_bucket_and_nothing_else(redis_u
 
 
 def test_a_script_gets_its_preludes_filled_in_after_its_flags_line() -> None:
-    defines = {"feed": "local function record_change", "edit_guard": "local function edit_guard"}
+    defines = {"feed": "local function record_change", "guard": "local function edit_guard",
+               "ttl": "local function keep_for"}  # fmt: skip
     for name, parts in PRELUDES.items():
         source = _source(name)
         assert "FEED_CAP" not in source and "FEED_PATTERN" not in source, name
         assert {part for part in defines if defines[part] in source} == set(parts), name
     assert _source("delete").startswith("#!lua flags=allow-oom\n-- The change feed")
-    assert "edit_guard" not in _source("append")
+    assert "edit_guard" not in _source("create")

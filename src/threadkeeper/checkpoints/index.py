@@ -29,6 +29,7 @@ from threadkeeper import keys
 from threadkeeper.checkpoints.records import Op
 from threadkeeper.codec import as_text
 from threadkeeper.store.connection import translated
+from threadkeeper.store.scripts import with_preludes
 
 
 class IndexReply(StrEnum):
@@ -41,7 +42,9 @@ class IndexReply(StrEnum):
 
 
 def _source(name: str) -> str:
-    return resources.files("threadkeeper.checkpoints").joinpath(f"lua/{name}.lua").read_text()
+    """A script's source; fold.lua's with the store's `keep_for` first (store/lua/ttl.lua)."""
+    source = resources.files("threadkeeper.checkpoints").joinpath(f"lua/{name}.lua").read_text()
+    return with_preludes(source, ("ttl",) if name == "fold" else ())
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
 
@@ -10,16 +11,16 @@ from redis.commands.core import AsyncScript
 
 from threadkeeper import keys
 
-# What each script's source begins with: feed.lua's `record_change` for the scripts that
-# change what a thread says (each records an event in the change feed), and edit_guard.lua's
-# checks for the in-place edits.
+# What each script's source begins with (lua/*.lua that define functions only): feed.lua's
+# `record_change` for the scripts that change what a thread says (each records an event in
+# the change feed), guard.lua's checks for the writes, ttl.lua's `keep_for`.
 PRELUDES = {
     "create": ("feed",),
-    "append": ("feed",),
+    "append": ("feed", "guard", "ttl"),
     "delete": ("feed",),
     "restore": ("feed",),
-    "replace_turn": ("feed", "edit_guard"),
-    "update_thread": ("feed", "edit_guard"),
+    "replace_turn": ("feed", "guard", "ttl"),
+    "update_thread": ("feed", "guard"),
 }
 # Facts the Lua cannot import, written into the preludes.
 _FILLED = {"FEED_CAP": str(keys.FEED_CAP), "FEED_PATTERN": keys.FEED_LUA_PATTERN}
@@ -37,10 +38,13 @@ def _prelude(name: str) -> str:
 
 
 def _source(name: str) -> str:
-    """A script's source with its preludes put first (after its `#!lua` flags line, which
-    must stay the first)."""
-    source = _read(name)
-    preludes = "".join(_prelude(part) for part in PRELUDES.get(name, ()))
+    return with_preludes(_read(name), PRELUDES.get(name, ()))
+
+
+def with_preludes(source: str, names: Iterable[str]) -> str:
+    """A script's source with the `names` preludes put first (after its `#!lua` flags line,
+    which must stay the first)."""
+    preludes = "".join(_prelude(name) for name in names)
     if source.startswith("#!"):
         flags, _, body = source.partition("\n")
         return f"{flags}\n{preludes}{body}"

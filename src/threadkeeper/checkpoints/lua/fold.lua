@@ -97,12 +97,5 @@ while i <= #ARGV do
 end
 redis.call('HSET', blobs, '~through', ARGV[2])
 -- The index lives as long as the turns it points into.
-local ttl = redis.call('PTTL', turns)
-for _, key in ipairs({blobs, ckpts, writes}) do
-  if ttl > 0 then
-    redis.call('PEXPIRE', key, ttl)
-  else
-    redis.call('PERSIST', key)
-  end
-end
+keep_for({blobs, ckpts, writes}, redis.call('PTTL', turns))
 return {'ok'}

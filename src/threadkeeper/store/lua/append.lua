@@ -1,4 +1,5 @@
--- Append turns: validate everything, then write (Lua never rolls back).
+-- Append turns: validate everything (guard.lua's checks too), then write (Lua never rolls
+-- back).
 -- KEYS: meta, turns, idem (records), legacy idem, legacy idem (previous generation),
 --       recent (keys.ThreadKeys.appended), then, on a standalone Redis only, the thread's index buckets:
 --       activity, dirty, tenant listing (on a cluster they live in other slots: the
@@ -73,11 +74,9 @@ if request_id ~= '' then
 end
 local version = tonumber(state[1])
 local count = tonumber(state[2])
-if count > 0 and redis.call('EXISTS', turns) == 0 then
-  return {'archived'}
-end
-if expected ~= '' and tonumber(expected) ~= version then
-  return {'version', version}
+local refused = write_refusal(turns, count, version, expected)
+if refused then
+  return refused
 end
 if count + n > max_turns then
   return {'full', count}
@@ -92,9 +91,7 @@ end
 local new_version = version + 1
 redis.call('HSET', meta, 'version', new_version, 'turn_count', count + n,
   'bytes', tonumber(state[4]) + added, 'updated_at', now, 'touched_at', now)
-if tonumber(state[3]) >= version then
-  redis.call('HSET', meta, 'dirty_since', now)
-end
+mark_dirty(meta, state, version, now)
 if key ~= '' then
   local record = tag .. struct.pack('>I4I4I4', count + 1, count + n, new_version)
   redis.call('HSET', idem, bucket, (redis.call('HGET', idem, bucket) or '') .. record)
@@ -105,13 +102,7 @@ if request_id ~= '' then
   redis.call('LTRIM', recent, 0, recent_max - 1)
   redis.call('PEXPIRE', recent, recent_ttl)
 end
-for _, name in ipairs({turns, idem, legacy, legacy_old}) do
-  if cache_ttl > 0 then
-    redis.call('PEXPIRE', name, cache_ttl)
-  else
-    redis.call('PERSIST', name)
-  end
-end
+keep_for({turns, idem, legacy, legacy_old}, cache_ttl)
 -- The thread's owner's and indexed metadata's listings (keys.py names them; the hash
 -- keeps their names): in the tenant listing's slot, so written here on a standalone
 -- Redis; on a cluster the store writes them from the names returned.

@@ -1,5 +1,5 @@
 -- Replace one turn in place (an edit, or a deletion's marker), keeping every seq.
--- Validate everything (edit_guard.lua first), then write (Lua never rolls back).
+-- Validate everything (guard.lua's checks first), then write (Lua never rolls back).
 -- KEYS: meta, turns, idem, then on a standalone Redis the feed bucket (feed.lua)
 -- ARGV: seq, sha1 of the turn as the caller read it, the new blob, now_ms,
 --       expected_version ('' = any), cache_ttl_ms (0 = persist: the archive will hold it)
@@ -42,11 +42,6 @@ local new_version = version + 1
 redis.call('HSET', meta, 'version', new_version, 'bytes',
   tonumber(state[4]) - string.len(old) + string.len(blob), 'updated_at', now, 'touched_at', now)
 mark_dirty(meta, state, version, now)
-if cache_ttl > 0 then
-  redis.call('PEXPIRE', turns, cache_ttl)
-  redis.call('PEXPIRE', idem, cache_ttl)
-else
-  redis.call('PERSIST', idem)
-end
+keep_for({turns, idem}, cache_ttl)
 record_change('edit', seq)
 return {'ok', new_version}

@@ -1,4 +1,4 @@
--- Change a thread's title and/or metadata. Validate everything (edit_guard.lua first), then
+-- Change a thread's title and/or metadata. Validate everything (guard.lua's checks first), then
 -- write.
 -- KEYS: meta, turns, idem, then on a standalone Redis the feed bucket (feed.lua)
 -- ARGV: now_ms, expected_version ('' = any), cache_ttl_ms, then field, value pairs
