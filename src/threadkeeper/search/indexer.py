@@ -31,6 +31,7 @@ from typing import IO, Any
 from redis.exceptions import RedisError
 
 from threadkeeper import keys
+from threadkeeper.codec import as_text
 from threadkeeper.errors import StoreError
 from threadkeeper.models import now_ms
 from threadkeeper.search.index import SearchIndex
@@ -45,10 +46,6 @@ POLL = 0.1  # seconds between looks at an idle feed
 GAP_CHECK_EVERY = 5.0  # seconds between looks for entries trimmed unread
 REBUILD = "rebuild_requested"
 FULL_KINDS = frozenset({"create", "delete", "restore"})
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def id_tuple(entry_id: str) -> tuple[int, int]:
@@ -168,7 +165,7 @@ class Indexer:
                 pipe.xrevrange(keys.feed_stream(bucket), "+", "-", count=1)
             replies = await pipe.execute()
         ends = zip(keys.BUCKETS, replies, strict=True)
-        return {b: _text(rows[0][0]) if rows else "0-0" for b, rows in ends}
+        return {b: as_text(rows[0][0]) if rows else "0-0" for b, rows in ends}
 
     async def rebuild(self) -> tuple[int, int]:
         """Index every thread afresh; (threads, turns) then indexed."""
@@ -187,7 +184,7 @@ class Indexer:
         """Every thread in Redis, in batches: (tenant, id, (created_at, version))."""
         names: list[str] = []
         async for name in self.redis.scan_iter(match=keys.META_PATTERN, count=1000):
-            names.append(_text(name))
+            names.append(as_text(name))
             if len(names) >= READ_BATCH:
                 yield await self._versions(names)
                 names = []
@@ -281,7 +278,7 @@ def _info_field(info: Any, name: str) -> str | None:
     if isinstance(info, list):  # a RESP2 flat list, as the cluster client may leave it
         info = dict(zip(info[0::2], info[1::2], strict=False))
     value = info.get(name) or info.get(name.encode())
-    return None if value is None else _text(value)
+    return None if value is None else as_text(value)
 
 
 def _monotonic() -> float:

@@ -45,12 +45,9 @@ def turn_text(seq: int, blob: bytes) -> TurnText:
     return TurnText(seq, str(turn.role), turn.content)
 
 
-def _text(value: bytes | str | None) -> str | None:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def indexed_thread(thread: Thread, raw: dict[Any, Any], max_seq: int) -> IndexedThread:
-    user = _text(raw.get(b"user_id") or raw.get("user_id")) or None  # issue: users
+    user = raw.get(b"user_id") or raw.get("user_id")
+    user = codec.as_text(user) if user else None  # issue: users
     return IndexedThread(thread.tenant, thread.id, thread.created_at, thread.version, max_seq,
                          thread.title, thread.tool, user, thread.updated_at)  # fmt: skip
 

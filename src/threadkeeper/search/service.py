@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from threadkeeper import keys
+from threadkeeper.codec import as_text
 from threadkeeper.errors import InvalidInput, SearchUnavailable
 from threadkeeper.models import now_ms
 from threadkeeper.search.index import MARK_CLOSE, MARK_OPEN, Filters, Hit, IndexReader
@@ -138,7 +139,7 @@ class SearchService:
                 low = positions.get(bucket)
                 pipe.xrange(keys.feed_stream(bucket), f"({low}" if low else "-", "+", count=1)
             replies = await pipe.execute()
-        firsts = [int(_text(rows[0][0]).partition("-")[0]) for rows in replies if rows]
+        firsts = [int(as_text(rows[0][0]).partition("-")[0]) for rows in replies if rows]
         if not firsts:
             return IndexStatus(True, 0.0, False)
         return IndexStatus(True, max(0.0, (self.clock() - min(firsts)) / 1000), True)
@@ -150,7 +151,3 @@ class SearchService:
             return self.reader.positions() if self.reader.built() else None
         except sqlite3.Error:
             return None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

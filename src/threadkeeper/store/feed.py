@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from threadkeeper import keys
+from threadkeeper.codec import as_text
 
 KINDS = ("create", "append", "edit", "meta", "delete", "restore")
 
@@ -36,14 +37,10 @@ class Event:
         return int(self.id.partition("-")[0])
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def parse_event(entry_id: bytes | str, fields: dict[Any, Any]) -> Event:
-    f = {_text(k): _text(v) for k, v in fields.items()}
+    f = {as_text(k): as_text(v) for k, v in fields.items()}
     seq = f.get("s", "0")
-    return Event(_text(entry_id), f.get("t", ""), f.get("i", ""),
+    return Event(as_text(entry_id), f.get("t", ""), f.get("i", ""),
                  int(seq) if seq.isdigit() else 0, f.get("k", ""))  # fmt: skip
 
 
