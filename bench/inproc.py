@@ -6,20 +6,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from common import TENANT, Run, drive, timed, turn
 
 from threadkeeper import keys
 from threadkeeper.runtime import Runtime
 from threadkeeper.settings import Limits
 from threadkeeper.store.paging import TurnWindow
-from threadkeeper.wire.decode import turn_from_dict
+from threadkeeper.wire.decode import check_turn
 from threadkeeper.wire.shapes import NewThread, NewTurns, TurnIn
 
 FILL_BATCH = 500
 
 
 def valid_turns(first: int, count: int) -> list[TurnIn]:
-    return [turn_from_dict(turn(first + i), Limits(), "turn") for i in range(count)]
+    return [check_turn(msgspec.convert(turn(first + i), TurnIn), Limits(), "turn")
+            for i in range(count)]  # fmt: skip
 
 
 @dataclass
