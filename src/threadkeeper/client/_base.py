@@ -23,7 +23,7 @@ from threadkeeper.client._types import Appended, Order
 
 DEFAULT_URL = "http://127.0.0.1:8750"
 # The server's id rule (keys.ID_PATTERN), which this client cannot import: one test
-# (tests/client/test_server_facts.py) fails if the two copies ever differ.
+# (tests/client/test_copies.py) fails if the two copies ever differ.
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,128}")
 RETRY_STATUSES = frozenset({502, 503, 504})
 TurnInput = Mapping[str, Any]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from threadkeeper import keys
-from threadkeeper.codec import TURN_FIELD, as_text
+from threadkeeper.codec import TURN_FIELD
 from threadkeeper.errors import StoreError
 from threadkeeper.store.connection import translated
 from threadkeeper.store.index_writes import Moved
