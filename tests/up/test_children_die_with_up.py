@@ -23,7 +23,7 @@ import pytest
 
 from daemon_support import STOP_TIMEOUT, Daemon, clean_env, wait_gone
 from threadkeeper.daemon.orphans import Leftover
-from threadkeeper.daemon.supervisor import CHILD_COMMANDS, Supervisor
+from threadkeeper.daemon.up import CHILD_COMMANDS, Supervisor
 from threadkeeper.settings import Settings
 
 GONE_WITHIN = 5.0  # what the issue asks: nothing of a killed `up` alive 5 s later

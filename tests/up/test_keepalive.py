@@ -18,7 +18,7 @@ import httpx
 import pytest
 
 from daemon_support import Daemon, clean_env
-from threadkeeper.daemon.supervisor import bind_api
+from threadkeeper.daemon.serving import bind_api
 from threadkeeper.settings import Settings
 
 CONNECTIONS = 8

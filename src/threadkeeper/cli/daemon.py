@@ -24,7 +24,7 @@ from threadkeeper.health.children import read_states
 @click.option("--port", type=int, help="API port (THREADKEEPER_PORT).")
 def up(port: int | None) -> None:
     """Start everything: Redis (unless THREADKEEPER_REDIS_URL), worker, cron and the API."""
-    from threadkeeper.daemon.supervisor import run_up  # uvicorn and the API: only for `up`
+    from threadkeeper.daemon.up import run_up  # uvicorn and the API: only for `up`
 
     settings = base_settings()
     run_up(settings if port is None else settings.with_overrides(port=port))
@@ -47,7 +47,7 @@ def up(port: int | None) -> None:
 )
 def serve(port: int | None, workers: int, fd: int | None) -> None:
     """Serve the HTTP API only (Redis: THREADKEEPER_REDIS_URL, else the running `up`'s)."""
-    from threadkeeper.daemon.supervisor import serve_only
+    from threadkeeper.daemon.serving import serve_only
 
     settings = load_settings()
     serve_only(settings if port is None else settings.with_overrides(port=port), workers, fd)

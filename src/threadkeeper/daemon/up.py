@@ -32,27 +32,22 @@ import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
-from collections.abc import Callable, Generator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import uvicorn
-
 from threadkeeper import metrics
-from threadkeeper.api import create_app
 from threadkeeper.auth import auth_summary, check_bind
 from threadkeeper.daemon import serving
 from threadkeeper.daemon.children import Backoff, Child, Restarts
 from threadkeeper.daemon.home import HomeLock, RunInfo, run_file
 from threadkeeper.daemon.orphans import Leftover, alive, find_orphans, stop_orphans
 from threadkeeper.daemon.redis_server import ManagedRedis
+from threadkeeper.daemon.serving import ApiServer, api_config, api_url, bind_api, serve_until_signal
 from threadkeeper.errors import ConfigError
 from threadkeeper.health.children import children_file, write_states
 from threadkeeper.lifeline import Lifeline
-from threadkeeper.settings import LOG_FORMAT, PREFIX, Settings
+from threadkeeper.settings import PREFIX, Settings
 from threadkeeper.store import canary
 from threadkeeper.store.connection import queue_url
 
@@ -65,14 +60,6 @@ CHILD_COMMANDS = ("worker", "cron", "indexer")  # besides the API processes: add
 
 class _Stopped(Exception):
     """A signal arrived during start-up: end it here and stop everything."""
-
-
-class ApiServer(uvicorn.Server):
-    """uvicorn's server without its signal handlers: `up` owns SIGINT and SIGTERM."""
-
-    @contextmanager
-    def capture_signals(self) -> Generator[None, None, None]:
-        yield
 
 
 @dataclass
@@ -287,113 +274,6 @@ class Supervisor:
             ours.append(("redis-server", self.redis.process.pid))
         found = [(f"{x.name} of an earlier `up`", x.pid) for x in self.leftovers]
         return [f"{name} (pid {pid})" for name, pid in ours + found if alive(pid)]
-
-
-def api_config(settings: Settings) -> uvicorn.Config:
-    return uvicorn.Config(
-        create_app(settings),
-        log_config=None,  # one log format: ours (see cli.main)
-        access_log=settings.access_log,
-        lifespan="on",
-        http=serving.CoalescingHttpProtocol,  # headers and body in one send
-    )
-
-
-async def serve_until_signal(
-    server: ApiServer, sock: socket.socket, on_signal: Callable[[str], None]
-) -> None:
-    """Serve on `sock`; SIGINT and SIGTERM call `on_signal` with the signal's name."""
-    loop = asyncio.get_running_loop()
-    before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
-    for sig in before:
-        loop.add_signal_handler(sig, on_signal, signal.Signals(sig).name)
-    try:
-        await server.serve(sockets=[sock])
-    finally:
-        for sig, handler in before.items():
-            loop.remove_signal_handler(sig)
-            signal.signal(sig, handler)  # not the default: that would let a signal kill `up`
-
-
-def serve_only(settings: Settings, workers: int = 1, fd: int | None = None) -> None:
-    """`threadkeeper serve`: the API alone; SIGINT/SIGTERM stop it and it exits 0.
-
-    `fd` is a listening socket inherited from `up`, which runs this as one of its
-    API processes, instead of a port of its own.
-    """
-    check_bind(settings.host, settings.auth_configured)
-    if workers > 1:
-        return _serve_workers(settings, workers)
-    sock = bind_api(settings) if fd is None else socket.socket(fileno=fd)
-    server = ApiServer(api_config(settings))
-
-    def stop(reason: str) -> None:
-        log.info("%s: stopping the API", reason)
-        server.force_exit = server.should_exit
-        server.should_exit = True
-
-    log.info("threadkeeper API on %s; %s", api_url(settings), auth_summary(settings))
-    serving.run(serve_until_signal(server, sock, stop))
-
-
-def _serve_workers(settings: Settings, workers: int) -> None:
-    """N uvicorn worker processes on one port (uvicorn's own supervisor handles signals)."""
-    # Each worker builds its app from the environment: hand it what load_settings found
-    # (the Redis and archive of a running `up`).
-    os.environ.update(serving_env(settings))
-    log.info("threadkeeper API on %s, %d workers; %s", api_url(settings), workers,
-             auth_summary(settings))  # fmt: skip
-    # The workers start afresh and read this: their counters are summed at every /metrics.
-    with tempfile.TemporaryDirectory(prefix="threadkeeper-metrics-") as counted:
-        os.environ[metrics.MULTIPROC_ENV] = counted
-        try:
-            uvicorn.run("threadkeeper.api:app_from_env", factory=True, workers=workers,
-                        host=settings.host, port=settings.port, log_config=WORKER_LOGGING,
-                        access_log=settings.access_log)  # fmt: skip
-        except KeyboardInterrupt:
-            pass  # uvicorn re-raises Ctrl-C after its clean shutdown
-
-
-# Worker processes configure logging afresh (uvicorn applies this in each): our format.
-WORKER_LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"default": {"format": LOG_FORMAT}},
-    "handlers": {"default": {"class": "logging.StreamHandler", "formatter": "default"}},
-    "root": {"handlers": ["default"], "level": "INFO"},
-}
-
-
-def serving_env(settings: Settings) -> dict[str, str]:
-    """The variables that make Settings.from_env() in a worker process find these stores."""
-    found = {"REDIS_URL": settings.redis_url, "ARCHIVE_URL": settings.archive_url,
-             "QUEUE_REDIS_URL": settings.queue_redis_url, "HOME": str(settings.home)}  # fmt: skip
-    return {PREFIX + name: value for name, value in found.items() if value is not None}
-
-
-def api_url(settings: Settings) -> str:
-    return f"http://{settings.host}:{settings.port}"
-
-
-def bind_api(settings: Settings) -> socket.socket:
-    """The API's listening socket, bound before anything starts: a busy port fails here."""
-    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
-    # IPPROTO_TCP, not 0: accepted sockets inherit it, and asyncio turns on TCP_NODELAY
-    # only where it reads IPPROTO_TCP; without it a response written in two pieces
-    # waits ~40 ms for the client's delayed ACK.
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((settings.host, settings.port))
-    except OSError as exc:
-        sock.close()
-        raise ConfigError(
-            f"cannot listen on {settings.host}:{settings.port} ({exc.strerror}): another "
-            "program has that port. Choose another with `--port N` or THREADKEEPER_PORT"
-        ) from None
-    sock.listen(2048)
-    sock.set_inheritable(False)
-    return sock
 
 
 def _emptied(directory: Path) -> Path:
