@@ -99,7 +99,7 @@ def _serve_workers(settings: Settings, workers: int) -> None:
     """N uvicorn worker processes on one port (uvicorn's own supervisor handles signals)."""
     # Each worker builds its app from the environment: hand it what load_settings found
     # (the Redis and archive of a running `up`).
-    os.environ.update(serving_env(settings))
+    os.environ.update(settings_env(settings))
     log.info("threadkeeper API on %s, %d workers; %s", api_url(settings), workers,
              auth_summary(settings))  # fmt: skip
     # The workers start afresh and read this: their counters are summed at every /metrics.
@@ -123,8 +123,9 @@ WORKER_LOGGING = {
 }
 
 
-def serving_env(settings: Settings) -> dict[str, str]:
-    """The variables that make Settings.from_env() in a worker process find these stores."""
+def settings_env(settings: Settings) -> dict[str, str]:
+    """The variables that make Settings.from_env() in another process (`serve`'s
+    workers, `up`'s children) find these stores and this home."""
     found = {"REDIS_URL": settings.redis_url, "ARCHIVE_URL": settings.archive_url,
              "QUEUE_REDIS_URL": settings.queue_redis_url, "HOME": str(settings.home)}  # fmt: skip
     return {PREFIX + name: value for name, value in found.items() if value is not None}

@@ -43,11 +43,18 @@ from threadkeeper.daemon.children import Backoff, Child, Restarts
 from threadkeeper.daemon.home import HomeLock, RunInfo, run_file
 from threadkeeper.daemon.orphans import Leftover, alive, find_orphans, stop_orphans
 from threadkeeper.daemon.redis_server import ManagedRedis
-from threadkeeper.daemon.serving import ApiServer, api_config, api_url, bind_api, serve_until_signal
+from threadkeeper.daemon.serving import (
+    ApiServer,
+    api_config,
+    api_url,
+    bind_api,
+    serve_until_signal,
+    settings_env,
+)
 from threadkeeper.errors import ConfigError
 from threadkeeper.health.children import children_file, write_states
 from threadkeeper.lifeline import Lifeline
-from threadkeeper.settings import PREFIX, Settings
+from threadkeeper.settings import Settings
 from threadkeeper.store import canary
 from threadkeeper.store.connection import queue_url
 
@@ -130,21 +137,15 @@ class Supervisor:
         (self.home / "redis" / "port").write_text(str(self.redis.port))
         return self.redis
 
-    def child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        env[PREFIX + "REDIS_URL"] = self.settings.redis_url or ""
-        env[PREFIX + "ARCHIVE_URL"] = self.settings.archive_url or ""
-        env[PREFIX + "HOME"] = str(self.home)
-        env.pop(metrics.MULTIPROC_ENV, None)  # only the API processes count together
-        return env
-
     def start_children(self, sock: socket.socket) -> None:
         logs = self.home / "logs"
         logs.mkdir(exist_ok=True)
-        self._lifeline = lifeline = Lifeline()
-        env = self.child_env() | lifeline.env()
+        self._lifeline = Lifeline()
+        # The stores `prepare` found, as `serve` hands them on; only the API processes
+        # count their metrics together.
+        api_env = os.environ | settings_env(self.settings) | self._lifeline.env()
+        env = {name: value for name, value in api_env.items() if name != metrics.MULTIPROC_ENV}
         fd = sock.fileno()
-        api_env = env | {metrics.MULTIPROC_ENV: os.environ.get(metrics.MULTIPROC_ENV, "")}
         for n in range(2, self.settings.api_processes + 1):
             self.apis.append(self._child("serve", api_env, name=f"api-{n}",
                                          args=("--fd", str(fd)), fds=(fd,)))  # fmt: skip
