@@ -22,6 +22,7 @@ import httpx
 import redis
 
 from threadkeeper.daemon.redis_server import ManagedRedis, free_port
+from threadkeeper.home import Home
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))  # s3server.py: how the tests start SeaweedFS
@@ -184,13 +185,13 @@ def up_server(
         )
         stack.callback(_stop_up, process, home)
         _wait_http(ApiServer("127.0.0.1", port, process, log_path), path="/readyz", timeout=90)
-        info = json.loads((home / "run.json").read_text())
+        info = json.loads(Home(home).run_file.read_text())
         yield UpServer("127.0.0.1", port, process, home, info["redis_url"])
 
 
 def _stop_up(process: subprocess.Popen[bytes], home: Path) -> None:
     """SIGTERM to `up` stops its tree in order; whatever is left after, by pid."""
-    run = home / "run.json"
+    run = Home(home).run_file
     info = json.loads(run.read_text()) if run.exists() else {}
     left = [*info.get("children", {}).values(), info.get("redis_pid")]
     if process.poll() is None:

@@ -20,6 +20,7 @@ import pytest
 
 from threadkeeper.daemon.orphans import alive
 from threadkeeper.daemon.redis_server import free_port
+from threadkeeper.home import Home
 from waiting import wait_for
 
 STARTUP_TIMEOUT = 90
@@ -43,6 +44,7 @@ def threadkeeper(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 class Daemon:
     def __init__(self, home: Path, executable: str | None = None) -> None:
         self.home = home
+        self.paths = Home(home)
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
@@ -88,7 +90,7 @@ class Daemon:
 
     def tree(self) -> dict[str, int]:
         """up, redis-server, worker and cron pids, from run.json."""
-        info = json.loads((self.home / "run.json").read_text())
+        info = json.loads(self.paths.run_file.read_text())
         pids = {"up": info["pid"], **info["children"]}
         if info.get("redis_pid"):
             pids["redis-server"] = info["redis_pid"]
@@ -126,7 +128,7 @@ class Daemon:
         return self.signal(signal.SIGINT)
 
     def redis_url(self) -> str:
-        return str(json.loads((self.home / "run.json").read_text())["redis_url"])
+        return str(json.loads(self.paths.run_file.read_text())["redis_url"])
 
     def assert_tree_gone(self) -> None:
         left = {name: pid for name, pid in self.pids.items() if wait_gone(pid)}
@@ -137,7 +139,7 @@ class Daemon:
         for http in self.closing:
             http.close()
         pids = set(self.pids.values())
-        if (self.home / "run.json").exists():
+        if self.paths.run_file.exists():
             pids |= set(self.tree().values())  # a child restarted since start
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from threadkeeper.errors import ConfigError
+from threadkeeper.home import DEFAULT_HOME, Home
 from threadkeeper.keys import ID_PATTERN
 
 PREFIX = "THREADKEEPER_"
@@ -154,7 +155,7 @@ class Settings:
     replica_acks: int = 0  # replicas that must hold an append before it is acknowledged
     replica_ack_timeout: float = 1.0
     archive_url: str | None = None
-    home: Path = Path(".threadkeeper")
+    home: Path = DEFAULT_HOME
     host: str = "127.0.0.1"
     port: int = 8750
     tokens_file: Path | None = None
@@ -199,7 +200,7 @@ class Settings:
     @property
     def tokens_path(self) -> Path:
         """THREADKEEPER_TOKENS_FILE, else the home's tokens.json (what `tokens add` writes)."""
-        return self.tokens_file if self.tokens_file is not None else self.home / "tokens.json"
+        return self.tokens_file if self.tokens_file is not None else Home(self.home).tokens_file
 
     @property
     def auth_configured(self) -> bool:
@@ -209,11 +210,11 @@ class Settings:
     @property
     def search_index_path(self) -> Path:
         """THREADKEEPER_SEARCH_INDEX, else the home's search/index.sqlite3."""
-        return self.search_index or self.home / "search" / "index.sqlite3"
+        return self.search_index or Home(self.home).search_index
 
     @property
     def default_archive_url(self) -> str:
-        return (self.home.resolve() / "archive").as_uri()
+        return Home(self.home.resolve()).archive_dir.as_uri()
 
 
 def _read(env: Mapping[str, str]) -> Settings:

@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 from threadkeeper.cli import EXIT_NOT_RUNNING, main
+from threadkeeper.home import Home
 
 
 def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
@@ -33,7 +34,7 @@ def test_a_stopped_daemon_is_reported_as_stopped(tmp_path: Path, args: list[str]
     home = tmp_path / "home"
     home.mkdir()
     stale = {"redis_url": "redis://127.0.0.1:1/0", "archive_url": None, "api": "http://x"}
-    (home / "run.json").write_text(json.dumps(stale))  # left by an `up` that was killed
+    Home(home).run_file.write_text(json.dumps(stale))  # left by an `up` that was killed
 
     result = CliRunner().invoke(main, [*args, "--home", str(home)])
     assert result.exit_code == EXIT_NOT_RUNNING, result.output

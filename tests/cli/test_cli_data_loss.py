@@ -9,6 +9,7 @@ from typing import Any
 
 from cli_support import Harness
 
+from threadkeeper.home import Home
 from threadkeeper.store import canary
 
 
@@ -18,7 +19,7 @@ def _lose_the_data(tk: Harness, home: Path) -> None:
     tk("health", code=None)  # arms the canary
     tk.flushall()
     home.mkdir(parents=True, exist_ok=True)
-    (home / canary.REDIS_RUN_FILE).write_text(json.dumps({"run_id": "an-earlier-redis"}))
+    Home(home).redis_run_file.write_text(json.dumps({"run_id": "an-earlier-redis"}))
     assert canary.check_home(tk.redis_url, home).data_lost_at is not None
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 from cli_support import Harness
 
+from threadkeeper.home import Home
+
 
 @pytest.fixture
 def tokens_file(tk: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
@@ -63,7 +65,7 @@ def test_add_refuses_a_bad_tenant(tk: Harness, tokens_file: Path) -> None:
 
 def test_without_a_tokens_file_the_home_holds_it(tk: Harness, tmp_path: Path) -> None:
     tk("tokens", "add", "--tenant", "acme")
-    assert (tmp_path / "home" / "tokens.json").exists()
+    assert Home(tmp_path / "home").tokens_file.exists()
 
 
 def test_a_user_token_acts_as_that_user(tk: Harness, tokens_file: Path) -> None:

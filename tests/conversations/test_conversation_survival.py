@@ -19,6 +19,7 @@ from openai import OpenAI
 
 from threadkeeper import keys
 from threadkeeper.daemon.redis_server import free_port
+from threadkeeper.home import Home
 from threadkeeper.snapshot import decode_snapshot
 from threadkeeper.store.connection import sync_client
 from waiting import wait_for
@@ -132,7 +133,7 @@ class Up:
 
     def kill9(self) -> None:
         """kill -9 of up and of every process it runs (each child has its own session)."""
-        info = json.loads((self.home / "run.json").read_text())
+        info = json.loads(Home(self.home).run_file.read_text())
         groups = [self.process.pid, *info["children"].values(), info.get("redis_pid")]
         for pgid in filter(None, groups):
             with contextlib.suppress(ProcessLookupError):
@@ -169,7 +170,7 @@ def test_conversation_survives_kill9_of_the_whole_daemon(tmp_path: Path, ups: li
     ups.append(Up(home))
     with sdk(ups[0].base) as client:
         conv_id, before = write_conversation(client)
-    redis_url = json.loads((home / "run.json").read_text())["redis_url"]
+    redis_url = json.loads(Home(home).run_file.read_text())["redis_url"]
     ups[0].kill9()
     assert redis_gone(redis_url)  # its redis-server died with it
     ups.append(Up(home))

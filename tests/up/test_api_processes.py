@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from daemon_support import STARTUP_TIMEOUT, STOP_TIMEOUT, Daemon, clean_env, wait_gone
 from threadkeeper.daemon.orphans import alive
+from threadkeeper.home import Home
 from threadkeeper.settings import auto_api_processes
 from waiting import wait_for
 
@@ -44,7 +45,7 @@ def _append(daemon: Daemon, thread: str, n: int) -> None:
 
 def _turns_counted_by(home: Path, pid: int) -> float:
     """What one process alone counted, from its own file in the shared metrics directory."""
-    path = home / "metrics" / f"counter_{pid}.db"
+    path = Home(home).metrics_dir / f"counter_{pid}.db"
     if not path.exists():
         return 0.0
     for family in MultiProcessCollector.merge([str(path)]):
@@ -90,7 +91,7 @@ def test_two_api_processes_share_the_port_and_count_together(
 
     assert daemon.stop() == 0
     daemon.assert_tree_gone()
-    assert not (daemon.home / "run.json").exists()
+    assert not daemon.paths.run_file.exists()
 
 
 def test_a_killed_api_process_is_restarted_and_its_counts_kept(
@@ -156,4 +157,4 @@ def test_a_bad_api_processes_fails_at_start_naming_the_variable(
     assert process.wait(STOP_TIMEOUT) == 2
     said = daemon.output()
     assert "THREADKEEPER_API_PROCESSES='all'" in said and "write auto" in said
-    assert "redis-server on" not in said and not (daemon.home / "run.json").exists()
+    assert "redis-server on" not in said and not daemon.paths.run_file.exists()

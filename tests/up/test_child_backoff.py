@@ -38,7 +38,7 @@ def _restarted_worker(daemon: Daemon, killed: list[int]) -> int:
         assert daemon.process is not None and daemon.process.poll() is None, daemon.output()
         time.sleep(0.02)
         try:
-            pid = int(json.loads((daemon.home / "run.json").read_text())["children"]["worker"])
+            pid = int(json.loads(daemon.paths.run_file.read_text())["children"]["worker"])
         except FileNotFoundError:
             continue  # up is exiting: the assert above says why
         if pid not in killed and alive(pid):

@@ -24,6 +24,7 @@ import pytest
 from daemon_support import STOP_TIMEOUT, Daemon, clean_env, wait_gone
 from threadkeeper.daemon.orphans import Leftover
 from threadkeeper.daemon.up import CHILD_COMMANDS, Supervisor
+from threadkeeper.home import Home
 from threadkeeper.settings import Settings
 
 GONE_WITHIN = 5.0  # what the issue asks: nothing of a killed `up` alive 5 s later
@@ -95,7 +96,7 @@ def processes_of(home: Path) -> dict[int, str]:
         if (
             marks[0] in argv.split(b"\0")
             or marks[1] in environ.split(b"\0")
-            or (cwd == str(home / "redis"))
+            or (cwd == str(Home(home).redis_dir))
         ):
             found[int(entry.name)] = argv.replace(b"\0", b" ").decode(errors="replace")[:120]
     return found

@@ -32,7 +32,7 @@ def test_sigterm_stops_api_then_children_then_redis_and_exits_0(daemon: Daemon) 
     assert daemon.stop() == 0
     daemon.assert_tree_gone()
     assert _stop_order(daemon.output()) == ["api", "redis"]
-    assert not (daemon.home / "run.json").exists()
+    assert not daemon.paths.run_file.exists()
 
 
 def test_ctrl_c_reaches_up_alone_and_redis_stops_last(daemon: Daemon) -> None:
@@ -43,19 +43,19 @@ def test_ctrl_c_reaches_up_alone_and_redis_stops_last(daemon: Daemon) -> None:
     assert daemon.signal(signal.SIGINT, group=True) == 0  # what Ctrl-C sends
     daemon.assert_tree_gone()
     assert _stop_order(daemon.output()) == ["api", "redis"]
-    worker_log = (daemon.home / "logs" / "worker.log").read_text()
+    worker_log = daemon.paths.log("worker").read_text()
     assert "Traceback" not in worker_log and "ConnectionError" not in worker_log
 
 
 def test_a_second_up_on_the_same_home_refuses_with_the_running_pid(
     daemon: Daemon, make_daemon: Callable[..., Daemon]
 ) -> None:
-    before = (daemon.home / "run.json").read_text()
+    before = daemon.paths.run_file.read_text()
     second = make_daemon(daemon.home)
     assert second.launch().wait(STOP_TIMEOUT) == 2
     said = second.output()
     assert f"already running for home {daemon.home} (pid {daemon.pids['up']})" in said
-    assert (daemon.home / "run.json").read_text() == before
+    assert daemon.paths.run_file.read_text() == before
     assert daemon.client().get("/readyz").status_code == 200
 
 

@@ -116,7 +116,7 @@ def test_up_after_its_redis_data_dir_was_lost_says_so(
     turns = [{"role": "user", "content": "never archived"}]
     assert http.post("/v1/threads", json={"id": "gone", "turns": turns}).status_code == 201
     assert daemon.interrupt() == 0
-    shutil.rmtree(daemon.home / "redis")
+    shutil.rmtree(daemon.paths.redis_dir)
 
     second = make_daemon(daemon.home).start()
     try:

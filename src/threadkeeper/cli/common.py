@@ -14,7 +14,7 @@ import click
 from threadkeeper.bulk import operations as batch
 from threadkeeper.bulk.operations import Progress, Ref, Report
 from threadkeeper.cli import EXIT_FAILED, EXIT_NOT_FOUND, EXIT_OK, HOME_KEY
-from threadkeeper.daemon.home import require_running
+from threadkeeper.home import require_running
 from threadkeeper.models import DEFAULT_TENANT
 from threadkeeper.runtime import Runtime, build_runtime
 from threadkeeper.settings import Settings

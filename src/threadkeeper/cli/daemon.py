@@ -16,8 +16,8 @@ import click
 
 from threadkeeper.cli import EXIT_FAILED, EXIT_NOT_RUNNING, main
 from threadkeeper.cli.common import base_settings, json_option, load_settings
-from threadkeeper.daemon.home import RunInfo, not_running, running_pid
 from threadkeeper.health.children import read_states
+from threadkeeper.home import RunInfo, not_running, running_pid
 
 
 @main.command()

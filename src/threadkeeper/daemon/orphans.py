@@ -31,7 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from threadkeeper import lifeline
-from threadkeeper.daemon.home import RunInfo
+from threadkeeper.daemon.redis_server import ManagedRedis
+from threadkeeper.home import Home, RunInfo
 
 log = logging.getLogger("threadkeeper.up")
 
@@ -47,7 +48,7 @@ class Leftover:
     why: str  # why it outlived its `up`
 
 
-def find_orphans(home: Path, redis_dir: Path) -> list[Leftover]:
+def find_orphans(home: Path) -> list[Leftover]:
     """Every process the previous `up` of `home` left behind, Redis last."""
     stale = RunInfo.read(home)
     found: list[Leftover] = []
@@ -55,7 +56,8 @@ def find_orphans(home: Path, redis_dir: Path) -> list[Leftover]:
         for name, pid in stale.children.items():
             if _is_child_of_home(pid, _command(name), home):
                 found.append(Leftover(pid, name, _why(pid)))
-    redis_pid = _pidfile(redis_dir / "redis.pid")
+    redis_dir = Home(home).redis_dir
+    redis_pid = _pidfile(ManagedRedis(redis_dir).pid_path)
     if redis_pid is not None and _cwd(redis_pid) == redis_dir.resolve():
         found.append(Leftover(redis_pid, "redis-server", _why(redis_pid)))
     if found and not PROC.exists():

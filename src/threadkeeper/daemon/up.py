@@ -40,7 +40,6 @@ from threadkeeper import metrics
 from threadkeeper.auth import auth_summary, check_bind
 from threadkeeper.daemon import serving
 from threadkeeper.daemon.children import Backoff, Child, Restarts
-from threadkeeper.daemon.home import HomeLock, RunInfo, run_file
 from threadkeeper.daemon.orphans import Leftover, alive, find_orphans, stop_orphans
 from threadkeeper.daemon.redis_server import ManagedRedis
 from threadkeeper.daemon.serving import (
@@ -52,7 +51,8 @@ from threadkeeper.daemon.serving import (
     settings_env,
 )
 from threadkeeper.errors import ConfigError
-from threadkeeper.health.children import children_file, write_states
+from threadkeeper.health.children import write_states
+from threadkeeper.home import Home, HomeLock, RunInfo
 from threadkeeper.lifeline import Lifeline
 from threadkeeper.settings import Settings
 from threadkeeper.store import canary
@@ -87,6 +87,10 @@ class Supervisor:
     def home(self) -> Path:
         return self.settings.home
 
+    @property
+    def paths(self) -> Home:
+        return Home(self.settings.home)
+
     def on_signal(self, signum: int, frame: object) -> None:
         """SIGINT/SIGTERM outside the event loop (start-up, shutdown): a flag, no exception."""
         name = signal.Signals(signum).name
@@ -103,13 +107,13 @@ class Supervisor:
 
     def prepare(self) -> socket.socket:
         """Clear what a dead `up` left, bind the port, start Redis (the home's lock is held)."""
-        self.leftovers = find_orphans(self.home, self.home / "redis")
+        self.leftovers = find_orphans(self.home)
         # Finished even when a signal comes meanwhile: stopping them is what it asks for.
         stop_orphans(self.home, self.leftovers, self.settings.stop_timeout)
         self._check()
         check_bind(self.settings.host, self.settings.auth_configured)
         if self.settings.api_processes > 1:
-            metrics.use_multiprocess(_emptied(self.home / "metrics"))
+            metrics.use_multiprocess(_emptied(self.paths.metrics_dir))
         sock = bind_api(self.settings)
         if self.settings.redis_url is None:
             self.redis = self._start_redis()
@@ -125,21 +129,20 @@ class Supervisor:
 
     def _start_redis(self) -> ManagedRedis:
         """Same port as last time when it is free (scripts may remember it), else any."""
-        port = _saved_port(self.home)
+        port = _saved_port(self.paths.redis_port_file)
         if port and not _port_free(port):
             log.warning("redis-server's previous port %d is taken; picking a free one", port)
             port = 0
         # Forked from this, the main, thread: it dies with `up` (lifeline.py).
-        self.redis = ManagedRedis(self.home / "redis", port=port, die_with_parent=True)
+        self.redis = ManagedRedis(self.paths.redis_dir, port=port, die_with_parent=True)
         self.redis.spawn()
         self.redis.wait_ready(REDIS_START_TIMEOUT, until=self.stopping)
         self._check()
-        (self.home / "redis" / "port").write_text(str(self.redis.port))
+        self.paths.redis_port_file.write_text(str(self.redis.port))
         return self.redis
 
     def start_children(self, sock: socket.socket) -> None:
-        logs = self.home / "logs"
-        logs.mkdir(exist_ok=True)
+        self.paths.logs_dir.mkdir(exist_ok=True)
         self._lifeline = Lifeline()
         # The stores `prepare` found, as `serve` hands them on; only the API processes
         # count their metrics together.
@@ -158,7 +161,7 @@ class Supervisor:
                args: tuple[str, ...] = (), fds: tuple[int, ...] = ()) -> Child:  # fmt: skip
         assert self._lifeline is not None
         name = name or command
-        return Child(command, env, self.home / "logs" / f"{name}.log", name=name, args=args,
+        return Child(command, env, self.paths.log(name), name=name, args=args,
                      pass_fds=(*fds, self._lifeline.read_fd),
                      backoff=Backoff(self.settings.restart_backoff,
                                      self.settings.restart_backoff_max))  # fmt: skip
@@ -265,8 +268,8 @@ class Supervisor:
             log.info("redis-server stopped; data kept in %s", self.redis.data_dir)
         if self._lifeline is not None:
             self._lifeline.close()
-        run_file(self.home).unlink(missing_ok=True)
-        children_file(self.home).unlink(missing_ok=True)
+        self.paths.run_file.unlink(missing_ok=True)
+        self.paths.children_file.unlink(missing_ok=True)
         return self._unstopped()
 
     def _unstopped(self) -> list[str]:
@@ -302,8 +305,7 @@ def banner(settings: Settings) -> str:
     ])  # fmt: skip
 
 
-def _saved_port(home: Path) -> int:
-    path = home / "redis" / "port"
+def _saved_port(path: Path) -> int:
     try:
         return int(path.read_text())
     except (OSError, ValueError):

@@ -12,9 +12,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from threadkeeper.home import Home, write_atomically
 from threadkeeper.lifeline import pid_exists
-
-CHILDREN_FILE = "children.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,20 +31,15 @@ class ChildState:
         return asdict(self)
 
 
-def children_file(home: Path) -> Path:
-    return home / CHILDREN_FILE
-
-
 def write_states(home: Path, supervisor_pid: int, states: list[ChildState]) -> None:
-    tmp = home / (CHILDREN_FILE + ".tmp")
-    tmp.write_text(json.dumps({"pid": supervisor_pid, "children": [asdict(s) for s in states]}))
-    tmp.replace(children_file(home))
+    record = {"pid": supervisor_pid, "children": [asdict(s) for s in states]}
+    write_atomically(Home(home).children_file, json.dumps(record))
 
 
 def read_states(home: Path) -> tuple[ChildState, ...]:
     """The running `up`'s children; none when no `up` runs for `home` (or it has none)."""
     try:
-        data = json.loads(children_file(home).read_text())
+        data = json.loads(Home(home).children_file.read_text())
         if not pid_exists(int(data["pid"])):
             return ()
         return tuple(ChildState(**child) for child in data["children"])

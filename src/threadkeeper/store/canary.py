@@ -8,7 +8,7 @@ re-armed under the new run_id, so every process and the CLI read the same record
 
 A process that never saw the earlier run_id cannot tell a lost dataset from a new
 one; it arms the canary and reports no restart. `up` remembers its Redis's run_id
-in its home (REDIS_RUN_FILE), outside Redis's data dir, so a new `up` whose Redis
+in its home (redis-run.json), outside Redis's data dir, so a new `up` whose Redis
 came back without its data (the data dir removed, say) still sees the loss.
 """
 
@@ -27,13 +27,13 @@ from redis.asyncio import Redis
 
 from threadkeeper import keys
 from threadkeeper.codec import as_text
+from threadkeeper.home import Home
 from threadkeeper.models import now_ms, rfc3339
 from threadkeeper.store.connection import translated
 from threadkeeper.store.masters import master_of, masters
 
 log = logging.getLogger(__name__)
 
-REDIS_RUN_FILE = "redis-run.json"  # in `up`'s home: the run_id of the Redis it last ran
 RECOVER = "run `threadkeeper recover` to rebuild the archived threads' records from the archive"
 
 # KEYS: canary. ARGV: run_id, now_ms, started_ms, run_id this process saw before ('' if none).
@@ -154,7 +154,7 @@ def check_home(url: str, home: Path) -> RestartReport:
     async def run() -> RestartReport:
         client = Redis.from_url(url)
         try:
-            return await _check_against_home(client, home / REDIS_RUN_FILE)
+            return await _check_against_home(client, Home(home).redis_run_file)
         finally:
             await client.aclose()
 

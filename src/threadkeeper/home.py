@@ -1,4 +1,20 @@
-"""The files `up` keeps in its home: the lock that makes it the only one, and run.json.
+"""A threadkeeper home, the one place that names what is in it; and `up`'s lock on it.
+
+Every file and directory of a home is named here, by `Home`, and asked for by the
+rest (`Home(settings.home).logs_dir`, never `home / "logs"`)::
+
+    <home>/                 THREADKEEPER_HOME or --home (default .threadkeeper)
+      up.lock               held by the running `up`, its pid inside
+      run.json              where that `up`'s Redis and API listen, its children's pids
+      children.json         how its children fare (health, `status`)
+      redis-run.json        the run_id of the Redis it last ran (store/canary.py)
+      tokens.json           the bearer tokens, unless THREADKEEPER_TOKENS_FILE
+      redis/                the data of the redis-server `up` runs (redis_server.py)
+        port                the port it had, taken again when free
+      logs/<child>.log      each child's output: worker, cron, indexer, api-2...
+      metrics/              the counters its API processes share
+      archive/              the archive, unless THREADKEEPER_ARCHIVE_URL
+      search/index.sqlite3  the search index, unless THREADKEEPER_SEARCH_INDEX
 
 `up.lock` is held with `fcntl.flock` for as long as `up` runs and holds its pid, so
 the lock is released by the kernel however `up` ends (even `kill -9`): a held lock
@@ -18,13 +34,68 @@ from typing import Any
 
 from threadkeeper.errors import AlreadyRunning, NotRunning
 
-RUN_FILE = "run.json"
-LOCK_FILE = "up.lock"
 DEFAULT_HOME = Path(".threadkeeper")
 
 
-def run_file(home: Path) -> Path:
-    return home / RUN_FILE
+@dataclass(frozen=True, slots=True)
+class Home:
+    """The paths of one home (see the module doc)."""
+
+    root: Path
+
+    @property
+    def lock_file(self) -> Path:
+        return self.root / "up.lock"
+
+    @property
+    def run_file(self) -> Path:
+        return self.root / "run.json"
+
+    @property
+    def children_file(self) -> Path:
+        return self.root / "children.json"
+
+    @property
+    def redis_run_file(self) -> Path:
+        return self.root / "redis-run.json"
+
+    @property
+    def tokens_file(self) -> Path:
+        return self.root / "tokens.json"
+
+    @property
+    def redis_dir(self) -> Path:
+        return self.root / "redis"
+
+    @property
+    def redis_port_file(self) -> Path:
+        return self.redis_dir / "port"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    def log(self, child: str) -> Path:
+        return self.logs_dir / f"{child}.log"
+
+    @property
+    def metrics_dir(self) -> Path:
+        return self.root / "metrics"
+
+    @property
+    def archive_dir(self) -> Path:
+        return self.root / "archive"
+
+    @property
+    def search_index(self) -> Path:
+        return self.root / "search" / "index.sqlite3"
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Readers see the old file or the new one, never half of it."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
 
 
 @dataclass(slots=True)
@@ -40,14 +111,12 @@ class RunInfo:
     queue_url: str | None = None  # RQ's own Redis, when the hot store is a cluster
 
     def write(self, home: Path) -> None:
-        tmp = home / (RUN_FILE + ".tmp")
-        tmp.write_text(json.dumps(asdict(self)))
-        tmp.replace(run_file(home))
+        write_atomically(Home(home).run_file, json.dumps(asdict(self)))
 
     @classmethod
     def read(cls, home: Path) -> RunInfo | None:
         try:
-            data: dict[str, Any] = json.loads(run_file(home).read_text())
+            data: dict[str, Any] = json.loads(Home(home).run_file.read_text())
             return cls(**data)
         except (OSError, ValueError, TypeError):
             return None
@@ -58,7 +127,7 @@ class HomeLock:
 
     def __init__(self, home: Path) -> None:
         self.home = home
-        self.path = home / LOCK_FILE
+        self.path = Home(home).lock_file
         self._fd: int | None = None
 
     def acquire(self) -> None:
@@ -85,7 +154,7 @@ class HomeLock:
 
 def running_pid(home: Path) -> int | None:
     """The pid of the `up` holding this home's lock, or None when no `up` runs here."""
-    path = home / LOCK_FILE
+    path = Home(home).lock_file
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
