@@ -12,13 +12,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 from daemon_support import STARTUP_TIMEOUT, STOP_TIMEOUT, Daemon, clean_env
 from threadkeeper.daemon.children import Backoff
 from threadkeeper.daemon.orphans import alive
+from waiting import wait_for
 
 KILLS = 7
 FAST = clean_env(THREADKEEPER_RESTART_BACKOFF="100ms", THREADKEEPER_RESTART_BACKOFF_MAX="1s",
@@ -33,29 +33,32 @@ def test_backoff_doubles_up_to_its_cap_and_starts_over_after_a_long_run() -> Non
 
 def _restarted_worker(daemon: Daemon, killed: list[int]) -> int:
     """The worker's pid once `up` has started a new one (it never gives up on it)."""
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    while time.monotonic() < deadline:
+
+    def new_worker() -> int | None:
         assert daemon.process is not None and daemon.process.poll() is None, daemon.output()
-        time.sleep(0.02)
         try:
             pid = int(json.loads(daemon.paths.run_file.read_text())["children"]["worker"])
         except FileNotFoundError:
-            continue  # up is exiting: the assert above says why
-        if pid not in killed and alive(pid):
-            return pid
-    raise AssertionError(f"no new worker: {daemon.output()}")
+            return None  # up is exiting: the assert above says why
+        return pid if pid not in killed and alive(pid) else None
+
+    return wait_for(new_worker, "a new worker", timeout=STARTUP_TIMEOUT, interval=0.02,
+                    detail=daemon.output)  # fmt: skip
 
 
 def _health_after(daemon: Daemon, deaths: int) -> dict[str, Any]:
     """GET /v1/health once `up` has noticed the worker's `deaths`-th exit."""
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while True:
-        body: dict[str, Any] = daemon.client().get("/v1/health").json()
-        (worker,) = [c for c in body["children"] if c["name"] == "worker"]
-        if worker["deaths"] >= deaths or time.monotonic() > deadline:
-            assert worker["deaths"] == deaths, body
-            return body
-        time.sleep(0.05)
+    last: dict[str, Any] = {}
+
+    def noticed() -> bool:
+        last.update(daemon.client().get("/v1/health").json())
+        (worker,) = [c for c in last["children"] if c["name"] == "worker"]
+        return bool(worker["deaths"] >= deaths)
+
+    wait_for(noticed, f"death {deaths} noticed", timeout=STOP_TIMEOUT, interval=0.05, fail=False)
+    (worker,) = [c for c in last["children"] if c["name"] == "worker"]
+    assert worker["deaths"] == deaths, last
+    return last
 
 
 def _command(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:

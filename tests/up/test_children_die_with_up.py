@@ -26,6 +26,7 @@ from threadkeeper.daemon.orphans import Leftover
 from threadkeeper.daemon.up import CHILD_COMMANDS, Supervisor
 from threadkeeper.home import Home
 from threadkeeper.settings import Settings
+from waiting import wait_for
 
 GONE_WITHIN = 5.0  # what the issue asks: nothing of a killed `up` alive 5 s later
 TWO_APIS = clean_env(THREADKEEPER_API_PROCESSES="2")
@@ -45,8 +46,9 @@ class KeyedAppends:
             created = http.post("/v1/threads", json={"id": self.thread, "turns": []})
             assert created.status_code == 201
         self._runner.start()
-        while len(self.acked) < 20:  # appending for real before the kill
-            time.sleep(0.05)
+        # Appending for real before the kill.
+        wait_for(lambda: len(self.acked) >= 20, "20 acknowledged appends", timeout=STOP_TIMEOUT,
+                 interval=0.05)  # fmt: skip
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -104,9 +106,14 @@ def processes_of(home: Path) -> dict[int, str]:
 
 def wait_none_of(home: Path, timeout: float) -> dict[int, str]:
     """Poll until no process of `home` is alive, or `timeout`; what is still alive."""
-    deadline = time.monotonic() + timeout
-    while (left := processes_of(home)) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    left: dict[int, str] = {}
+
+    def none_left() -> bool:
+        left.clear()
+        left.update(processes_of(home))
+        return not left
+
+    wait_for(none_left, f"no process of {home}", timeout=timeout, interval=0.05, fail=False)
     return left
 
 
@@ -124,11 +131,13 @@ def home(tmp_path: Path) -> Iterator[Path]:
 
 
 def _wait_said(daemon: Daemon, text: str) -> None:
-    deadline = time.monotonic() + STOP_TIMEOUT
-    while text not in daemon.log():
+    def said() -> bool:
+        if text in daemon.log():
+            return True
         assert daemon.process is not None and daemon.process.poll() is None, daemon.output()
-        assert time.monotonic() < deadline, daemon.output()
-        time.sleep(0.02)
+        return False
+
+    wait_for(said, repr(text), timeout=STOP_TIMEOUT, interval=0.02, detail=daemon.output)
 
 
 def _refused(port: int) -> bool:

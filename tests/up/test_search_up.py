@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import httpx
 
 from daemon_support import Daemon, clean_env
+from waiting import wait_for
 
 WAIT = 60  # seconds the indexer gets to apply a change
 
@@ -24,12 +24,7 @@ def hits(http: httpx.Client, q: str) -> list[tuple[str, int]]:
 
 
 def until(check: Callable[[], bool]) -> bool:
-    deadline = time.monotonic() + WAIT
-    while not check():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.1)
-    return True
+    return bool(wait_for(check, "the indexer", timeout=WAIT, fail=False))
 
 
 def cli(daemon: Daemon, *args: str) -> subprocess.CompletedProcess[str]:
