@@ -30,7 +30,7 @@ EXIT_USAGE = 2  # bad arguments, bad input, bad configuration (click uses 2 too)
 EXIT_NOT_FOUND = 3  # a thread (or token) named on the command line does not exist
 EXIT_NOT_RUNNING = 4  # threadkeeper (or its Redis / archive) is not running or not reachable
 
-HOME_KEY = "threadkeeper.daemon.home"
+HOME_KEY = "threadkeeper.home"  # where --home is kept in the click context
 
 # Each module registers its commands on `main` when imported.
 COMMAND_MODULES = (
