@@ -1,6 +1,6 @@
 """A user token sees only its user's threads, on every route the app has.
 
-The routes come from the app itself (test_every_route.endpoints): every route on one
+The routes come from the app itself (app_routes.endpoints): every route on one
 thread or conversation is asked, with alice's token, about bob's thread, about a thread
 no user owns and about an id never stored, and must answer the first two exactly as
 the third. A new route that names no thread must be listed in TENANT_ROUTES below, with
@@ -18,7 +18,7 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from test_every_route import endpoints
+from app_routes import endpoints
 from threadkeeper.auth import add_token
 
 TURN = {"role": "user", "content": "hello"}
