@@ -10,7 +10,7 @@ RUN_STAMP := $(VENV)/.runtime-stamp
 STAMP     := $(VENV)/.dev-stamp
 PYTEST_ARGS ?=
 # `make check`: the fast suites (no fault injection, browser, S3 or cluster runs).
-CHECK_TESTS ?= tests/test_*.py tests/store tests/jobs tests/api
+CHECK_TESTS ?= tests/test_*.py tests/store tests/jobs tests/api tests/wire tests/repository
 
 .PHONY: install run test check pytest lint typecheck imports bench clean redis-server wrk pal-venv chromium screenshots bench-console
 

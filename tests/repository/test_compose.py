@@ -22,7 +22,7 @@ from threadkeeper.settings import PREFIX, Settings, env_names
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read compose.yaml")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "compose.yaml"
 THREADKEEPER_SERVICES = {"api": "serve", "worker": "worker", "cron": "cron"}
 NEEDED = {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from threadkeeper.settings import env_names
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 def test_every_setting_is_documented() -> None:

@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 MARKDOWN_LINK = re.compile(r"\]\(([^)\s]+)\)")
 # A path written out that climbs out of the checkout or names a machine's own tree.
 OUTSIDE = re.compile(r"(?<![\w.])\.\./(?:shared|notes)\b|/work/(?:shared|notes|main|wt)\b")
