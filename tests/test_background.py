@@ -6,6 +6,7 @@ import asyncio
 import time
 
 from threadkeeper import background
+from waiting import wait_for_async
 
 
 async def _loop_that_swallows_one_cancellation(ticks: list[float]) -> None:
@@ -24,7 +25,7 @@ def test_a_loop_that_swallows_a_cancellation_still_stops() -> None:
     async def main() -> asyncio.Task[None]:
         ticks: list[float] = []
         task = asyncio.create_task(_loop_that_swallows_one_cancellation(ticks))
-        await asyncio.sleep(0.2)
+        await wait_for_async(lambda: ticks, "the loop to tick once")  # it is running
         await asyncio.wait_for(background.stop(task, within=5.0), timeout=10)
         return task
 

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 
 import httpx
@@ -18,6 +17,7 @@ from langgraph_support import THREAD, chat, heard
 from live_server import LiveServer
 from threadkeeper import keys
 from threadkeeper.settings import Settings
+from waiting import wait_for
 
 
 def tk(settings: Settings, *args: str) -> str:
@@ -35,10 +35,8 @@ def tk(settings: Settings, *args: str) -> str:
 def wait_cold(client: redis.Redis, thread_id: str) -> None:
     """Until the archived thread's turns left Redis (its hot TTL lapsed)."""
     turns = keys.thread_keys("default", thread_id).turns
-    deadline = time.monotonic() + 60
-    while client.exists(turns):
-        assert time.monotonic() < deadline, "the archived thread's turns never left Redis"
-        time.sleep(0.1)
+    wait_for(lambda: not client.exists(turns), "the archived thread's turns to leave Redis",
+             timeout=60)  # fmt: skip
 
 
 def test_a_fresh_process_resumes_the_thread_hot_cold_and_after_recover(

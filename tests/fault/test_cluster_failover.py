@@ -10,7 +10,6 @@ replication may lose some, or none, by luck.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,8 +20,9 @@ from store_support import blob, contents, new_thread
 from threadkeeper.errors import StoreError
 from threadkeeper.store.connection import async_client
 from threadkeeper.store.paging import TurnWindow
+from threadkeeper.store.records import Appended
 from threadkeeper.store.thread_store import ThreadStore
-from waiting import wait_for
+from waiting import wait_for_async
 
 pytestmark = [
     pytest.mark.anyio,
@@ -66,25 +66,24 @@ class Run:
             return len(self.acked) + (self.retries if retries else 0)
 
         target = answers() + n
-        await asyncio.to_thread(wait_for, lambda: answers() >= target, f"{n} answers {when}",
-                                timeout=60)  # fmt: skip
+        await wait_for_async(lambda: answers() >= target, f"{n} answers {when}", timeout=60)
 
     async def append_until_known(self, thread_id: str, key: str) -> None:
         """The same key until an answer that is not an unknown outcome."""
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+
+        async def answer() -> Appended | None:
             try:
-                done = await self.store.append(
+                return await self.store.append(
                     "acme", thread_id, [blob(key)], max_turns=10**6, idempotency_key=key
                 )
             except StoreError:
                 self.retries += 1
-                await asyncio.sleep(0.05)
-                continue
-            if done.status in ("ok", "duplicate"):
-                self.acked[key] = thread_id
-            return
-        raise AssertionError(f"append {key} never got an answer")
+                return None
+
+        done = await wait_for_async(answer, f"an answer to append {key}", timeout=60,
+                                    interval=0.05)  # fmt: skip
+        if done.status in ("ok", "duplicate"):
+            self.acked[key] = thread_id
 
 
 async def run_failover(cluster: RedisCluster, acks: int) -> tuple[int, int, int]:

@@ -22,6 +22,7 @@ from threadkeeper.service import fingerprint
 from threadkeeper.settings import Settings
 from threadkeeper.store.paging import TurnWindow
 from threadkeeper.wire.decode import parse_new_thread, parse_new_turns
+from waiting import wait_for_async
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
 
@@ -66,8 +67,9 @@ async def client_load(runtime: Runtime, thread: str, ledger: Ledger) -> None:
 
 
 async def kill_when(server: ManagedRedis, ledger: Ledger) -> None:
-    while ledger.total_acked < KILL_AFTER:
-        await asyncio.sleep(0.001)
+    await wait_for_async(lambda: ledger.total_acked >= KILL_AFTER,
+                         f"{KILL_AFTER} acknowledged appends before the kill", timeout=120,
+                         interval=0.001)  # fmt: skip
     server.kill()
 
 

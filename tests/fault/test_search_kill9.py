@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from threadkeeper.search import Filters, SearchService
 from threadkeeper.service import fingerprint
 from threadkeeper.settings import Settings
 from threadkeeper.wire.decode import parse_new_thread, parse_new_turns
+from waiting import wait_for, wait_for_async
 
 pytestmark = [pytest.mark.fault, pytest.mark.timeout(300)]
 
@@ -93,19 +93,20 @@ async def load(runtime: Runtime, thread: str, ledger: Ledger) -> None:
 
 
 async def delete_until_done(runtime: Runtime, thread: str, ledger: Ledger) -> None:
-    while True:
-        try:
-            await runtime.service.delete("default", thread)
-            ledger.deleted.add(thread)
-            return
-        except StoreError:
-            await asyncio.sleep(0.05)
+    async def deleted() -> bool:
+        await runtime.service.delete("default", thread)
+        return True
+
+    # Redis may be down (killed by `faults`): until it is back and takes the delete.
+    await wait_for_async(deleted, f"{thread} deleted", timeout=CATCH_UP, interval=0.05,
+                         ignoring=(StoreError,))  # fmt: skip
+    ledger.deleted.add(thread)
 
 
 async def faults(server: ManagedRedis, indexer: IndexerProcess, ledger: Ledger) -> None:
     for at, what in ((150, "indexer"), (350, "redis"), (550, "indexer")):
-        while ledger.total < at:
-            await asyncio.sleep(0.002)
+        await wait_for_async(lambda at=at: ledger.total >= at, f"{at} acknowledged appends",
+                             timeout=CATCH_UP, interval=0.002)  # fmt: skip
         if what == "indexer":
             indexer.kill()
             indexer.start()
@@ -170,9 +171,9 @@ async def delete_late(settings: Settings, ledger: Ledger) -> None:
 
 
 def wait_drained(settings: Settings) -> None:
-    deadline = time.monotonic() + CATCH_UP
-    while not asyncio.run(drained(settings)) and time.monotonic() < deadline:
-        time.sleep(0.1)
+    """Until the feed is drained; past CATCH_UP the checks that follow say what is missing."""
+    wait_for(lambda: asyncio.run(drained(settings)), "the indexer to drain the feed",
+             timeout=CATCH_UP, fail=False)  # fmt: skip
 
 
 def test_kill9_of_indexer_and_redis_loses_no_acknowledged_turn_and_finds_nothing_deleted(

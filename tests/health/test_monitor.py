@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from types import SimpleNamespace
 
-import anyio
 import pytest
 
 from threadkeeper.api.health import monitor
@@ -13,6 +12,7 @@ from threadkeeper.runtime import build_runtime
 from threadkeeper.settings import Settings
 from threadkeeper.store.connection import sync_client
 from threadkeeper.store.masters import masters
+from waiting import wait_for_async
 
 
 @pytest.mark.anyio
@@ -27,19 +27,16 @@ async def test_monitor_logs_warnings_and_arms_the_canary(
         run_ids = {m.canary_key: (await m.client.info("server"))["run_id"]
                    for m in await masters(runtime.redis)}  # fmt: skip
         async with monitor(app, every=0.05, grace=0):
-            with anyio.fail_after(30):
-                while not all(conn.exists(key) for key in run_ids):
-                    await anyio.sleep(0.05)
+            await wait_for_async(lambda: all(conn.exists(key) for key in run_ids),
+                                 "a canary on every master", interval=0.05)  # fmt: skip
             for key in run_ids:
                 conn.delete(key)  # the periodic check re-arms it
-            with anyio.fail_after(30):
-                while not all(conn.exists(key) for key in run_ids):
-                    await anyio.sleep(0.05)
+            await wait_for_async(lambda: all(conn.exists(key) for key in run_ids),
+                                 "a canary on every master", interval=0.05)  # fmt: skip
             # The startup report arms the canary too, before it logs: on a busy machine
             # the re-arm above can be the report's, with its warnings still to come.
-            with anyio.fail_after(30):
-                while len(warnings(caplog)) < 2:
-                    await anyio.sleep(0.05)
+            await wait_for_async(lambda: len(warnings(caplog)) >= 2,
+                                 "the startup report's warnings", interval=0.05)  # fmt: skip
     finally:
         await runtime.close()
     armed = {key: conn.hget(key, "run_id") for key in run_ids}
