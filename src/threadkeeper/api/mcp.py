@@ -3,9 +3,8 @@
 A request without a valid token, while auth is on, is refused here with the API's 401
 problem, before the SDK sees it. The SDK's session manager runs stateless with JSON
 answers: with `up` running several API processes, any of them can serve any request.
-Each tool call then goes back into this app, in process, with the caller's own token, through
-one client opened with the app (threadkeeper.mcp_server.backend), so a tenant's token reaches
-that tenant's threads only.
+Each tool call then goes back into this app, in process, with the caller's own token
+(threadkeeper.mcp_server.backend), so a tenant's token reaches that tenant's threads only.
 """
 
 from __future__ import annotations
@@ -28,14 +27,12 @@ PATH = "/mcp"
 
 @asynccontextmanager
 async def serving(app: Starlette) -> AsyncIterator[None]:
-    """The session manager and the in-process client for one run of the app (the SDK's
-    manager runs only once)."""
-    async with in_process_backend(app) as backend_for:
-        server = build_server(backend_for, McpLimits.from_settings(app.state.settings))
-        manager = StreamableHTTPSessionManager(server, stateless=True, json_response=True)
-        app.state.mcp = manager
-        async with manager.run():
-            yield
+    """The session manager for one run of the app (the SDK's manager runs only once)."""
+    server = build_server(in_process_backend(app), McpLimits.from_settings(app.state.settings))
+    manager = StreamableHTTPSessionManager(server, stateless=True, json_response=True)
+    app.state.mcp = manager
+    async with manager.run():
+        yield
 
 
 class McpEndpoint:

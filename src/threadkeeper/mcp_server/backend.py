@@ -3,19 +3,17 @@
 stdio (`threadkeeper mcp`): one `AsyncClient` to the daemon at THREADKEEPER_URL with
 THREADKEEPER_TOKEN, for the life of the process.
 
-/mcp: one `AsyncClient` into the very app that serves the requests, for the app's life; each
-request's calls carry that request's caller: its bearer token, Host and address. The API then
-authorizes each call exactly as it would the caller's own request: the token's tenant (and
-whatever a token may narrow later) sees its threads and nothing else, and not-found reasons,
-limits and validation are the API's own.
+/mcp: per request, an `AsyncClient` over `httpx.ASGITransport` into the very app that serves
+the request, carrying the caller's own bearer token and Host. The API then authorizes each
+call exactly as it would the caller's own request: the token's tenant (and whatever a token
+may narrow later) sees its threads and nothing else, and not-found reasons, limits and
+validation are the API's own.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from contextvars import ContextVar
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -100,53 +98,24 @@ def shared_backend(backend: Backend) -> BackendFor:
     return use
 
 
-@asynccontextmanager
-async def in_process_backend(app: ASGIApp) -> AsyncIterator[BackendFor]:
-    """One client into `app` in process, open while this runs; each request uses it as its
-    caller (token, Host and address), and the links it answers name the caller's origin."""
-    # "" and not None: no token must never fall back to THREADKEEPER_TOKEN of this process.
-    async with AsyncClient(_IN_PROCESS, "", transport=_AsCaller(app)) as client:
+def in_process_backend(app: ASGIApp) -> BackendFor:
+    """Each request calls `app` in process as its caller: the caller's token, Host and address."""
 
-        @asynccontextmanager
-        async def use(request: Request | None) -> AsyncIterator[Backend]:
-            if request is None:
-                raise RuntimeError("the /mcp backend serves HTTP requests only")
-            calling = _caller.set(request)
-            try:
-                view = copy.copy(client)  # the same httpx client, this caller's URL for links
-                view.url = _origin(request)
-                yield view
-            finally:
-                _caller.reset(calling)
+    @asynccontextmanager
+    async def use(request: Request | None) -> AsyncIterator[Backend]:
+        if request is None:
+            raise RuntimeError("the /mcp backend serves HTTP requests only")
+        origin = f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
+        # "" and not None: no token must never fall back to THREADKEEPER_TOKEN of this process.
+        peer = (request.client.host, request.client.port) if request.client else ("127.0.0.1", 0)
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=peer)
+        client = AsyncClient(origin, _bearer(request), transport=transport)
+        try:
+            yield client
+        finally:
+            await client.aclose()
 
-        yield use
-
-
-# Where the shared client points: a placeholder, each call goes to its caller's origin.
-_IN_PROCESS = "http://in-process.invalid"
-# The /mcp request a task serves, set while its handler uses the backend.
-_caller: ContextVar[Request] = ContextVar("mcp_caller")
-
-
-class _AsCaller(httpx.AsyncBaseTransport):
-    """Into `app` in process, as the caller of the /mcp request this task serves."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self._app = app
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        caller = _caller.get()
-        request.url = httpx.URL(_origin(caller)).copy_with(raw_path=request.url.raw_path)
-        request.headers["Host"] = request.url.netloc.decode("ascii")
-        if token := _bearer(caller):
-            request.headers["Authorization"] = f"Bearer {token}"
-        peer = (caller.client.host, caller.client.port) if caller.client else ("127.0.0.1", 0)
-        asgi = httpx.ASGITransport(app=self._app, raise_app_exceptions=False, client=peer)
-        return await asgi.handle_async_request(request)
-
-
-def _origin(request: Request) -> str:
-    return f"{request.url.scheme}://{request.headers.get('host') or request.url.netloc}"
+    return use
 
 
 def _bearer(request: Request) -> str:
