@@ -23,11 +23,12 @@ from dataclasses import dataclass
 from threadkeeper import keys
 from threadkeeper.archive import Archive
 from threadkeeper.bulk.operations import Progress, Ref, Report, require_archive, tally
+from threadkeeper.models import RehydrateStatus
 from threadkeeper.runtime import Runtime
 from threadkeeper.store import losses
 from threadkeeper.tiering import Held
 
-RECOVER_PROBLEMS = frozenset({"behind", "missing"})
+RECOVER_PROBLEMS = frozenset({RehydrateStatus.BEHIND, RehydrateStatus.MISSING})
 
 
 @dataclass(frozen=True, slots=True)

@@ -72,12 +72,14 @@ class TierOutcomes:
         """Bring the turns back: restored | present, or partial, or absent (`Rehydrated`)."""
         return await self.tiering.restorer.rehydrate(tenant, thread_id)
 
-    async def recover(self, tenant: str, thread_id: str, held: Held) -> str:
+    async def recover(self, tenant: str, thread_id: str, held: Held) -> RehydrateStatus:
         """Rebuild a thread Redis lost from what a scan of the archive found (`recover`):
         restored | present | tombstoned | behind | missing."""
         outcome = await self.tiering.restorer.recover_thread(tenant, thread_id, held)
         # Its tombstone gone since the scan, a thread with no snapshot has nothing to recover.
-        return "missing" if outcome.status == RehydrateStatus.NEVER_ARCHIVED else outcome.status
+        if outcome.status is RehydrateStatus.NEVER_ARCHIVED:
+            return RehydrateStatus.MISSING
+        return outcome.status
 
     # -- turns only the archive holds, for a read, a write, a fork, an export ------
 

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 MAX_BATCHES = 10  # per kind per sweep; the next sweep takes the rest
 MAX_BACKLOG = 20  # pending jobs past which a sweep adds no archive batches
 CONCURRENCY = 8  # threads of one batch in flight at once (archive calls run in threads)
+PURGED = "purged"  # an owed archive purge done (else "failed: <why>")
 
 
 class Dispatch(Protocol):
@@ -83,7 +84,7 @@ async def sweep(
     else:
         log.warning("%d jobs pending: holding back %d snapshots this sweep", backlog, len(due))
     report = await _report(store, now, len(due), len(expired), batches, backlog, held_back)
-    done = sum(outcome == "purged" for outcome in purges.values())
+    done = sum(outcome == PURGED for outcome in purges.values())
     report = replace(report, purged=done, purges_owed=await store.indexes.owed_purge_count())
     await record_heartbeat(store, report)
     return report
@@ -105,7 +106,7 @@ async def retry_purges(remover: Remover, limit: int) -> dict[str, str]:
             if isinstance(exc, ArchiveUnavailable):
                 break
             continue
-        outcomes[name] = "purged"
+        outcomes[name] = PURGED
     return outcomes
 
 
