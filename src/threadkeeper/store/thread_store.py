@@ -88,7 +88,6 @@ class ThreadStore:
         # fixed by the commands we send, so the client is handled as Any here.
         self.redis: Any = redis
         self.cluster = is_cluster_client(redis)  # index buckets are then in other slots
-        self.feed = feed  # record change-feed events (feed.py); off: search sees no writes
         self.scripts = Scripts.register(redis)
         self.calls = ScriptCalls(redis)
         self.indexes = Indexes(redis)
