@@ -1,7 +1,7 @@
 """Children that die with their supervisor: a lifeline pipe, and PR_SET_PDEATHSIG.
 
 `up` keeps the write end of one pipe and hands the read end to each Python child
-(`serve --fd`, worker, cron...), named in THREADKEEPER_LIFELINE. The kernel closes
+(`serve --shared`, worker, cron...), named in THREADKEEPER_LIFELINE. The kernel closes
 the write end however `up` ends, `kill -9` included, so the child's read returns
 end-of-file: the child then stops as at SIGTERM (an API process closes its
 listening socket first). Its Redis usually went down with `up`, so a second

@@ -64,8 +64,8 @@ class Backoff:
 class Child:
     """`python -m threadkeeper <command> <args>` in its own session, its output in a log file.
 
-    `name` is how run.json and the log call it (`api-2` runs `serve --fd 3`);
-    `pass_fds` are inherited, at the same numbers (the API's listening socket).
+    `name` is how run.json and the log call it (`api-2` runs `serve --shared`);
+    `pass_fds` are inherited, at the same numbers (the lifeline).
     """
 
     command: str

@@ -4,8 +4,8 @@ response.
 
 `up` (up.py) binds the port with `bind_api` before anything starts and serves with
 `api_config` and `serve_until_signal` in its own process; `serve_only` is the
-`serve` command, alone on a port or on the socket `up` hands its extra API
-processes (`serve --fd`).
+`serve` command, alone on a port, or as one of `up`'s extra API processes
+(`serve --shared`), each on a socket of its own on `up`'s port (`join_api`).
 
 uvicorn writes a response's status line and headers, then its body, as two writes;
 on an idle connection each is its own send(2), a wake-up of the client and, before
@@ -74,16 +74,21 @@ async def serve_until_signal(
             signal.signal(sig, handler)  # not the default: that would let a signal kill `up`
 
 
-def serve_only(settings: Settings, workers: int = 1, fd: int | None = None) -> None:
+def serve_only(
+    settings: Settings, workers: int = 1, fd: int | None = None, shared: bool = False
+) -> None:
     """`threadkeeper serve`: the API alone; SIGINT/SIGTERM stop it and it exits 0.
 
-    `fd` is a listening socket inherited from `up`, which runs this as one of its
-    API processes, instead of a port of its own.
+    `fd` is an inherited listening socket instead of a port of its own; `shared` joins
+    the port of the `up` that runs this as one of its API processes (`join_api`).
     """
     check_bind(settings.host, settings.auth_configured)
     if workers > 1:
         return _serve_workers(settings, workers)
-    sock = bind_api(settings) if fd is None else socket.socket(fileno=fd)
+    if fd is not None:
+        sock = socket.socket(fileno=fd)
+    else:
+        sock = join_api(settings) if shared else bind_api(settings)
     server = ApiServer(api_config(settings))
 
     def stop(reason: str) -> None:
@@ -135,14 +140,38 @@ def api_url(settings: Settings) -> str:
     return f"http://{settings.host}:{settings.port}"
 
 
-def bind_api(settings: Settings) -> socket.socket:
-    """The API's listening socket, bound before anything starts: a busy port fails here."""
+def bind_api(settings: Settings, *, shared: bool = False) -> socket.socket:
+    """The API's listening socket, bound before anything starts: a busy port fails here.
+
+    `shared`: the first of `up`'s API processes, which the others join (`join_api`).
+    It binds the port alone first, so that a port anyone holds, another `up` with
+    processes of its own included, still fails here instead of being shared with it.
+    """
+    if shared:
+        _listen(settings, reuse_port=False).close()
+    return _listen(settings, reuse_port=shared)
+
+
+def join_api(settings: Settings) -> socket.socket:
+    """A socket of its own, on the port `up` bound, for each of its other API processes.
+
+    The kernel spreads new connections among the sockets of one port (SO_REUSEPORT),
+    and a dead process's socket leaves with it. On one shared socket, each event loop
+    accepted every connection waiting when it woke, and a burst went to one process:
+    31 of 32 connections (BENCHMARKS.md).
+    """
+    return _listen(settings, reuse_port=True)
+
+
+def _listen(settings: Settings, *, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
     # IPPROTO_TCP, not 0: accepted sockets inherit it, and asyncio turns on TCP_NODELAY
     # only where it reads IPPROTO_TCP; without it a response written in two pieces
     # waits ~40 ms for the client's delayed ACK.
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind((settings.host, settings.port))
     except OSError as exc:

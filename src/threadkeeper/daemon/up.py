@@ -5,8 +5,10 @@ running there, binds the API port, then starts (unless THREADKEEPER_REDIS_URL
 points elsewhere) a redis-server with the project's redis.conf and its data under
 the home, the worker and the cron as child processes, and serves the API in this
 process. With THREADKEEPER_API_PROCESSES=N (default: one per core, at most 4),
-N-1 more API processes (`serve --fd`) accept on the same listening socket and
-count their metrics together with this one (metrics.use_multiprocess). A child
+N-1 more API processes (`serve --shared`) each bind the port beside this one
+(SO_REUSEPORT: the kernel spreads new connections among them, and a dead one's
+socket leaves with it) and count their metrics together with this one
+(metrics.use_multiprocess). A child
 that dies is restarted after a pause that doubles at each death in a row, up to
 THREADKEEPER_RESTART_BACKOFF_MAX, for as long as it takes: a crashing worker never
 takes the API down. Only Redis, the hot path itself, can make `up` give up (exit
@@ -54,7 +56,7 @@ from threadkeeper.errors import ConfigError
 from threadkeeper.health.children import write_states
 from threadkeeper.home import Home, HomeLock, RunInfo
 from threadkeeper.lifeline import Lifeline
-from threadkeeper.settings import Settings
+from threadkeeper.settings import PREFIX, Settings
 from threadkeeper.store import canary
 from threadkeeper.store.connection import queue_url
 
@@ -114,7 +116,7 @@ class Supervisor:
         check_bind(self.settings.host, self.settings.auth_configured)
         if self.settings.api_processes > 1:
             metrics.use_multiprocess(_emptied(self.paths.metrics_dir))
-        sock = bind_api(self.settings)
+        sock = bind_api(self.settings, shared=self.settings.api_processes > 1)
         if self.settings.redis_url is None:
             self.redis = self._start_redis()
             log.info("redis-server on %s, data in %s", self.redis.url, self.redis.data_dir)
@@ -148,10 +150,12 @@ class Supervisor:
         # count their metrics together.
         api_env = os.environ | settings_env(self.settings) | self._lifeline.env()
         env = {name: value for name, value in api_env.items() if name != metrics.MULTIPROC_ENV}
-        fd = sock.fileno()
+        # Each binds the port beside this process's socket once it can serve (bind_api).
+        joined = api_env | {PREFIX + "HOST": self.settings.host}
+        port = str(sock.getsockname()[1])
         for n in range(2, self.settings.api_processes + 1):
-            self.apis.append(self._child("serve", api_env, name=f"api-{n}",
-                                         args=("--fd", str(fd)), fds=(fd,)))  # fmt: skip
+            self.apis.append(self._child("serve", joined, name=f"api-{n}",
+                                         args=("--port", port, "--shared")))  # fmt: skip
         self.children.extend(self._child(c, env) for c in CHILD_COMMANDS)
         for child in self.apis + self.children:
             self._check()
