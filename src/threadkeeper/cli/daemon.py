@@ -40,24 +40,18 @@ def up(port: int | None) -> None:
     help="API processes sharing the port (uvicorn's workers); see BENCHMARKS.md before raising.",
 )
 @click.option(
-    "--fd",
-    type=click.IntRange(min=0),
-    hidden=True,  # `up` runs its extra API processes so, on its own listening socket
-    help="Accept on this inherited listening socket instead of binding the port.",
-)
-@click.option(
     "--shared",
     is_flag=True,
     hidden=True,  # `up` runs its extra API processes so, each on a socket of its own
     help="Bind the port beside `up`'s other API processes (SO_REUSEPORT).",
 )
-def serve(port: int | None, workers: int, fd: int | None, shared: bool) -> None:
+def serve(port: int | None, workers: int, shared: bool) -> None:
     """Serve the HTTP API only (Redis: THREADKEEPER_REDIS_URL, else the running `up`'s)."""
     from threadkeeper.daemon.serving import serve_only
 
     settings = load_settings()
     settings = settings if port is None else settings.with_overrides(port=port)
-    serve_only(settings, workers, fd, shared)
+    serve_only(settings, workers, shared)
 
 
 def _ready(api: str) -> str:

@@ -74,21 +74,16 @@ async def serve_until_signal(
             signal.signal(sig, handler)  # not the default: that would let a signal kill `up`
 
 
-def serve_only(
-    settings: Settings, workers: int = 1, fd: int | None = None, shared: bool = False
-) -> None:
+def serve_only(settings: Settings, workers: int = 1, shared: bool = False) -> None:
     """`threadkeeper serve`: the API alone; SIGINT/SIGTERM stop it and it exits 0.
 
-    `fd` is an inherited listening socket instead of a port of its own; `shared` joins
-    the port of the `up` that runs this as one of its API processes (`join_api`).
+    `shared` joins the port of the `up` that runs this as one of its API processes
+    (`join_api`) instead of binding a port of its own.
     """
     check_bind(settings.host, settings.auth_configured)
     if workers > 1:
         return _serve_workers(settings, workers)
-    if fd is not None:
-        sock = socket.socket(fileno=fd)
-    else:
-        sock = join_api(settings) if shared else bind_api(settings)
+    sock = join_api(settings) if shared else bind_api(settings)
     server = ApiServer(api_config(settings))
 
     def stop(reason: str) -> None:

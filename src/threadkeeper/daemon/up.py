@@ -56,7 +56,7 @@ from threadkeeper.errors import ConfigError
 from threadkeeper.health.children import write_states
 from threadkeeper.home import Home, HomeLock, RunInfo
 from threadkeeper.lifeline import Lifeline
-from threadkeeper.settings import PREFIX, Settings
+from threadkeeper.settings import Settings
 from threadkeeper.store import canary
 from threadkeeper.store.connection import queue_url
 
@@ -150,11 +150,11 @@ class Supervisor:
         # count their metrics together.
         api_env = os.environ | settings_env(self.settings) | self._lifeline.env()
         env = {name: value for name, value in api_env.items() if name != metrics.MULTIPROC_ENV}
-        # Each binds the port beside this process's socket once it can serve (bind_api).
-        joined = api_env | {PREFIX + "HOST": self.settings.host}
+        # Each binds the port beside this process's socket once it can serve (join_api);
+        # the host comes with the environment, as it came to this process.
         port = str(sock.getsockname()[1])
         for n in range(2, self.settings.api_processes + 1):
-            self.apis.append(self._child("serve", joined, name=f"api-{n}",
+            self.apis.append(self._child("serve", api_env, name=f"api-{n}",
                                          args=("--port", port, "--shared")))  # fmt: skip
         self.children.extend(self._child(c, env) for c in CHILD_COMMANDS)
         for child in self.apis + self.children:
@@ -162,11 +162,11 @@ class Supervisor:
             child.start()
 
     def _child(self, command: str, env: dict[str, str], name: str = "",
-               args: tuple[str, ...] = (), fds: tuple[int, ...] = ()) -> Child:  # fmt: skip
+               args: tuple[str, ...] = ()) -> Child:  # fmt: skip
         assert self._lifeline is not None
         name = name or command
         return Child(command, env, self.paths.log(name), name=name, args=args,
-                     pass_fds=(*fds, self._lifeline.read_fd),
+                     pass_fds=(self._lifeline.read_fd,),
                      backoff=Backoff(self.settings.restart_backoff,
                                      self.settings.restart_backoff_max))  # fmt: skip
 

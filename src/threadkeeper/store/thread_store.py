@@ -95,7 +95,6 @@ class ThreadStore:
         # Without an archive, threads are a cache: the hot TTL applies from each write.
         self.cache_ttl_ms = self.hot_ttl_ms if cache_only else 0
         self.clock = clock
-        self.indexed_metadata = indexed_metadata  # THREADKEEPER_INDEXED_METADATA
         self.listing = ThreadListing(redis, list_scan, indexed_metadata)
         self.index_writes = IndexWrites(
             redis, cluster=self.cluster, feed=feed, cache_ttl_ms=self.cache_ttl_ms,
